@@ -1,0 +1,57 @@
+# YanXun: `make run` serves the embedded default, `make test` runs the whole suite.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+PORT   ?= 5000
+HOST   ?= 127.0.0.1
+FLASK  := $(BIN)/flask --app webapp
+
+.PHONY: run test install assets translations migrate seed lint extract-messages clean
+
+$(BIN)/python:
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "YanXun needs Python 3.11 or newer")'
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+$(VENV)/.installed: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e '.[test]'
+	@touch $@
+
+install: $(VENV)/.installed
+
+node_modules/.package-lock.json: package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+
+webapp/static/vendor/.copied: node_modules/.package-lock.json
+	mkdir -p webapp/static/vendor/bootstrap webapp/static/vendor/htmx
+	cp node_modules/bootstrap/dist/css/bootstrap.min.css node_modules/bootstrap/dist/js/bootstrap.bundle.min.js \
+	   webapp/static/vendor/bootstrap/
+	cp node_modules/htmx.org/dist/htmx.min.js webapp/static/vendor/htmx/
+	@touch $@
+
+assets: webapp/static/vendor/.copied
+
+translations: install
+	$(BIN)/pybabel compile --use-fuzzy -d webapp/translations -f -q 2>/dev/null || $(BIN)/pybabel compile -d webapp/translations
+
+migrate: install
+	$(FLASK) db upgrade
+
+seed: migrate
+	$(FLASK) seed-demo-if-empty
+
+run: install assets translations seed
+	@echo "YanXun on http://$(HOST):$(PORT)/ (demo logins in README.md)"
+	$(FLASK) run --host $(HOST) --port $(PORT)
+
+test: install assets translations
+	$(BIN)/ruff check .
+	$(BIN)/lint-imports
+	$(BIN)/pytest
+
+extract-messages: install
+	$(BIN)/pybabel extract -F babel.cfg -k _l -k lazy_gettext -o webapp/translations/messages.pot --no-location --sort-output .
+	$(BIN)/pybabel update -i webapp/translations/messages.pot -d webapp/translations --no-fuzzy-matching
+
+clean:
+	rm -rf $(VENV) node_modules webapp/static/vendor webapp/translations/*/LC_MESSAGES/*.mo

@@ -1,0 +1,178 @@
+"""Shared fixtures: one app and schema per run, one rolled-back transaction per test.
+
+The suite runs on PostgreSQL when ``YANXUN_TEST_DATABASE_URL`` is set (each run gets its own schema, so
+parallel runs on one database do not collide) and on a temporary SQLite file otherwise. Under CI
+(``CI=true``) both ``YANXUN_TEST_DATABASE_URL`` and ``YANXUN_TEST_REDIS_URL`` are required.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import secrets
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+from flask.testing import FlaskClient
+
+PG_URL = os.environ.get("YANXUN_TEST_DATABASE_URL", "")
+REDIS_URL = os.environ.get("YANXUN_TEST_REDIS_URL", "")
+IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
+TEST_PASSWORD = "Passw0rd!test"
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    if IN_CI and not (PG_URL and REDIS_URL):
+        raise pytest.UsageError("CI must set YANXUN_TEST_DATABASE_URL and YANXUN_TEST_REDIS_URL; "
+                                "PostgreSQL and Redis tests are never skipped in CI.")
+
+
+@pytest.fixture(scope="session")
+def database_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, dict[str, Any]]]:
+    """(url, engine options) of an empty database for this run."""
+    if not PG_URL:
+        yield f"sqlite:///{tmp_path_factory.mktemp('db') / 'test.db'}", {}
+        return
+    from webapp.config import normalise_database_url
+
+    url = normalise_database_url(PG_URL)
+    schema = f"t_{secrets.token_hex(6)}"
+    admin = sa.create_engine(url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.exec_driver_sql(f'CREATE SCHEMA "{schema}"')
+    try:
+        yield url, {"connect_args": {"options": f"-csearch_path={schema}"}, "pool_pre_ping": True}
+    finally:
+        with admin.connect() as conn:
+            conn.exec_driver_sql(f'DROP SCHEMA "{schema}" CASCADE')
+        admin.dispose()
+
+
+class IsolatedClient(FlaskClient):
+    """Runs every request in its own app context, as in production (fresh ``g``, fresh session)."""
+
+    def open(self, *args: Any, **kwargs: Any):
+        with self.application.app_context():
+            return super().open(*args, **kwargs)
+
+    def csrf_token(self, path: str = "/auth/login") -> str:
+        page = self.get(path, follow_redirects=True).get_data(as_text=True)
+        match = re.search(r'name="csrf-token" content="([^"]+)"', page)
+        assert match, f"no CSRF token on {path}"
+        return match.group(1)
+
+    def post_form(self, path: str, data: dict[str, Any] | None = None, **kwargs: Any):
+        """POST like a browser would: with the CSRF token of the current session."""
+        payload = dict(data or {})
+        payload.setdefault("csrf_token", self.csrf_token())
+        return self.post(path, data=payload, **kwargs)
+
+    def login(self, login: str, password: str = TEST_PASSWORD):
+        response = self.post_form("/auth/login", {"login": login, "password": password})
+        assert response.status_code == 302, f"login of {login} failed: {response.status_code}"
+        return response
+
+
+@pytest.fixture(scope="session")
+def app(database_url):
+    from flask_migrate import upgrade
+
+    from webapp import create_app
+
+    url, engine_options = database_url
+    application = create_app({
+        "DATABASE_URL": url,
+        "SECRET_KEY": secrets.token_urlsafe(48),
+        "TESTING": True,
+        "SQLALCHEMY_ENGINE_OPTIONS": engine_options,
+        "REDIS_URL": REDIS_URL or None,
+    })
+    application.test_client_class = IsolatedClient
+    with application.app_context():
+        upgrade()
+    return application
+
+
+@pytest.fixture
+def db(app) -> Iterator[Any]:
+    """The database inside a transaction that is rolled back after the test.
+
+    Every session binds to one connection that sits in a SAVEPOINT, so the application's own
+    ``commit()`` calls release nested savepoints and the final rollback undoes everything.
+    """
+    from webapp.extensions import db as database
+
+    with app.app_context():
+        engines = database.engines
+        engine = engines[None]
+        connection = engine.connect()
+        transaction = connection.begin()
+        connection.begin_nested()
+        engines[None] = connection
+        try:
+            yield database
+        finally:
+            database.session.remove()
+            engines[None] = engine
+            transaction.rollback()
+            connection.close()
+
+
+@pytest.fixture
+def client(app, db) -> IsolatedClient:
+    return app.test_client()
+
+
+@pytest.fixture
+def make_org(db):
+    from webapp.services.orgs import create_org
+
+    counter = iter(range(1, 10_000))
+
+    def _make_org(type: str = "school", parent=None, **values: Any):
+        number = next(counter)
+        values.setdefault("code", f"T{type[:3].upper()}{number:04d}")
+        values.setdefault("name", f"测试{type}{number}")
+        return create_org(type=type, parent=parent, **values)
+
+    return _make_org
+
+
+@pytest.fixture
+def make_user(db):
+    from webapp.services.users import assign_role, create_user
+
+    counter = iter(range(1, 10_000))
+
+    def _make_user(login: str | None = None, *, roles: tuple[tuple[str, Any], ...] = (), **profile: Any):
+        login = login or f"user{next(counter):04d}"
+        profile.setdefault("display_name", f"测试用户{login}")
+        user = create_user(login=login, password=TEST_PASSWORD, **profile)
+        for role, org in roles:
+            assign_role(user, role, org)
+        return user
+
+    return _make_user
+
+
+@pytest.fixture
+def region(make_org):
+    """A small tree: city → county → school → two subgroups, plus a second county and school."""
+    city = make_org("city", code="C1", name="测试市")
+    county = make_org("county", city, code="C1-K1", name="一县")
+    school = make_org("school", county, code="C1-K1-S1", name="一县一中", stage="senior")
+    maths = make_org("subgroup", school, code="C1-K1-S1-MATH", name="数学备课组")
+    chinese = make_org("subgroup", school, code="C1-K1-S1-CHN", name="语文备课组")
+    county2 = make_org("county", city, code="C1-K2", name="二县")
+    school2 = make_org("school", county2, code="C1-K2-S1", name="二县实验小学", stage="primary")
+    return {"city": city, "county": county, "school": school, "maths": maths, "chinese": chinese,
+            "county2": county2, "school2": school2}
+
+
+@pytest.fixture
+def redis_url() -> str:
+    if not REDIS_URL:
+        pytest.skip("YANXUN_TEST_REDIS_URL is not set")
+    return REDIS_URL

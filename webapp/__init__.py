@@ -1,0 +1,47 @@
+"""YanXun (研训): workflow and approval system for school-based teacher training."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from flask import Flask
+
+from webapp.config import flask_settings, load_config
+
+
+def create_app(config: Mapping[str, Any] | None = None) -> Flask:
+    """Build the application; ``config`` overrides settings (``DATABASE_URL``...) and Flask keys (``TESTING``...)."""
+    app = Flask(__name__, instance_relative_config=False)
+    settings = load_config(app.instance_path, overrides=config)
+    app.config.update(flask_settings(settings))
+    if config:
+        app.config.update({k: v for k, v in config.items() if k.isupper() and k not in settings})
+
+    from webapp import cli, errors, extensions, i18n, labels, security, templating
+
+    extensions.db.init_app(app)
+    extensions.migrate.init_app(app, extensions.db, directory=str(_project_path("migrations")),
+                                render_as_batch=True, compare_type=True)
+    extensions.csrf.init_app(app)
+    i18n.init_app(app)
+    labels.init_app(app)
+    templating.init_app(app)
+    security.init_app(app)
+    errors.init_app(app)
+    cli.init_app(app)
+
+    from webapp.admin import bp as admin_bp
+    from webapp.auth import bp as auth_bp
+    from webapp.home import bp as home_bp
+
+    app.register_blueprint(auth_bp)
+    app.register_blueprint(home_bp)
+    app.register_blueprint(admin_bp)
+    return app
+
+
+def _project_path(name: str):
+    from pathlib import Path
+
+    return Path(__file__).resolve().parent.parent / name

@@ -1,0 +1,131 @@
+"""Configuration: documented defaults, overridden by ``YANXUN_*`` environment variables, validated at start."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+
+class ConfigError(RuntimeError):
+    """The configuration cannot run; the message says what to set."""
+
+
+#: Every setting the application reads, with its default. Environment variables named
+#: ``YANXUN_<KEY>`` override them (``YANXUN_DATABASE_URL``, ``YANXUN_SECRET_KEY``, ...).
+DEFAULTS: dict[str, Any] = {
+    # "embedded" (SQLite, generated secret, single process) or "production" (strict checks).
+    "ENV": "embedded",
+    "SECRET_KEY": None,
+    # None means SQLite under the instance folder.
+    "DATABASE_URL": None,
+    "REDIS_URL": None,
+    "DEFAULT_LOCALE": "zh_CN",
+    "LOCALES": "zh_CN,en",
+    "TIMEZONE": "Asia/Shanghai",
+    # Login throttling: this many failures within the window lock the login name (and the address).
+    "LOGIN_MAX_FAILURES": 5,
+    "LOGIN_FAILURE_WINDOW_MINUTES": 15,
+    "LOGIN_MAX_FAILURES_PER_IP": 30,
+    "PASSWORD_MIN_LENGTH": 8,
+    "CSV_IMPORT_MAX_BYTES": 5 * 1024 * 1024,
+    "PAGE_SIZE": 30,
+    "SESSION_COOKIE_SECURE": False,
+}
+
+_INT_KEYS = {k for k, v in DEFAULTS.items() if isinstance(v, int) and not isinstance(v, bool)}
+_BOOL_KEYS = {k for k, v in DEFAULTS.items() if isinstance(v, bool)}
+MIN_SECRET_KEY_LENGTH = 32
+
+
+def _from_environment(environ: Mapping[str, str]) -> dict[str, Any]:
+    values: dict[str, Any] = {}
+    for key in DEFAULTS:
+        raw = environ.get(f"YANXUN_{key}")
+        if raw is None or raw == "":
+            continue
+        if key in _INT_KEYS:
+            try:
+                values[key] = int(raw)
+            except ValueError as exc:
+                raise ConfigError(f"YANXUN_{key} must be a whole number, got {raw!r}") from exc
+        elif key in _BOOL_KEYS:
+            values[key] = raw.strip().lower() in {"1", "true", "yes", "on"}
+        else:
+            values[key] = raw
+    return values
+
+
+def normalise_database_url(url: str) -> str:
+    """Let operators write ``postgresql://`` and still get the psycopg 3 driver."""
+    for prefix in ("postgres://", "postgresql://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix):]
+    return url
+
+
+def _embedded_secret_key(instance_path: Path) -> str:
+    """Generate the embedded default's secret once and keep it under ``instance/``."""
+    path = instance_path / "secret_key"
+    if path.exists():
+        return path.read_text(encoding="utf-8").strip()
+    key = secrets.token_urlsafe(48)
+    path.write_text(key, encoding="utf-8")
+    path.chmod(0o600)
+    return key
+
+
+def load_config(instance_path: str, overrides: Mapping[str, Any] | None = None,
+                environ: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """Return the validated settings: defaults, then the environment, then explicit overrides."""
+    settings: dict[str, Any] = dict(DEFAULTS)
+    settings.update(_from_environment(os.environ if environ is None else environ))
+    if overrides:
+        settings.update({k: v for k, v in overrides.items() if k in DEFAULTS})
+    instance = Path(instance_path)
+    instance.mkdir(parents=True, exist_ok=True)
+
+    env = settings["ENV"]
+    if env not in {"embedded", "production"}:
+        raise ConfigError(f"YANXUN_ENV must be 'embedded' or 'production', got {env!r}")
+    secret = settings["SECRET_KEY"]
+    if env == "production":
+        if not secret:
+            raise ConfigError("YANXUN_SECRET_KEY is required in production: set it to a random string of at "
+                              f"least {MIN_SECRET_KEY_LENGTH} characters (python -c 'import secrets; "
+                              "print(secrets.token_urlsafe(48))').")
+        if len(secret) < MIN_SECRET_KEY_LENGTH:
+            raise ConfigError(f"YANXUN_SECRET_KEY is too short ({len(secret)} characters); production needs at "
+                              f"least {MIN_SECRET_KEY_LENGTH}.")
+        if not settings["DATABASE_URL"]:
+            raise ConfigError("YANXUN_DATABASE_URL is required in production (postgresql://user:pass@host/db).")
+    elif not secret:
+        settings["SECRET_KEY"] = _embedded_secret_key(instance)
+
+    url = settings["DATABASE_URL"] or f"sqlite:///{instance / 'yanxun.db'}"
+    settings["DATABASE_URL"] = normalise_database_url(url)
+    locales = [code.strip() for code in str(settings["LOCALES"]).split(",") if code.strip()]
+    if settings["DEFAULT_LOCALE"] not in locales:
+        raise ConfigError(f"YANXUN_DEFAULT_LOCALE {settings['DEFAULT_LOCALE']!r} is not in YANXUN_LOCALES {locales}")
+    settings["LOCALES"] = locales
+    return settings
+
+
+def flask_settings(settings: Mapping[str, Any]) -> dict[str, Any]:
+    """Translate our settings into the keys Flask and its extensions read."""
+    return {
+        "YANXUN": dict(settings),
+        "SECRET_KEY": settings["SECRET_KEY"],
+        "SQLALCHEMY_DATABASE_URI": settings["DATABASE_URL"],
+        "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True},
+        "BABEL_DEFAULT_LOCALE": settings["DEFAULT_LOCALE"],
+        "BABEL_DEFAULT_TIMEZONE": settings["TIMEZONE"],
+        "SESSION_COOKIE_HTTPONLY": True,
+        "SESSION_COOKIE_SAMESITE": "Lax",
+        "SESSION_COOKIE_SECURE": settings["SESSION_COOKIE_SECURE"] or settings["ENV"] == "production",
+        "REMEMBER_COOKIE_HTTPONLY": True,
+        "MAX_CONTENT_LENGTH": max(settings["CSV_IMPORT_MAX_BYTES"], 1024 * 1024),
+        "WTF_CSRF_TIME_LIMIT": None,
+    }

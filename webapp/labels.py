@@ -1,0 +1,92 @@
+"""Display names for codes (roles, organisation types, stages...), translatable."""
+
+from __future__ import annotations
+
+from flask import Flask
+from flask_babel import lazy_gettext as _l
+
+from webapp.models import BackboneLevel, OrgType, Role, SchoolStage
+
+ROLE_LABELS = {
+    Role.TEACHER: _l("Teacher"),
+    Role.SUBGROUP_LEADER: _l("Subgroup leader"),
+    Role.SCHOOL_OFFICER: _l("School training officer"),
+    Role.PRINCIPAL: _l("Principal"),
+    Role.RESEARCHER: _l("Researcher-trainer"),
+    Role.COUNTY_OFFICER: _l("County training centre officer"),
+    Role.BUREAU_OFFICER: _l("Education bureau officer"),
+    Role.EXPERT: _l("Expert panel member"),
+    Role.DESIGNER: _l("Process designer"),
+    Role.ADMIN: _l("System administrator"),
+}
+
+ORG_TYPE_LABELS = {
+    OrgType.CITY: _l("City"),
+    OrgType.COUNTY: _l("County / district"),
+    OrgType.SCHOOL_GROUP: _l("School group"),
+    OrgType.ZONE: _l("Zone"),
+    OrgType.SCHOOL: _l("School"),
+    OrgType.SUBGROUP: _l("Subgroup"),
+    OrgType.INSTITUTE: _l("Research-training institute"),
+}
+
+STAGE_LABELS = {
+    SchoolStage.KINDERGARTEN: _l("Kindergarten"),
+    SchoolStage.PRIMARY: _l("Primary"),
+    SchoolStage.JUNIOR: _l("Junior high"),
+    SchoolStage.SENIOR: _l("Senior high"),
+    SchoolStage.NINE_YEAR: _l("Nine-year school"),
+    SchoolStage.COMPLETE: _l("Complete secondary"),
+    SchoolStage.VOCATIONAL: _l("Vocational"),
+    SchoolStage.SPECIAL: _l("Special education"),
+}
+
+BACKBONE_LABELS = {
+    BackboneLevel.SCHOOL: _l("School-level backbone"),
+    BackboneLevel.COUNTY: _l("County-level backbone"),
+    BackboneLevel.CITY: _l("City-level backbone"),
+    BackboneLevel.PROVINCE: _l("Provincial backbone"),
+    BackboneLevel.NATIONAL: _l("National backbone"),
+}
+
+AUDIT_ACTION_LABELS = {
+    "auth.login": _l("Logged in"),
+    "auth.logout": _l("Logged out"),
+    "auth.login_failed": _l("Failed log-in"),
+    "auth.login_locked": _l("Log-in refused (throttled)"),
+    "auth.password_changed": _l("Changed password"),
+    "org.create": _l("Created organisation"),
+    "org.update": _l("Edited organisation"),
+    "org.deactivate": _l("Deactivated organisation"),
+    "org.activate": _l("Reactivated organisation"),
+    "org.import": _l("Imported organisations"),
+    "user.create": _l("Created user"),
+    "user.update": _l("Edited user"),
+    "user.deactivate": _l("Deactivated user"),
+    "user.activate": _l("Reactivated user"),
+    "user.password_reset": _l("Reset a password"),
+    "user.import": _l("Imported users"),
+    "role.assign": _l("Assigned role"),
+    "role.update": _l("Edited role assignment"),
+    "role.end": _l("Ended role assignment"),
+    "delegation.create": _l("Created delegation"),
+    "delegation.update": _l("Edited delegation"),
+    "delegation.revoke": _l("Revoked delegation"),
+}
+
+
+def _label(table: dict, value) -> str:
+    if value is None or value == "":
+        return ""
+    for key, text in table.items():
+        if key == value or getattr(key, "value", key) == value:
+            return str(text)
+    return str(value)
+
+
+def init_app(app: Flask) -> None:
+    app.add_template_filter(lambda v: _label(ROLE_LABELS, v), "role_label")
+    app.add_template_filter(lambda v: _label(ORG_TYPE_LABELS, v), "org_type_label")
+    app.add_template_filter(lambda v: _label(STAGE_LABELS, v), "stage_label")
+    app.add_template_filter(lambda v: _label(BACKBONE_LABELS, v), "backbone_label")
+    app.add_template_filter(lambda v: _label(AUDIT_ACTION_LABELS, v), "audit_label")

@@ -1,0 +1,75 @@
+"""People who log in: teachers, leaders, officers, experts, administrators."""
+
+from __future__ import annotations
+
+import enum
+from datetime import date, datetime
+
+import sqlalchemy as sa
+from flask_login import UserMixin
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from webapp.models.base import Base, TimestampMixin, TZDateTime, str_enum
+from webapp.models.org import Org, SchoolStage
+
+
+class BackboneLevel(enum.StrEnum):
+    SCHOOL = "school"
+    COUNTY = "county"
+    CITY = "city"
+    PROVINCE = "province"
+    NATIONAL = "national"
+
+
+class User(UserMixin, TimestampMixin, Base):
+    __tablename__ = "user_account"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    login: Mapped[str] = mapped_column(sa.String(64), unique=True)
+    display_name: Mapped[str] = mapped_column(sa.String(100))
+    phone: Mapped[str | None] = mapped_column(sa.String(32))
+    email: Mapped[str | None] = mapped_column(sa.String(254))
+    password_hash: Mapped[str] = mapped_column(sa.String(255))
+    active: Mapped[bool] = mapped_column(default=True, server_default=sa.true())
+    #: The organisation the person works in (school, institute, bureau); roles are separate.
+    org_id: Mapped[int | None] = mapped_column(sa.ForeignKey("org.id", ondelete="RESTRICT"), index=True)
+    locale: Mapped[str | None] = mapped_column(sa.String(10))
+    password_changed_at: Mapped[datetime | None] = mapped_column(TZDateTime())
+    last_login_at: Mapped[datetime | None] = mapped_column(TZDateTime())
+
+    # Teacher attributes (DOMAIN.md §1: new, backbone, class teacher are attributes, not roles).
+    subject: Mapped[str | None] = mapped_column(sa.String(40))
+    stage: Mapped[SchoolStage | None] = mapped_column(str_enum(SchoolStage, "stage"))
+    title: Mapped[str | None] = mapped_column(sa.String(40))
+    hire_date: Mapped[date | None] = mapped_column(sa.Date)
+    is_class_teacher: Mapped[bool] = mapped_column(default=False, server_default=sa.false())
+    backbone_level: Mapped[BackboneLevel | None] = mapped_column(str_enum(BackboneLevel, "backbone_level"))
+
+    org: Mapped[Org | None] = relationship()
+    memberships: Mapped[list[Membership]] = relationship(back_populates="user", cascade="all, delete-orphan")
+
+    def __repr__(self) -> str:
+        return f"<User {self.login}>"
+
+    @property
+    def is_active(self) -> bool:  # Flask-Login refuses inactive accounts
+        return self.active
+
+    def get_id(self) -> str:
+        # Changing the password changes the id Flask-Login stores, which logs out other sessions.
+        stamp = int(self.password_changed_at.timestamp()) if self.password_changed_at else 0
+        return f"{self.id}:{stamp}"
+
+
+class Membership(Base):
+    """A teacher's place in a subgroup (教研组 / 备课组 / 年级组); a teacher may sit in several."""
+
+    __tablename__ = "membership"
+
+    user_id: Mapped[int] = mapped_column(sa.ForeignKey("user_account.id", ondelete="CASCADE"), primary_key=True)
+    org_id: Mapped[int] = mapped_column(sa.ForeignKey("org.id", ondelete="CASCADE"), primary_key=True, index=True)
+    #: The subgroup that reviews the teacher's applications first.
+    is_primary: Mapped[bool] = mapped_column(default=False, server_default=sa.false())
+
+    user: Mapped[User] = relationship(back_populates="memberships")
+    org: Mapped[Org] = relationship()

@@ -1,0 +1,58 @@
+"""Log-in sessions and the role checks views use."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import wraps
+from typing import Any
+
+from flask import Flask, abort
+from flask_babel import lazy_gettext as _l
+from flask_login import current_user, login_required
+
+from webapp.extensions import db, login_manager
+from webapp.models import Role, User
+from webapp.services import roles as role_service
+
+
+def init_app(app: Flask) -> None:
+    login_manager.init_app(app)
+    login_manager.login_view = "auth.login"
+    login_manager.login_message = _l("Please log in to see this page.")
+    login_manager.login_message_category = "info"
+    login_manager.session_protection = "basic"
+
+    @app.context_processor
+    def _current_roles() -> dict[str, Any]:
+        if not current_user.is_authenticated:
+            return {"current_roles": set()}
+        return {"current_roles": {held.role for held in role_service.roles_of(current_user)}}
+
+
+@login_manager.user_loader
+def load_user(session_id: str) -> User | None:
+    """Ids look like ``42:1700000000``; a password change moves the stamp and ends older sessions."""
+    user_id, _, stamp = session_id.partition(":")
+    if not user_id.isdigit():
+        return None
+    user = db.session.get(User, int(user_id))
+    if user is None or user.get_id() != session_id:
+        return None
+    return user
+
+
+def require_role(*roles: Role) -> Callable:
+    """Only users who hold (or act by delegation in) one of ``roles`` may use the view; others get 403."""
+
+    def decorator(view: Callable) -> Callable:
+        @wraps(view)
+        @login_required
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            held = {h.role for h in role_service.roles_of(current_user)}
+            if not held.intersection(roles):
+                abort(403)
+            return view(*args, **kwargs)
+
+        return wrapper
+
+    return decorator
