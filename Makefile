@@ -32,7 +32,7 @@ webapp/static/vendor/.copied: node_modules/.package-lock.json
 assets: webapp/static/vendor/.copied
 
 translations: install
-	$(BIN)/pybabel compile --use-fuzzy -d webapp/translations -f -q 2>/dev/null || $(BIN)/pybabel compile -d webapp/translations
+	$(BIN)/pybabel compile --statistics -d webapp/translations
 
 migrate: install
 	$(FLASK) db upgrade

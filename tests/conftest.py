@@ -80,7 +80,9 @@ def app(database_url):
     from flask_migrate import upgrade
 
     from webapp import create_app
+    from webapp.services.passwords import use_cheap_hashing
 
+    use_cheap_hashing()
     url, engine_options = database_url
     application = create_app({
         "DATABASE_URL": url,
@@ -92,7 +94,12 @@ def app(database_url):
     application.test_client_class = IsolatedClient
     with application.app_context():
         upgrade()
-    return application
+    yield application
+    from webapp.extensions import db as database
+
+    with application.app_context():
+        for engine in database.engines.values():
+            engine.dispose()
 
 
 @pytest.fixture

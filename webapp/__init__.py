@@ -33,11 +33,13 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
 
     from webapp.admin import bp as admin_bp
     from webapp.auth import bp as auth_bp
+    from webapp.health import bp as health_bp
     from webapp.home import bp as home_bp
 
     app.register_blueprint(auth_bp)
     app.register_blueprint(home_bp)
     app.register_blueprint(admin_bp)
+    app.register_blueprint(health_bp)
     return app
 
 

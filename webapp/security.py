@@ -31,7 +31,7 @@ def init_app(app: Flask) -> None:
 
 @login_manager.user_loader
 def load_user(session_id: str) -> User | None:
-    """Ids look like ``42:1700000000``; a password change moves the stamp and ends older sessions."""
+    """Ids look like ``42:1700000000000000``; a password change moves the stamp and ends older sessions."""
     user_id, _, stamp = session_id.partition(":")
     if not user_id.isdigit():
         return None

@@ -84,10 +84,11 @@ def change_password():
             except ServiceError as error:
                 form.new_password.errors = [str(error)]
             else:
-                set_password(current_user, form.new_password.data)
-                audit.record("auth.password_changed", actor=current_user, obj=current_user, ip=request.remote_addr)
+                user = current_user._get_current_object()  # the real object: login_user must not get the proxy
+                set_password(user, form.new_password.data)
+                audit.record("auth.password_changed", actor=user, obj=user, ip=request.remote_addr)
                 db.session.commit()
-                login_user(current_user)  # the session id contains the password stamp
+                login_user(user)  # the session id carries the password stamp, so refresh this session
                 flash(_("Your password has been changed. Other devices have been logged out."), "success")
                 return redirect(url_for("home.index"))
     return render_template("auth/change_password.html", form=form)

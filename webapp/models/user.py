@@ -57,7 +57,7 @@ class User(UserMixin, TimestampMixin, Base):
 
     def get_id(self) -> str:
         # Changing the password changes the id Flask-Login stores, which logs out other sessions.
-        stamp = int(self.password_changed_at.timestamp()) if self.password_changed_at else 0
+        stamp = int(self.password_changed_at.timestamp() * 1_000_000) if self.password_changed_at else 0
         return f"{self.id}:{stamp}"
 
 

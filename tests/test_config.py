@@ -1,0 +1,51 @@
+import pytest
+
+from webapp.config import ConfigError, load_config, normalise_database_url
+
+
+def test_embedded_default_generates_and_keeps_a_secret(tmp_path):
+    first = load_config(str(tmp_path), environ={})
+    second = load_config(str(tmp_path), environ={})
+    assert len(first["SECRET_KEY"]) >= 32
+    assert first["SECRET_KEY"] == second["SECRET_KEY"]
+    assert (tmp_path / "secret_key").stat().st_mode & 0o077 == 0
+    assert first["DATABASE_URL"] == f"sqlite:///{tmp_path / 'yanxun.db'}"
+
+
+def test_production_requires_a_secret(tmp_path):
+    with pytest.raises(ConfigError, match="YANXUN_SECRET_KEY is required"):
+        load_config(str(tmp_path), environ={"YANXUN_ENV": "production", "YANXUN_DATABASE_URL": "postgresql://x/y"})
+
+
+def test_production_rejects_a_short_secret(tmp_path):
+    with pytest.raises(ConfigError, match="too short"):
+        load_config(str(tmp_path), environ={"YANXUN_ENV": "production", "YANXUN_SECRET_KEY": "short",
+                                            "YANXUN_DATABASE_URL": "postgresql://x/y"})
+
+
+def test_production_requires_a_database(tmp_path):
+    with pytest.raises(ConfigError, match="YANXUN_DATABASE_URL"):
+        load_config(str(tmp_path), environ={"YANXUN_ENV": "production", "YANXUN_SECRET_KEY": "k" * 40})
+
+
+def test_environment_values_are_typed(tmp_path):
+    settings = load_config(str(tmp_path), environ={"YANXUN_LOGIN_MAX_FAILURES": "9",
+                                                   "YANXUN_SESSION_COOKIE_SECURE": "true"})
+    assert settings["LOGIN_MAX_FAILURES"] == 9
+    assert settings["SESSION_COOKIE_SECURE"] is True
+
+
+def test_bad_number_is_named(tmp_path):
+    with pytest.raises(ConfigError, match="YANXUN_LOGIN_MAX_FAILURES"):
+        load_config(str(tmp_path), environ={"YANXUN_LOGIN_MAX_FAILURES": "many"})
+
+
+def test_unknown_env_mode(tmp_path):
+    with pytest.raises(ConfigError, match="YANXUN_ENV"):
+        load_config(str(tmp_path), environ={"YANXUN_ENV": "staging"})
+
+
+def test_postgres_urls_use_psycopg3():
+    assert normalise_database_url("postgresql://u@h/db") == "postgresql+psycopg://u@h/db"
+    assert normalise_database_url("postgres://u@h/db") == "postgresql+psycopg://u@h/db"
+    assert normalise_database_url("sqlite:///x.db") == "sqlite:///x.db"
