@@ -6,7 +6,7 @@ from collections.abc import Callable
 from functools import wraps
 from typing import Any
 
-from flask import Flask, abort
+from flask import Flask, abort, g
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user, login_required
 
@@ -24,9 +24,16 @@ def init_app(app: Flask) -> None:
 
     @app.context_processor
     def _current_roles() -> dict[str, Any]:
-        if not current_user.is_authenticated:
-            return {"current_roles": set()}
-        return {"current_roles": {held.role for held in role_service.roles_of(current_user)}}
+        return {"current_roles": {held.role for held in current_roles()}}
+
+
+def current_roles() -> list[role_service.HeldRole]:
+    """The logged-in user's roles today, looked up once per request."""
+    if not current_user.is_authenticated:
+        return []
+    if "_yanxun_roles" not in g:
+        g._yanxun_roles = role_service.roles_of(current_user)
+    return g._yanxun_roles
 
 
 @login_manager.user_loader
@@ -48,8 +55,7 @@ def require_role(*roles: Role) -> Callable:
         @wraps(view)
         @login_required
         def wrapper(*args: Any, **kwargs: Any) -> Any:
-            held = {h.role for h in role_service.roles_of(current_user)}
-            if not held.intersection(roles):
+            if not {h.role for h in current_roles()}.intersection(roles):
                 abort(403)
             return view(*args, **kwargs)
 

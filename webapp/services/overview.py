@@ -56,9 +56,9 @@ def _scope_sizes(org: Org) -> tuple[int, int]:
     return teachers, schools
 
 
-def build(user: User, today: date | None = None) -> HomeOverview:
+def build(user: User, held: list[role_service.HeldRole], today: date | None = None) -> HomeOverview:
+    """The home page of ``user``, who holds ``held`` today."""
     day = today or date.today()
-    held = role_service.roles_of(user, day)
     overview = HomeOverview(held=held, roles={h.role for h in held})
     if Role.TEACHER in overview.roles:
         subject = teacher_subject_org(user)

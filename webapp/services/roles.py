@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from datetime import date
 
 import sqlalchemy as sa
+from sqlalchemy.orm import joinedload
 
 from webapp.extensions import db
 from webapp.models import Delegation, Org, Role, RoleAssignment, User
@@ -62,9 +63,9 @@ def resolve(role: Role | str, subject_org: Org, on: date | None = None) -> Resol
     day = on or date.today()
     ancestor_ids = subject_org.ancestor_ids
     rows = db.session.execute(
-        sa.select(RoleAssignment, Org)
+        sa.select(User, Org)
+        .join(RoleAssignment, RoleAssignment.user_id == User.id)
         .join(Org, Org.id == RoleAssignment.org_id)
-        .join(User, User.id == RoleAssignment.user_id)
         .where(RoleAssignment.role == role, RoleAssignment.org_id.in_(ancestor_ids),
                _valid_on(RoleAssignment, day), User.active.is_(True),
                Org.active.is_(True), sa.or_(Org.valid_from.is_(None), Org.valid_from <= day),
@@ -73,9 +74,8 @@ def resolve(role: Role | str, subject_org: Org, on: date | None = None) -> Resol
     if not rows:
         return Resolution(role, subject_org, None, [])
     position = {org_id: index for index, org_id in enumerate(ancestor_ids)}
-    nearest = min(position[org.id] for _, org in rows)
-    scope = next(org for _, org in rows if position[org.id] == nearest)
-    holders = sorted({a.user for a, org in rows if org.id == scope.id}, key=lambda u: u.id)
+    scope = min((org for _, org in rows), key=lambda org: position[org.id])
+    holders = sorted({user for user, org in rows if org.id == scope.id}, key=lambda u: u.id)
     result = [Holder(user) for user in holders]
     by_id = {user.id: user for user in holders}
     for delegation in delegates_for(list(by_id), role, day):
@@ -96,18 +96,20 @@ def roles_of(user: User, on: date | None = None) -> list[HeldRole]:
     """Every (role, org) the user may act in on ``on``: own valid assignments, then delegated ones."""
     day = on or date.today()
     own = db.session.scalars(
-        sa.select(RoleAssignment).where(RoleAssignment.user_id == user.id, _valid_on(RoleAssignment, day))
+        sa.select(RoleAssignment).options(joinedload(RoleAssignment.org))
+        .where(RoleAssignment.user_id == user.id, _valid_on(RoleAssignment, day))
         .order_by(RoleAssignment.role, RoleAssignment.org_id)).all()
     held = [HeldRole(a.role, a.org) for a in own]
     delegations = db.session.scalars(
-        sa.select(Delegation).where(Delegation.to_user_id == user.id, Delegation.active.is_(True),
+        sa.select(Delegation).options(joinedload(Delegation.from_user))
+        .where(Delegation.to_user_id == user.id, Delegation.active.is_(True),
                                     Delegation.valid_from <= day, Delegation.valid_to >= day)).all()
     for delegation in delegations:
         if not delegation.from_user.active:
             continue
         for assignment in db.session.scalars(
-                sa.select(RoleAssignment).where(RoleAssignment.user_id == delegation.from_user_id,
-                                                _valid_on(RoleAssignment, day))):
+                sa.select(RoleAssignment).options(joinedload(RoleAssignment.org))
+                .where(RoleAssignment.user_id == delegation.from_user_id, _valid_on(RoleAssignment, day))):
             if delegation.role is None or delegation.role == assignment.role:
                 held.append(HeldRole(assignment.role, assignment.org, delegated_by=delegation.from_user))
     return held
