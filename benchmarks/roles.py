@@ -70,7 +70,7 @@ def _fill(conn, n_users: int) -> dict[str, list[int]]:
                             "valid_from": None, "valid_to": valid_to})
 
     for index, school in enumerate(school_rows):
-        for t in range(TEACHERS_PER_SCHOOL - 3):
+        for _ in range(TEACHERS_PER_SCHOOL - 3):
             assign(add_user(school), Role.TEACHER, school)
         for g in range(SUBGROUPS_PER_SCHOOL):
             leader = add_user(school)

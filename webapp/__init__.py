@@ -17,6 +17,11 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app.config.update(flask_settings(settings))
     if config:
         app.config.update({k: v for k, v in config.items() if k.isupper() and k not in settings})
+    if settings["TRUSTED_PROXIES"]:
+        from werkzeug.middleware.proxy_fix import ProxyFix
+
+        hops = settings["TRUSTED_PROXIES"]
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)  # type: ignore[method-assign]
 
     from webapp import cli, errors, extensions, i18n, labels, security, templating
 

@@ -34,3 +34,34 @@ def init_app(app: Flask) -> None:
             return
         click.echo(f"Demo data created: {seed()}.")
         db.session.commit()
+
+    @app.cli.command("create-admin")
+    @click.option("--login", required=True, help="Login name of the new administrator.")
+    @click.option("--name", "display_name", required=True, help="Display name, e.g. 系统管理员.")
+    @click.option("--org-code", required=True, help="Code of the organisation the role covers (usually the city).")
+    @click.option("--org-name", help="Create the organisation as a new top-level city with this name if missing.")
+    @click.password_option(help="Password (asked for when not given).")
+    def create_admin(login: str, display_name: str, org_code: str, org_name: str | None, password: str) -> None:
+        """Create the first administrator on a new installation (and the top organisation if asked)."""
+        import sqlalchemy as sa
+
+        from webapp.models import Org, OrgType, Role
+        from webapp.services import audit
+        from webapp.services.errors import ServiceError
+        from webapp.services.orgs import create_org
+        from webapp.services.users import assign_role, check_password_strength, create_user
+
+        try:
+            check_password_strength(password, app.config["YANXUN"]["PASSWORD_MIN_LENGTH"])
+            org = db.session.scalar(sa.select(Org).where(Org.code == org_code))
+            if org is None:
+                if not org_name:
+                    raise click.UsageError(f"No organisation has the code {org_code!r}; give --org-name to create it.")
+                org = create_org(code=org_code, name=org_name, type=OrgType.CITY)
+            user = create_user(login=login, password=password, display_name=display_name, org=org)
+            assign_role(user, Role.ADMIN, org)
+            audit.record("user.create", actor=None, obj=user, after={"login": login, "role": "admin"})
+        except ServiceError as error:
+            raise click.ClickException(str(error)) from error
+        db.session.commit()
+        click.echo(f"Administrator {login} created for {org.name}.")

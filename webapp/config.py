@@ -33,6 +33,8 @@ DEFAULTS: dict[str, Any] = {
     "CSV_IMPORT_MAX_BYTES": 5 * 1024 * 1024,
     "PAGE_SIZE": 30,
     "SESSION_COOKIE_SECURE": False,
+    # How many reverse proxies in front of the app set X-Forwarded-For/-Proto/-Host (0 = none; trust nothing).
+    "TRUSTED_PROXIES": 0,
 }
 
 _INT_KEYS = {k for k, v in DEFAULTS.items() if isinstance(v, int) and not isinstance(v, bool)}

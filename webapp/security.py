@@ -39,7 +39,7 @@ def current_roles() -> list[role_service.HeldRole]:
 @login_manager.user_loader
 def load_user(session_id: str) -> User | None:
     """Ids look like ``42:1700000000000000``; a password change moves the stamp and ends older sessions."""
-    user_id, _, stamp = session_id.partition(":")
+    user_id = session_id.partition(":")[0]
     if not user_id.isdigit():
         return None
     user = db.session.get(User, int(user_id))

@@ -102,4 +102,4 @@ def set_language():
         if current_user.is_authenticated:
             current_user.locale = code
             db.session.commit()
-    return redirect(_safe_next(request.form.get("next") or request.referrer and urlsplit(request.referrer).path))
+    return redirect(_safe_next(request.form.get("next") or (request.referrer and urlsplit(request.referrer).path)))

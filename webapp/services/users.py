@@ -16,8 +16,11 @@ from webapp.services.errors import ServiceError
 from webapp.services.passwords import hash_password
 
 LOGIN_PATTERN = re.compile(r"^[A-Za-z0-9_.\-]{3,64}$")
+#: What an audit event records of a user, a role assignment and a delegation, before and after a change.
 PROFILE_FIELDS = ("login", "display_name", "phone", "email", "org_id", "subject", "stage", "title", "hire_date",
                   "is_class_teacher", "backbone_level", "active")
+ASSIGNMENT_FIELDS = ("user_id", "role", "org_id", "valid_from", "valid_to", "active")
+DELEGATION_FIELDS = ("from_user_id", "to_user_id", "role", "valid_from", "valid_to", "reason", "active")
 
 
 def check_password_strength(password: str, min_length: int) -> None:
@@ -88,7 +91,7 @@ def set_primary_subgroup(user: User, subgroup: Org) -> Membership:
         membership.is_primary = False
     membership = next((m for m in user.memberships if m.org_id == subgroup.id), None)
     if membership is None:
-        membership = Membership(user=user, org=subgroup)
+        membership = Membership(org=subgroup)
         user.memberships.append(membership)
     membership.is_primary = True
     db.session.flush()
@@ -127,8 +130,7 @@ def end_assignment(assignment: RoleAssignment, on: date | None = None) -> None:
     db.session.flush()
 
 
-def delegate(from_user: User, to_user: User, *, role: Role | str | None, valid_from: date, valid_to: date,
-             reason: str | None = None, created_by: User | None = None) -> Delegation:
+def _check_delegation(from_user: User, to_user: User, valid_from: date | None, valid_to: date | None) -> None:
     if from_user.id == to_user.id:
         raise ServiceError(_l("A person cannot delegate to themselves."), field="to_user")
     if not to_user.active:
@@ -136,9 +138,155 @@ def delegate(from_user: User, to_user: User, *, role: Role | str | None, valid_f
     _check_period(valid_from, valid_to)
     if valid_to is None or valid_from is None:
         raise ServiceError(_l("A delegation needs a start and an end date."), field="valid_to")
+
+
+def delegate(from_user: User, to_user: User, *, role: Role | str | None, valid_from: date, valid_to: date,
+             reason: str | None = None, created_by: User | None = None) -> Delegation:
+    _check_delegation(from_user, to_user, valid_from, valid_to)
     delegation = Delegation(from_user=from_user, to_user=to_user, role=Role(role) if role else None,
                             valid_from=valid_from, valid_to=valid_to, reason=reason or None,
                             created_by_id=created_by.id if created_by else None)
     db.session.add(delegation)
     db.session.flush()
     return delegation
+
+
+def find_by_login(login: str) -> User | None:
+    """The user with this login name, whatever its case."""
+    return db.session.scalar(sa.select(User).where(sa.func.lower(User.login) == login.strip().lower()))
+
+
+def check_login(login: str, exclude_id: int | None = None) -> None:
+    """Raise a ``ServiceError`` when ``login`` is malformed or taken (by another user than ``exclude_id``)."""
+    _check_login(login, exclude_id)
+
+
+def primary_subgroup(user: User) -> Org | None:
+    return next((m.org for m in user.memberships if m.is_primary), None)
+
+
+def clear_primary_subgroup(user: User) -> None:
+    """The teacher keeps their subgroup memberships but none of them reviews first any more."""
+    for membership in user.memberships:
+        membership.is_primary = False
+    db.session.flush()
+
+
+def search_users(*, text: str | None = None, org: Org | None = None, role: Role | str | None = None,
+                 active: bool | None = None) -> sa.Select:
+    """Users matching every filter given: ``text`` in login, name or phone; working in ``org`` or below it;
+    holding an active assignment of ``role``; active or not."""
+    query = sa.select(User).order_by(User.display_name, User.login)
+    if text:
+        query = query.where(sa.or_(User.login.icontains(text, autoescape=True),
+                                   User.display_name.icontains(text, autoescape=True),
+                                   User.phone.icontains(text, autoescape=True)))
+    if org is not None:
+        query = query.where(User.org_id.in_(sa.select(Org.id).where(Org.path.startswith(org.path, autoescape=True))))
+    if role:
+        query = query.where(User.id.in_(sa.select(RoleAssignment.user_id).where(
+            RoleAssignment.role == Role(role), RoleAssignment.active.is_(True))))
+    if active is not None:
+        query = query.where(User.active.is_(active))
+    return query
+
+
+def _overlapping(model, valid_from: date | None, valid_to: date | None) -> sa.ColumnElement[bool]:
+    """Rows of ``model`` whose validity period shares at least a day with [valid_from, valid_to] (open ends)."""
+    conditions = [model.active.is_(True)]
+    if valid_to is not None:
+        conditions.append(sa.or_(model.valid_from.is_(None), model.valid_from <= valid_to))
+    if valid_from is not None:
+        conditions.append(sa.or_(model.valid_to.is_(None), model.valid_to >= valid_from))
+    return sa.and_(*conditions)
+
+
+def check_assignment(user: User, role: Role | str, org: Org, *, valid_from: date | None, valid_to: date | None,
+                     exclude: RoleAssignment | None = None) -> None:
+    """Refuse an assignment at a deactivated organisation, or one that repeats an active assignment of the
+    same user, role and organisation for an overlapping period."""
+    if not org.active:
+        raise ServiceError(_l("%(org)s is deactivated; roles can only be held at active organisations.",
+                              org=org.name), field="org")
+    _check_period(valid_from, valid_to)
+    query = sa.select(RoleAssignment.id).where(RoleAssignment.user_id == user.id, RoleAssignment.role == Role(role),
+                                               RoleAssignment.org_id == org.id,
+                                               _overlapping(RoleAssignment, valid_from, valid_to))
+    if exclude is not None:
+        query = query.where(RoleAssignment.id != exclude.id)
+    if db.session.scalar(query.limit(1)) is not None:
+        raise ServiceError(_l("%(name)s already holds this role at %(org)s for an overlapping period.",
+                              name=user.display_name, org=org.name), field="role")
+
+
+def assignment_query(*, role: Role | str | None = None, org: Org | None = None, text: str | None = None,
+                     include_ended: bool = False, today: date | None = None) -> sa.Select:
+    """Role assignments, newest first; ended ones (ended by hand or past their end date) only on request."""
+    day = today or date.today()
+    query = (sa.select(RoleAssignment).join(User, User.id == RoleAssignment.user_id)
+             .order_by(RoleAssignment.id.desc()))
+    if role:
+        query = query.where(RoleAssignment.role == Role(role))
+    if org is not None:
+        query = query.where(RoleAssignment.org_id.in_(
+            sa.select(Org.id).where(Org.path.startswith(org.path, autoescape=True))))
+    if text:
+        query = query.where(sa.or_(User.login.icontains(text, autoescape=True),
+                                   User.display_name.icontains(text, autoescape=True)))
+    if not include_ended:
+        query = query.where(RoleAssignment.active.is_(True),
+                            sa.or_(RoleAssignment.valid_to.is_(None), RoleAssignment.valid_to >= day))
+    return query
+
+
+def check_delegation(from_user: User, role: Role | str | None, valid_from: date | None,
+                     valid_to: date | None) -> None:
+    """The person who is away must be active and hold the delegated role (any role, for "all roles")
+    at some time during the delegation."""
+    if not from_user.active:
+        raise ServiceError(_l("The account of %(name)s is deactivated.", name=from_user.display_name),
+                           field="from_user")
+    query = sa.select(RoleAssignment.id).where(RoleAssignment.user_id == from_user.id,
+                                               _overlapping(RoleAssignment, valid_from, valid_to))
+    if role:
+        query = query.where(RoleAssignment.role == Role(role))
+    if db.session.scalar(query.limit(1)) is None:
+        if role:
+            raise ServiceError(_l("%(name)s does not hold this role during the delegation period.",
+                                  name=from_user.display_name), field="role")
+        raise ServiceError(_l("%(name)s holds no role during the delegation period, so there is nothing to "
+                              "delegate.", name=from_user.display_name), field="from_user")
+
+
+def update_delegation(delegation: Delegation, *, to_user: User, role: Role | str | None, valid_from: date,
+                      valid_to: date, reason: str | None = None) -> Delegation:
+    _check_delegation(delegation.from_user, to_user, valid_from, valid_to)
+    delegation.to_user = to_user
+    delegation.role = Role(role) if role else None
+    delegation.valid_from, delegation.valid_to = valid_from, valid_to
+    delegation.reason = reason or None
+    db.session.flush()
+    return delegation
+
+
+def revoke_delegation(delegation: Delegation) -> None:
+    delegation.revoke()
+    db.session.flush()
+
+
+def delegation_query(*, when: str = "current", text: str | None = None, today: date | None = None) -> sa.Select:
+    """Delegations in effect today (``current``), not yet started (``future``), over or revoked (``past``)."""
+    day = today or date.today()
+    query = sa.select(Delegation)
+    if when == "current":
+        query = query.where(Delegation.active.is_(True), Delegation.valid_from <= day, Delegation.valid_to >= day)
+    elif when == "future":
+        query = query.where(Delegation.active.is_(True), Delegation.valid_from > day)
+    elif when == "past":
+        query = query.where(sa.or_(Delegation.active.is_(False), Delegation.valid_to < day))
+    if text:
+        people = sa.select(User.id).where(sa.or_(User.login.icontains(text, autoescape=True),
+                                                 User.display_name.icontains(text, autoescape=True)))
+        query = query.where(sa.or_(Delegation.from_user_id.in_(people), Delegation.to_user_id.in_(people)))
+    order = Delegation.valid_to.desc() if when == "past" else Delegation.valid_from
+    return query.order_by(order, Delegation.id)
