@@ -5,8 +5,20 @@ from webapp.models.base import Base
 from webapp.models.org import ALLOWED_PARENTS, Org, OrgType, SchoolStage
 from webapp.models.role import ROLE_CODES, Delegation, Role, RoleAssignment
 from webapp.models.user import BackboneLevel, Membership, User
+from webapp.models.workflow import (
+    ApiToken,
+    HumanTask,
+    Incident,
+    InstanceStatus,
+    ProcessDefinition,
+    ProcessInstance,
+    TaskCandidate,
+    TaskComment,
+    TaskStatus,
+)
 
 __all__ = [
-    "ALLOWED_PARENTS", "ROLE_CODES", "AuditEvent", "BackboneLevel", "Base", "Delegation", "LoginFailure",
-    "Membership", "Org", "OrgType", "Role", "RoleAssignment", "SchoolStage", "User",
+    "ALLOWED_PARENTS", "ROLE_CODES", "ApiToken", "AuditEvent", "BackboneLevel", "Base", "Delegation", "HumanTask",
+    "Incident", "InstanceStatus", "LoginFailure", "Membership", "Org", "OrgType", "ProcessDefinition",
+    "ProcessInstance", "Role", "RoleAssignment", "SchoolStage", "TaskCandidate", "TaskComment", "TaskStatus", "User",
 ]

@@ -25,6 +25,10 @@ class AuditEvent(Base):
     before: Mapped[dict[str, Any] | None] = mapped_column(sa.JSON)
     after: Mapped[dict[str, Any] | None] = mapped_column(sa.JSON)
     ip: Mapped[str | None] = mapped_column(sa.String(64))
+    #: Set for workflow events, so an instance's history is one indexed query.
+    instance_id: Mapped[int | None] = mapped_column(
+        sa.BigInteger().with_variant(sa.Integer, "sqlite"),
+        sa.ForeignKey("process_instance.id", ondelete="CASCADE"), index=True)
 
     actor: Mapped[User | None] = relationship()
 

@@ -13,3 +13,23 @@ class ServiceError(Exception):
 
     def __str__(self) -> str:
         return str(self.message)
+
+
+class NotAllowed(ServiceError):
+    """The user may not do this (HTTP 403)."""
+
+
+class Conflict(ServiceError):
+    """The thing changed under the user: already completed, claimed by someone else... (HTTP 409)."""
+
+
+class NotFound(ServiceError):
+    """No such object, or not one the user may know about (HTTP 404)."""
+
+
+class FormRejected(ServiceError):
+    """Submitted data failed validation; ``errors`` maps field ids to messages (HTTP 422)."""
+
+    def __init__(self, message: object, errors: dict[str, list[str]]) -> None:
+        super().__init__(message)
+        self.errors = errors

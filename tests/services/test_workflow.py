@@ -1,0 +1,144 @@
+"""Deploy, start, route, complete and tick through the service layer (real engine, real database)."""
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+import sqlalchemy as sa
+
+from tests.workflow_support import FAILING_HOURS, hours_review_files
+from webapp.models import AuditEvent, HumanTask, Incident, InstanceStatus, ProcessDefinition, Role, TaskStatus
+from webapp.services import definitions, instances, tasks
+from webapp.services.errors import Conflict, FormRejected, NotAllowed
+
+
+@pytest.fixture
+def people(region, make_user):
+    return {
+        "teacher": make_user("teacher1", org=region["school"], roles=((Role.TEACHER, region["school"]),)),
+        "officer": make_user("officer1", roles=((Role.SCHOOL_OFFICER, region["school"]),)),
+        "other_officer": make_user("officer2", roles=((Role.SCHOOL_OFFICER, region["school2"]),)),
+    }
+
+
+@pytest.fixture
+def started(db, region, people):
+    definitions.deploy(hours_review_files(), None)
+    instance = instances.start("hours_review", subject_org=region["maths"], initiator=people["teacher"],
+                               data={}, title="测试申请")
+    db.session.commit()  # as the view does; a failed action then rolls back to here
+    return instance
+
+
+def open_tasks(instance):
+    from webapp.extensions import db
+
+    return list(db.session.scalars(sa.select(HumanTask).where(HumanTask.instance_id == instance.id,
+                                                              HumanTask.status == TaskStatus.OPEN)))
+
+
+def submit(task, teacher, hours=12):
+    return instances.complete_task(task, teacher, {"title": "信息技术培训", "hours": hours, "category": "training"},
+                                   tasks.authorise_complete)
+
+
+def test_deploy_is_versioned_and_idempotent(db):
+    first = definitions.deploy(hours_review_files(), None)
+    again = definitions.deploy(hours_review_files(), None)
+    assert first.created == ["hours_review"]
+    assert again.created == []
+    assert again.definitions[0].id == first.definitions[0].id
+    changed = {"hours_review.bpmn": hours_review_files()["hours_review.bpmn"].replace(b"P3D", b"P4D")}
+    third = definitions.deploy(changed, None)
+    assert third.definitions[0].version == 2
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(ProcessDefinition)) == 2
+
+
+def test_deploy_rejects_bad_upload_and_stores_nothing(db):
+    bad = {"hours_review.bpmn": hours_review_files()["hours_review.bpmn"].replace(
+        b'candidateGroups="school_officer"', b'candidateGroups="dean"')}
+    with pytest.raises(definitions.DeployRejected) as rejected:
+        definitions.deploy(bad, None)
+    assert any(p.element_id == "review" for p in rejected.value.report.errors)
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(ProcessDefinition)) == 0
+
+
+def test_full_run_with_routing(db, started, people):
+    (submit_task,) = open_tasks(started)
+    assert submit_task.assignee_id == people["teacher"].id, "${initiator} is the teacher"
+    submit(submit_task, people["teacher"])
+
+    (review,) = open_tasks(started)
+    assert review.bpmn_id == "review"
+    assert review.due_at is not None
+    assert [t.id for t in db.session.scalars(tasks.inbox_query(people["officer"]))] == [review.id]
+    assert list(db.session.scalars(tasks.inbox_query(people["other_officer"]))) == [], "other school's officer"
+    with pytest.raises(NotAllowed):
+        instances.complete_task(review, people["other_officer"], {"approved": True}, tasks.authorise_complete)
+    with pytest.raises(NotAllowed):
+        instances.complete_task(review, people["teacher"], {"approved": True}, tasks.authorise_complete)
+
+    instances.complete_task(review, people["officer"], {"approved": True, "comment": "同意"},
+                            tasks.authorise_complete)
+    assert started.status is InstanceStatus.COMPLETED
+    assert review.status is TaskStatus.COMPLETED
+    assert review.completed_by_id == people["officer"].id
+    with pytest.raises(Conflict):
+        instances.complete_task(review, people["officer"], {"approved": True}, tasks.authorise_complete)
+    actions = db.session.scalars(sa.select(AuditEvent.action).where(AuditEvent.instance_id == started.id)
+                                 .order_by(AuditEvent.id)).all()
+    assert actions == ["instance.start", "task.complete", "task.complete"]
+
+
+def test_form_constraints_are_enforced_server_side(db, started, people):
+    (submit_task,) = open_tasks(started)
+    with pytest.raises(FormRejected) as rejected:
+        instances.complete_task(submit_task, people["teacher"], {"title": "ab", "hours": 99},
+                                tasks.authorise_complete)
+    assert set(rejected.value.errors) == {"title", "hours"}
+    assert submit_task.status is TaskStatus.OPEN
+
+
+def test_claim_unclaim_and_delegate(db, started, people, make_user, region):
+    (submit_task,) = open_tasks(started)
+    submit(submit_task, people["teacher"])
+    (review,) = open_tasks(started)
+    colleague = make_user("officer3", roles=((Role.SCHOOL_OFFICER, region["school"]),))
+    tasks.claim(review, people["officer"])
+    with pytest.raises(Conflict):
+        tasks.claim(review, colleague)
+    with pytest.raises(NotAllowed):
+        instances.complete_task(review, colleague, {"approved": True}, tasks.authorise_complete)
+    tasks.unclaim(review, people["officer"])
+    with pytest.raises(Exception, match="does not hold"):
+        tasks.delegate(review, people["officer"], people["other_officer"])
+    tasks.delegate(review, people["officer"], colleague)
+    assert review.assignee_id == colleague.id
+    assert [t.id for t in db.session.scalars(tasks.inbox_query(colleague, tasks.Scope.ASSIGNED))] == [review.id]
+    tasks.comment(review, colleague, "请补充证明材料")
+    instances.complete_task(review, colleague, {"approved": False}, tasks.authorise_complete)
+    assert started.status is InstanceStatus.COMPLETED
+
+
+def test_reminder_timer_fires_once_when_due(db, started, people):
+    (submit_task,) = open_tasks(started)
+    submit(submit_task, people["teacher"])
+    assert started.next_timer_at is not None
+    due = started.next_timer_at
+    assert due - datetime.now(UTC) > timedelta(hours=47)
+    assert instances.lock_next_due(due - timedelta(minutes=1)) is None
+    locked = instances.lock_next_due(due + timedelta(minutes=1))
+    assert locked.id == started.id
+    fired = instances.fire_due_timers(locked, due + timedelta(minutes=1))
+    assert len(fired) == 1
+    assert len(open_tasks(started)) == 1, "non-interrupting: the review stays open"
+    assert instances.lock_next_due(due + timedelta(minutes=2)) is None, "fires once"
+
+
+def test_failing_service_handler_becomes_an_incident(db, started, people):
+    (submit_task,) = open_tasks(started)
+    with pytest.raises(instances.ActionFailed) as failure:
+        submit(submit_task, people["teacher"], hours=FAILING_HOURS)
+    db.session.rollback()
+    incident = instances.record_incident(failure.value)
+    assert "rule service unreachable" in incident.message
+    assert db.session.get(Incident, incident.id).instance_id == started.id

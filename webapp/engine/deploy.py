@@ -1,0 +1,260 @@
+"""Deploy = check + compile. One :class:`Report` lists every problem of an upload; nothing half-compiles.
+
+A clean upload yields one :class:`CompiledDefinition` per executable process: the web layer stores it
+as an immutable version (re-deploying the same ``content_hash`` is a no-op there).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from lxml import etree
+from SpiffWorkflow.bpmn.parser.ValidationException import ValidationException
+
+from .errors import DefinitionInvalid, EngineError
+from .expressions import is_juel, split_list
+from .lint import (
+    BPMN_NS,
+    DMN_NAMESPACES,
+    BpmnLinter,
+    LintContext,
+    Problem,
+    bpmn,
+    dmn_problems,
+    platform_problems,
+    schema_problems,
+)
+from .parser import ExtendedCamundaParser
+from .services import service_topic
+from .specs import TopicServiceTask, build_registry, spec_from_json, spec_to_json
+
+
+@dataclass(frozen=True)
+class CompiledDefinition:
+    """An executable process ready to store. ``spec_json`` is what the runtime starts and loads from."""
+
+    process_id: str
+    name: str
+    content_hash: str
+    file_name: str
+    bpmn_xml: str
+    spec_json: str
+    roles: frozenset[str] = frozenset()
+    form_keys: frozenset[str] = frozenset()
+    topics: frozenset[str] = frozenset()
+
+
+@dataclass
+class Report:
+    """All problems of one upload, and (only when there is no error) the compiled definitions."""
+
+    problems: list[Problem] = field(default_factory=list)
+    definitions: dict[str, CompiledDefinition] = field(default_factory=dict)
+    content_hash: str | None = None
+
+    @property
+    def errors(self) -> list[Problem]:
+        return [p for p in self.problems if p.severity == "error"]
+
+    @property
+    def warnings(self) -> list[Problem]:
+        return [p for p in self.problems if p.severity == "warning"]
+
+    @property
+    def ok(self) -> bool:
+        return not self.errors
+
+
+@dataclass
+class _Document:
+    name: str
+    kind: str
+    root: Any
+    text: str
+    usable: bool = True
+
+
+def check_definition(files: Mapping[str, bytes | str], *, known_roles: Iterable[str], known_topics: Iterable[str],
+                     known_form_keys: Iterable[str]) -> Report:
+    """Check an upload (file name -> content) and compile it if it has no errors."""
+    report = Report()
+    documents = []
+    for name in sorted(files):
+        document = _read(name, files[name], report.problems)
+        if document is not None:
+            documents.append(document)
+    for document in documents:
+        if document.kind == "bpmn" and (platform := platform_problems(document.name, document.root)):
+            report.problems.extend(platform)
+            document.usable = False
+            continue
+        schema = schema_problems(document.name, document.root, document.kind)
+        report.problems.extend(schema)
+        document.usable = not schema
+    context = LintContext(
+        known_roles=frozenset(known_roles), known_topics=frozenset(known_topics),
+        known_form_keys=frozenset(known_form_keys),
+        process_ids=frozenset(p.get("id") for d in documents if d.kind == "bpmn"
+                              for p in d.root.iterchildren(bpmn("process")) if p.get("id")),
+        decision_ids=frozenset(e.get("id") for d in documents if d.kind == "dmn"
+                               for e in d.root.iterchildren(f"{{{etree.QName(d.root).namespace}}}decision")),
+    )
+    for document in documents:
+        if document.kind == "dmn":
+            report.problems.extend(dmn_problems(document.name, document.root))
+        elif not any(p.file == document.name and p.code in ("camunda8_unsupported", "legacy_namespace")
+                     for p in report.problems):
+            try:
+                report.problems.extend(BpmnLinter(document.name, document.root, context).run())
+            except Exception as exc:  # a lint bug must not hide the rest of the report
+                report.problems.append(Problem("lint_failed", f"Checking failed: {type(exc).__name__}: {exc}",
+                                               document.name))
+    parsed = _parse(documents, context, report)
+    report.problems.sort(key=lambda p: (p.file, p.line or 0))
+    if report.errors or not parsed:
+        return report
+    report.content_hash = content_hash(documents)
+    _compile(documents, parsed, report)
+    return report
+
+
+def deploy(files: Mapping[str, bytes | str], *, known_roles: Iterable[str], known_topics: Iterable[str],
+           known_form_keys: Iterable[str]) -> Report:
+    """:func:`check_definition` that raises :class:`DefinitionInvalid` (carrying the report) on errors."""
+    report = check_definition(files, known_roles=known_roles, known_topics=known_topics,
+                              known_form_keys=known_form_keys)
+    if not report.ok:
+        raise DefinitionInvalid(report)
+    return report
+
+
+def content_hash(documents: Iterable[_Document]) -> str:
+    """sha256 over the canonical XML (C14N 2.0) of every file, in a fixed order; file names do not count."""
+    digest = hashlib.sha256()
+    for canonical in sorted(etree.tostring(d.root, method="c14n2") for d in documents):
+        digest.update(hashlib.sha256(canonical).digest())
+    return digest.hexdigest()
+
+
+def _read(name: str, content: bytes | str, problems: list[Problem]) -> _Document | None:
+    data = content.encode("utf-8") if isinstance(content, str) else content
+    parser = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False, huge_tree=False)
+    try:
+        root = etree.fromstring(data, parser)
+    except etree.XMLSyntaxError as exc:
+        line = exc.position[0] if exc.position else exc.lineno
+        problems.append(Problem("xml_malformed", f"The file is not well-formed XML: {exc.msg}", name, line))
+        return None
+    namespace = etree.QName(root).namespace
+    if namespace == BPMN_NS and etree.QName(root).localname == "definitions":
+        kind = "bpmn"
+    elif namespace in DMN_NAMESPACES:
+        kind = "dmn"
+    else:
+        problems.append(Problem("file_type_unknown", "The file is neither BPMN 2.0 nor DMN", name, root.sourceline))
+        return None
+    try:
+        text = data.decode(root.getroottree().docinfo.encoding or "utf-8")
+    except (LookupError, UnicodeDecodeError):
+        text = etree.tostring(root, encoding="unicode")
+    return _Document(name, kind, root, text)
+
+
+def _parse(documents: list[_Document], context: LintContext, report: Report) -> dict[str, tuple[Any, ...]]:
+    """Run SpiffWorkflow's parser on the usable files; its findings join the report (minus duplicates)."""
+    parser = ExtendedCamundaParser(known_roles=context.known_roles)
+    by_name = {d.name: d for d in documents}
+    usable = [d for d in documents if d.usable and not any(p.file == d.name and p.code in (
+        "camunda8_unsupported", "legacy_namespace") for p in report.problems)]
+    parsed: dict[str, tuple[Any, ...]] = {}
+    for document in sorted(usable, key=lambda d: d.kind != "dmn"):
+        try:
+            if document.kind == "dmn":
+                parser.add_dmn_xml(document.root, filename=document.name)
+            else:
+                parser.add_bpmn_xml(document.root, filename=document.name)
+        except Exception as exc:
+            _add_parse_problem(report, exc, document, by_name)
+            document.usable = False
+    for dmn_parser in parser.dmn_parsers.values():
+        try:
+            dmn_parser.parse()
+        except Exception as exc:
+            _add_parse_problem(report, exc, by_name[dmn_parser.filename], by_name)
+    for document in usable:
+        if document.kind != "bpmn" or not document.usable:
+            continue
+        for process in document.root.iterchildren(bpmn("process")):
+            process_id = process.get("id")
+            if process.get("isExecutable", "true") != "true" or not process_id:
+                continue
+            try:
+                spec = parser.get_spec(process_id)
+                subprocess_specs = parser.get_subprocess_specs(process_id)
+            except Exception as exc:
+                _add_parse_problem(report, exc, document, by_name)
+                continue
+            parsed[process_id] = (document, process, spec, subprocess_specs)
+    return parsed
+
+
+def _add_parse_problem(report: Report, exc: Exception, document: _Document, by_name: Mapping[str, _Document]) -> None:
+    file = getattr(exc, "file_name", None) or document.name
+    element_id = getattr(exc, "id", None) or getattr(exc, "bpmn_id", None) or None
+    if any(p.severity == "error" and p.file == file and (p.element_id == element_id or not element_id)
+           for p in report.problems):
+        return
+    line = getattr(exc, "line_number", None) or None
+    owner = by_name.get(file, document)
+    element = None
+    if element_id:
+        element = next(iter(owner.root.xpath("//*[@id=$i]", i=element_id)), None)
+        line = line or (element.sourceline if element is not None else None)
+    if isinstance(exc, EngineError):
+        code, message = exc.code, exc.message
+    elif isinstance(exc, ValidationException):
+        code, message = "parse_failed", f"SpiffWorkflow cannot read this: {exc.args[0] if exc.args else exc}"
+    else:
+        code, message = "parse_failed", f"SpiffWorkflow cannot read this: {type(exc).__name__}: {exc}"
+    report.problems.append(Problem(code, message, file, line if isinstance(line, int) else None, element_id,
+                                   element.get("name") if element is not None else None))
+
+
+def _compile(documents: list[_Document], parsed: Mapping[str, tuple[Any, ...]], report: Report) -> None:
+    registry = build_registry()
+    definitions = {}
+    for process_id, (document, process, spec, subprocess_specs) in parsed.items():
+        try:
+            spec_json = spec_to_json(registry, spec, subprocess_specs, process_id=process_id,
+                                     content_hash=report.content_hash)
+            spec_from_json(registry, spec_json)  # what cannot be restored must not be stored
+        except Exception as exc:
+            report.problems.append(Problem("compile_failed", f"Process {process_id!r} cannot be stored: "
+                                           f"{type(exc).__name__}: {exc}", document.name, process.sourceline,
+                                           process_id, process.get("name")))
+            continue
+        roles, form_keys, topics = _summary([spec, *subprocess_specs.values()])
+        definitions[process_id] = CompiledDefinition(
+            process_id=process_id, name=process.get("name") or process_id, content_hash=report.content_hash or "",
+            file_name=document.name, bpmn_xml=document.text, spec_json=spec_json,
+            roles=roles, form_keys=form_keys, topics=topics)
+    if not report.errors:
+        report.definitions = definitions
+
+
+def _summary(specs: Iterable[Any]) -> tuple[frozenset[str], frozenset[str], frozenset[str]]:
+    roles, form_keys, topics = set(), set(), set()
+    for spec in specs:
+        for task_spec in spec.task_specs.values():
+            camunda = (getattr(task_spec, "extensions", None) or {}).get("camunda", {})
+            if camunda.get("laneRole"):
+                roles.add(camunda["laneRole"])
+            roles.update(p for p in split_list(camunda.get("candidateGroups")) if not is_juel(p))
+            if camunda.get("formKey"):
+                form_keys.add(camunda["formKey"])
+            if isinstance(task_spec, TopicServiceTask) and service_topic(camunda):
+                topics.add(service_topic(camunda))
+    return frozenset(roles), frozenset(form_keys), frozenset(topics)

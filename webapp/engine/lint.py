@@ -1,0 +1,587 @@
+"""Upload checks on the XML of BPMN and DMN files: every problem with file, line, element and a code.
+
+SpiffWorkflow accepts much that only fails at run time (JUEL conditions, bare timers, unknown topics)
+and silently drops much Camunda Modeler writes; these checks make such problems visible at upload.
+:func:`~webapp.engine.deploy.check_definition` runs them and SpiffWorkflow's own parser.
+"""
+
+from __future__ import annotations
+
+import ast
+import re
+import threading
+from collections.abc import Iterable, Mapping
+from copy import deepcopy
+from dataclasses import dataclass, field
+from functools import lru_cache
+from typing import Any
+
+from lxml import etree
+from SpiffWorkflow.bpmn.parser.BpmnParser import BpmnValidator
+from SpiffWorkflow.dmn.parser.BpmnDmnParser import SCHEMAS as DMN_SCHEMAS
+
+from .errors import ExpressionError
+from .expressions import compile_expression, compile_script, is_juel, juel_to_python, split_list
+from .forms import CONSTRAINTS, FIELD_TYPES, coerce
+from .parser import ExtendedCamundaParser, role_for_lane
+from .services import service_topic
+from .timers import TIMER_KINDS, check_due, is_naive_date, timer_expression
+
+BPMN_NS = "http://www.omg.org/spec/BPMN/20100524/MODEL"
+BPMNDI_NS = "http://www.omg.org/spec/BPMN/20100524/DI"
+CAMUNDA_NS = "http://camunda.org/schema/1.0/bpmn"
+ZEEBE_NS = "http://camunda.org/schema/zeebe/1.0"
+MODELER_NS = "http://camunda.org/schema/modeler/1.0"
+ACTIVITI_NS = "http://activiti.org/bpmn"
+DMN_NAMESPACES = frozenset(DMN_SCHEMAS)
+
+FLOW_NODES = frozenset({
+    "startEvent", "endEvent", "intermediateCatchEvent", "intermediateThrowEvent", "boundaryEvent",
+    "implicitThrowEvent", "task", "userTask", "serviceTask", "scriptTask", "manualTask", "businessRuleTask",
+    "sendTask", "receiveTask", "callActivity", "subProcess", "transaction", "adHocSubProcess",
+    "exclusiveGateway", "inclusiveGateway", "parallelGateway", "eventBasedGateway", "complexGateway",
+    "callChoreography", "choreographyTask", "subChoreography",
+})
+SUPPORTED_NODES = frozenset(
+    etree.QName(tag).localname
+    for tag in {**ExtendedCamundaParser.PARSER_CLASSES, **ExtendedCamundaParser.OVERRIDE_PARSER_CLASSES}
+)
+GATEWAYS = frozenset({"exclusiveGateway", "inclusiveGateway", "parallelGateway", "eventBasedGateway",
+                      "complexGateway"})
+CONTAINERS = frozenset({"subProcess", "transaction", "adHocSubProcess"})
+PYTHON_LANGUAGES = frozenset({"", "python", "python3", "py"})
+_MI_VARIABLES = re.compile(r"\b(nrOfInstances|nrOfActiveInstances|nrOfCompletedInstances|loopCounter)\b")
+_OWNERS = FLOW_NODES | {"sequenceFlow", "lane", "process"}
+_SHORT_NS = {f"{{{BPMN_NS}}}": "bpmn:", f"{{{CAMUNDA_NS}}}": "camunda:", f"{{{BPMNDI_NS}}}": "bpmndi:"}
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One finding. ``code`` is stable and ``params`` fill the web layer's translated message."""
+
+    code: str
+    message: str
+    file: str
+    line: int | None = None
+    element_id: str | None = None
+    element_name: str | None = None
+    severity: str = "error"
+    params: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class LintContext:
+    known_roles: frozenset[str]
+    known_topics: frozenset[str]
+    known_form_keys: frozenset[str]
+    process_ids: frozenset[str]
+    decision_ids: frozenset[str]
+
+
+def bpmn(tag: str) -> str:
+    return f"{{{BPMN_NS}}}{tag}"
+
+
+def camunda(name: str) -> str:
+    return f"{{{CAMUNDA_NS}}}{name}"
+
+
+def local(element: Any) -> str:
+    return etree.QName(element).localname if isinstance(element.tag, str) else ""
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Schemas (built once per process; lxml schema objects keep a shared error log, hence the lock)
+# ---------------------------------------------------------------------------------------------------------
+
+_schema_lock = threading.Lock()
+
+
+@lru_cache(maxsize=1)
+def bpmn_validator() -> BpmnValidator:
+    return BpmnValidator()
+
+
+@lru_cache(maxsize=8)
+def _dmn_schema(namespace: str) -> Any:
+    return BpmnValidator(DMN_SCHEMAS[namespace]).validator
+
+
+def schema_problems(file: str, root: Any, kind: str) -> list[Problem]:
+    """XSD errors of a BPMN or DMN document (all of them, with lines)."""
+    copy = deepcopy(root)  # preprocess() edits the tree it validates; deepcopy keeps the line numbers
+    with _schema_lock:
+        if kind == "bpmn":
+            validator = bpmn_validator()
+            validator.preprocess(copy)
+            schema = validator.validator
+        else:
+            schema = _dmn_schema(etree.QName(root).namespace)
+        schema.validate(copy)
+        errors = [(error.line, error.message) for error in schema.error_log]
+    by_line = {element.sourceline: element for element in root.iter() if isinstance(element.tag, str)}
+    problems = []
+    for line, message in errors:
+        for long, short in _SHORT_NS.items():
+            message = message.replace(long, short)
+        message = message.split(" Expected is one of")[0]
+        element = by_line.get(line)
+        problems.append(Problem("xsd_invalid", f"Not valid BPMN/DMN: {message}", file, line,
+                                element.get("id") if element is not None else None,
+                                element.get("name") if element is not None else None))
+    return problems
+
+
+# ---------------------------------------------------------------------------------------------------------
+# BPMN
+# ---------------------------------------------------------------------------------------------------------
+
+def platform_problems(file: str, root: Any) -> list[Problem]:
+    """Files from Camunda 8 or Activiti: nothing else in them is worth checking."""
+    namespaces = set(root.nsmap.values()) | {etree.QName(e).namespace for e in root.iter() if isinstance(e.tag, str)}
+    if ZEEBE_NS in namespaces or root.get(f"{{{MODELER_NS}}}executionPlatform") == "Camunda Cloud":
+        return [Problem("camunda8_unsupported",
+                        "This diagram was made for Camunda 8 (zeebe), which YanXun cannot run; in Camunda Modeler "
+                        "create a 'BPMN diagram (Camunda 7)' and model it there", file, root.sourceline)]
+    if ACTIVITI_NS in namespaces:
+        return [Problem("legacy_namespace",
+                        f"The diagram uses the old Activiti namespace {ACTIVITI_NS}; save it with Camunda Modeler "
+                        f"(Camunda 7) so that it uses {CAMUNDA_NS}", file, root.sourceline)]
+    return []
+
+
+class BpmnLinter:
+    """Checks one BPMN document; :meth:`run` returns the problems."""
+
+    def __init__(self, file: str, root: Any, context: LintContext) -> None:
+        self.file = file
+        self.root = root
+        self.ctx = context
+        self.problems: list[Problem] = []
+        self.element_ids = {e.get("id") for e in root.iter() if isinstance(e.tag, str)
+                            and etree.QName(e).namespace == BPMN_NS and e.get("id")}
+
+    def report(self, code: str, message: str, at: Any, *, severity: str = "error", **params: Any) -> None:
+        """Record a problem at element ``at``, named after its nearest BPMN ancestor with an id."""
+        owner = at
+        while owner is not None and not (local(owner) in _OWNERS and etree.QName(owner).namespace == BPMN_NS):
+            owner = owner.getparent()
+        self.problems.append(Problem(code, message, self.file, at.sourceline,
+                                     owner.get("id") if owner is not None else None,
+                                     owner.get("name") if owner is not None else None, severity, params))
+
+    def run(self) -> list[Problem]:
+        processes = list(self.root.iterchildren(bpmn("process")))
+        if not any(p.get("isExecutable", "true") == "true" for p in processes):
+            self.report("no_executable_process", "The file has no executable process (tick 'Executable' in the "
+                        "process properties)", self.root)
+        for process in processes:
+            self.check_scope(process)
+            self.check_lanes(process)
+        self.check_diagram(processes)
+        return self.problems
+
+    # -- structure -------------------------------------------------------------------------------------------
+
+    def check_scope(self, scope: Any) -> None:
+        """A process or (embedded) subprocess: its nodes, flows and nested scopes."""
+        outgoing: dict[str, int] = {}
+        for flow in scope.iterchildren(bpmn("sequenceFlow")):
+            outgoing[flow.get("sourceRef")] = outgoing.get(flow.get("sourceRef"), 0) + 1
+        nodes = {child.get("id"): child for child in scope if local(child) in FLOW_NODES}
+        for node_id, node in nodes.items():
+            tag = local(node)
+            if tag not in SUPPORTED_NODES:
+                self.report("element_unsupported", f"{tag} is not supported; model it with the supported "
+                            "elements (e.g. an exclusive or parallel gateway)", node, element=tag)
+                continue
+            if outgoing.get(node_id, 0) > 1 and tag not in GATEWAYS and tag != "startEvent":
+                self.report("implicit_split", f"{_label(node)} has {outgoing[node_id]} outgoing flows; use a gateway "
+                            "after it to split the flow", node, count=outgoing[node_id])
+            self.check_node(node, tag)
+            if tag in CONTAINERS:
+                self.check_scope(node)
+        for flow in scope.iterchildren(bpmn("sequenceFlow")):
+            self.check_flow(flow, nodes)
+
+    def check_node(self, node: Any, tag: str) -> None:
+        self.check_common(node)
+        checker = getattr(self, f"check_{tag}", None)
+        if checker is not None:
+            checker(node)
+        for loop in node.iterchildren(bpmn("multiInstanceLoopCharacteristics")):
+            self.check_multi_instance(node, loop)
+        for loop in node.iterchildren(bpmn("standardLoopCharacteristics")):
+            for condition in loop.iterchildren(bpmn("loopCondition")):
+                self.expression(condition, condition.text, "Loop condition")
+        for timer in node.iterchildren(bpmn("timerEventDefinition")):
+            self.check_timer(timer)
+        for conditional in node.iterchildren(bpmn("conditionalEventDefinition")):
+            for condition in conditional.iterchildren(bpmn("condition")):
+                self.expression(condition, condition.text, "Condition")
+        for message in node.iterchildren(bpmn("messageEventDefinition")):
+            if message.get(camunda("expression")):
+                self.expression(message, message.get(camunda("expression")), "Message payload")
+
+    def check_common(self, node: Any) -> None:
+        for extensions in node.iterchildren(bpmn("extensionElements")):
+            for listener in extensions.iterchildren(camunda("executionListener"), camunda("taskListener")):
+                self.report("listener_ignored", f"{local(listener)}s are ignored by YanXun; use a service task or "
+                            "a timer boundary event instead", listener, severity="warning")
+            for properties in extensions.iterchildren(camunda("properties")):
+                for item in properties.iterchildren(camunda("property")):
+                    if item.get("name") == "camunda":
+                        self.report("property_reserved", "The extension property name 'camunda' is reserved", item)
+            if local(node) not in ("userTask", "serviceTask"):
+                for io in extensions.iterchildren(camunda("inputOutput")):
+                    self.report("io_ignored", "Input/output parameters are only used on user and service tasks",
+                                io, severity="warning")
+
+    def check_flow(self, flow: Any, nodes: Mapping[str, Any]) -> None:
+        for condition in flow.iterchildren(bpmn("conditionExpression")):
+            source = nodes.get(flow.get("sourceRef"))
+            if source is not None and local(source) not in ("exclusiveGateway", "inclusiveGateway"):
+                self.report("condition_ignored", f"The condition on flow {flow.get('id')!r} is ignored: only flows "
+                            "leaving an exclusive or inclusive gateway can have conditions", condition)
+                continue
+            language = (condition.get("language") or "").strip().lower()
+            if language not in PYTHON_LANGUAGES:
+                self.report("condition_language_unsupported", f"Condition scripts in {language!r} are not supported; "
+                            "choose Type 'Expression' and write ${...} or Python", condition, language=language)
+            elif condition.get(camunda("resource")):
+                self.report("condition_resource_unsupported", "External condition scripts are not supported",
+                            condition)
+            else:
+                self.expression(condition, condition.text, f"Condition of flow {flow.get('name') or flow.get('id')!r}")
+
+    # -- element types ---------------------------------------------------------------------------------------
+
+    def check_userTask(self, node: Any) -> None:  # noqa: N802 - named after the BPMN element
+        self.check_parameters(node)
+        form_key = node.get(camunda("formKey"))
+        if form_key is not None and form_key not in self.ctx.known_form_keys:
+            self.report("form_key_unknown", f"Form key {form_key!r} names no registered form", node, form_key=form_key)
+        if node.get(camunda("formRef")) is not None:
+            self.report("form_ref_unsupported", "Camunda Forms (formRef) are not supported; use 'Generated Task "
+                        "Forms' or a form key", node)
+        self.check_form_fields(node)
+        groups = node.get(camunda("candidateGroups"))
+        for part in split_list(groups):
+            if is_juel(part):
+                self.expression(node, part, "Candidate groups")
+            elif part not in self.ctx.known_roles:
+                self.report("candidate_group_unknown", f"Candidate group {part!r} is not a role code "
+                            f"(known: {_known(self.ctx.known_roles)})", node, role=part)
+        for attribute, what in (("assignee", "Assignee"), ("candidateUsers", "Candidate users")):
+            for part in split_list(node.get(camunda(attribute))):
+                if is_juel(part):
+                    self.expression(node, part, what)
+        for attribute, what in (("dueDate", "Due date"), ("followUpDate", "Follow-up date")):
+            value = node.get(camunda(attribute))
+            if value is not None:
+                self.check_date(node, value, what)
+        priority = node.get(camunda("priority"))
+        if priority is not None:
+            if is_juel(priority):
+                self.expression(node, priority, "Priority")
+            elif not re.fullmatch(r"\s*-?\d+\s*", priority):
+                self.report("priority_invalid", f"Priority {priority!r} is not a whole number", node)
+
+    def check_manualTask(self, node: Any) -> None:  # noqa: N802
+        self.check_form_fields(node)
+
+    def check_startEvent(self, node: Any) -> None:  # noqa: N802
+        if next(node.iter(camunda("formData")), None) is not None or node.get(camunda("formKey")):
+            self.report("start_form_ignored", "Start event forms are ignored; the application starts the process",
+                        node, severity="warning")
+
+    def check_serviceTask(self, node: Any) -> None:  # noqa: N802
+        self.check_parameters(node)
+        attrs = {name: node.get(camunda(name)) for name in ("topic", "class", "expression", "delegateExpression",
+                                                             "type")}
+        if next(node.iter(camunda("connector")), None) is not None:
+            self.report("service_connector_unsupported", "Connectors are not supported; set Implementation to "
+                        "'External' with a topic", node)
+            return
+        if attrs["expression"]:
+            self.report("service_expression_unsupported", "Java expressions cannot run here; set Implementation to "
+                        "'External' with a topic", node)
+            return
+        if attrs["type"] == "external" and not attrs["topic"]:
+            self.report("service_topic_missing", "The external service task has no topic", node)
+            return
+        topic = service_topic({k: v for k, v in attrs.items() if v})
+        if topic is None:
+            if attrs["delegateExpression"]:
+                self.report("service_delegate_unsupported", "A delegate expression must be a single name such as "
+                            "${creditCheck}", node)
+            else:
+                self.report("service_implementation_missing", "The service task has no implementation; set "
+                            "Implementation to 'External' with a topic", node)
+        elif topic not in self.ctx.known_topics:
+            self.report("service_topic_unknown", f"No service is registered for topic {topic!r} "
+                        f"(known: {_known(self.ctx.known_topics)})", node, topic=topic)
+
+    def check_sendTask(self, node: Any) -> None:  # noqa: N802
+        if any(node.get(camunda(a)) for a in ("class", "expression", "delegateExpression", "topic")):
+            self.report("send_task_unsupported", "Send tasks with an implementation are not supported; use a "
+                        "service task", node)
+
+    def check_scriptTask(self, node: Any) -> None:  # noqa: N802
+        script_format = (node.get("scriptFormat") or "").strip().lower()
+        if script_format not in PYTHON_LANGUAGES:
+            self.report("script_format_unsupported", f"Scripts are run as Python; format {script_format!r} is not "
+                        "supported", node, format=script_format)
+            return
+        if node.get(camunda("resource")):
+            self.report("script_resource_unsupported", "External script resources are not supported; write the "
+                        "script inline", node)
+            return
+        script = next(node.iterchildren(bpmn("script")), None)
+        if script is None or not (script.text or "").strip():
+            self.report("script_missing", "The script task has no script", node)
+            return
+        if node.get(camunda("resultVariable")):
+            self.report("script_result_ignored", "camunda:resultVariable is ignored on script tasks; assign the "
+                        "variable in the script", node, severity="warning")
+        try:
+            compile_script(script.text)
+        except ExpressionError as exc:
+            line = script.sourceline + (exc.line or 1) - 1
+            self.problems.append(Problem(exc.code, f"Script of {_label(node)}: {exc.message}", self.file, line,
+                                         node.get("id"), node.get("name")))
+        self.check_mi_variables(script, script.text)
+
+    def check_businessRuleTask(self, node: Any) -> None:  # noqa: N802
+        ref = node.get(camunda("decisionRef"))
+        if not ref:
+            self.report("decision_ref_missing", "The business rule task has no decision reference "
+                        "(Implementation 'DMN')", node)
+        elif ref not in self.ctx.decision_ids:
+            self.report("decision_missing", f"Decision {ref!r} is not in the uploaded DMN files", node, decision=ref)
+
+    def check_callActivity(self, node: Any) -> None:  # noqa: N802
+        called = node.get("calledElement")
+        if not called:
+            self.report("called_element_missing", "The call activity names no process", node)
+        elif called not in self.ctx.process_ids:
+            self.report("called_process_missing", f"Called process {called!r} is not in the uploaded files", node,
+                        process=called)
+        if next(node.iter(camunda("in"), camunda("out")), None) is not None:
+            self.report("call_mapping_ignored", "In/out mappings are ignored: the called process sees all "
+                        "variables and returns all of them", node, severity="warning")
+
+    # -- details ---------------------------------------------------------------------------------------------
+
+    def check_parameters(self, node: Any) -> None:
+        for mapping in node.iter(camunda("inputOutput")):
+            for param in mapping:
+                if local(param) in ("inputParameter", "outputParameter"):
+                    self.check_parameter(param, param.get("name"))
+
+    def check_parameter(self, element: Any, name: str | None) -> None:
+        children = [c for c in element if isinstance(c.tag, str)]
+        if not children:
+            if is_juel(element.text):
+                self.expression(element, element.text, f"Parameter {name!r}")
+            return
+        kind = local(children[0])
+        if kind in ("list", "map"):
+            for item in children[0]:
+                if isinstance(item.tag, str):
+                    self.check_parameter(item, name)
+        else:
+            self.report("parameter_script_unsupported", f"Parameter {name!r}: only text, ${{...}}, list and map "
+                        "values are supported", element)
+
+    def check_form_fields(self, node: Any) -> None:
+        seen: set[str] = set()
+        for form_field in node.iter(camunda("formField")):
+            fid, ftype = form_field.get("id") or "", form_field.get("type") or ""
+            if not fid.isidentifier() or fid in seen:
+                why = "is used twice" if fid in seen else "must be a variable name (letters, digits, _)"
+                self.report("form_field_id_invalid", f"Form field id {fid!r} {why}", form_field, field=fid)
+            seen.add(fid)
+            if fid in self.element_ids:
+                self.report("id_collision", f"Form field id {fid!r} is also the id of a BPMN element; rename one",
+                            form_field, field=fid)
+            if ftype not in FIELD_TYPES:
+                self.report("form_field_type_unsupported", f"Form field {fid!r} has type {ftype!r}; use one of "
+                            f"{', '.join(sorted(FIELD_TYPES))}", form_field, field=fid, type=ftype)
+                continue
+            options = [v.get("id") for v in form_field.iterchildren(camunda("value"))]
+            for value_id in options:
+                if value_id in self.element_ids:
+                    self.report("id_collision", f"Enum value id {value_id!r} is also the id of a BPMN element; "
+                                "rename one", form_field, field=fid)
+            if ftype == "enum" and not options:
+                self.report("form_enum_empty", f"Enum field {fid!r} has no values", form_field, field=fid)
+            for constraint in form_field.iter(camunda("constraint")):
+                self.check_constraint(form_field, fid, ftype, constraint)
+            default = form_field.get("defaultValue")
+            if default:
+                if is_juel(default):
+                    self.expression(form_field, default, f"Default of field {fid!r}")
+                else:
+                    try:
+                        coerce(ftype, default, options)
+                    except ValueError as exc:
+                        self.report("form_default_invalid", f"Default {default!r} of field {fid!r} is not {exc}",
+                                    form_field, field=fid)
+
+    def check_constraint(self, form_field: Any, fid: str, ftype: str, constraint: Any) -> None:
+        name, config = constraint.get("name") or "", constraint.get("config")
+        if name not in CONSTRAINTS:
+            self.report("form_constraint_unsupported", f"Constraint {name!r} on field {fid!r} is not supported; "
+                        f"use {', '.join(sorted(CONSTRAINTS))}", constraint, field=fid, constraint=name)
+            return
+        valid = True
+        if name in ("minlength", "maxlength"):
+            valid = ftype == "string" and bool(re.fullmatch(r"\d+", config or ""))
+        elif name in ("min", "max"):
+            try:
+                coerce(ftype if ftype in ("long", "date") else "", config or "")
+            except ValueError:
+                valid = False
+        if not valid:
+            self.report("form_constraint_invalid", f"Constraint {name}={config!r} does not fit the {ftype} field "
+                        f"{fid!r}", constraint, field=fid, constraint=name)
+
+    def check_multi_instance(self, node: Any, loop: Any) -> None:
+        cardinality = next(loop.iterchildren(bpmn("loopCardinality")), None)
+        if cardinality is not None and not re.fullmatch(r"\s*\d+\s*", cardinality.text or ""):
+            self.report("mi_cardinality_not_literal", f"Loop cardinality {cardinality.text!r} must be a whole number; "
+                        "to run once per item of a list, set Collection and Element variable instead", cardinality)
+        collection = loop.get(camunda("collection"))
+        if collection is not None:
+            if not collection.strip().isidentifier():
+                self.report("mi_collection_invalid", f"Collection {collection!r} must be a variable name (without "
+                            "${...})", loop)
+            if not loop.get(camunda("elementVariable")):
+                self.report("mi_element_variable_missing", "A multi-instance collection needs an element variable",
+                            loop)
+        for condition in loop.iterchildren(bpmn("completionCondition")):
+            self.expression(condition, condition.text, "Completion condition")
+
+    def check_timer(self, timer: Any) -> None:
+        values = [child for child in timer if local(child) in TIMER_KINDS]
+        if not values:
+            self.report("timer_empty", "The timer has no type and value", timer)
+            return
+        for value in values:
+            kind, text = local(value), value.text
+            try:
+                python = timer_expression(kind, text)
+                if python != repr((text or "").strip()):
+                    compile_expression(python)
+            except ExpressionError as exc:
+                self.report(exc.code, f"Timer of {_label(timer.getparent())}: {exc.message}", value)
+                continue
+            if kind == "timeDate" and text and is_naive_date(text.strip()):
+                self.report("timer_no_zone", f"Timer date {text.strip()!r} has no time zone; the server's zone will "
+                            "be used (add e.g. +08:00)", value, severity="warning")
+
+    def check_date(self, node: Any, value: str, what: str) -> None:
+        if is_juel(value):
+            self.expression(node, value, what)
+            return
+        try:
+            check_due(value)
+        except ExpressionError:
+            self.report("date_invalid", f"{what} {value!r} is neither an ISO 8601 duration (P3D) nor a date, nor "
+                        "${...}", node)
+
+    def expression(self, element: Any, text: str | None, what: str) -> None:
+        try:
+            compile_expression(text)
+        except ExpressionError as exc:
+            self.report(exc.code, f"{what}: {exc.message}", element, expression=text)
+            return
+        self.check_mi_variables(element, text)
+
+    def check_mi_variables(self, element: Any, text: str | None) -> None:
+        match = _MI_VARIABLES.search(text or "")
+        if match:
+            self.report("mi_variable_unsupported", f"{match.group(1)} does not exist here (a Camunda multi-instance "
+                        "variable); count the results in your own variable", element, variable=match.group(1))
+
+    # -- lanes and diagram -----------------------------------------------------------------------------------
+
+    def check_lanes(self, process: Any) -> None:
+        lanes_of = {}
+        for ref in process.iter(bpmn("flowNodeRef")):
+            chain = list(ref.iterancestors(bpmn("lane")))
+            node_id = (ref.text or "").strip()
+            if len(chain) > len(lanes_of.get(node_id, [])):
+                lanes_of[node_id] = chain
+        reported: set[str] = set()
+        for task in process.iter(bpmn("userTask"), bpmn("manualTask")):
+            chain, node = [], task
+            while node is not None and not chain and node is not process:
+                chain, node = lanes_of.get(node.get("id") or "", []), node.getparent()
+            roles = [role_for_lane(lane.get("id"), lane.get("name"), self.ctx.known_roles) for lane in chain]
+            if task.get(camunda("candidateGroups")) or any(roles):
+                continue
+            if chain:
+                lane = chain[0]
+                if lane.get("id") not in reported:
+                    reported.add(lane.get("id"))
+                    self.report("lane_role_unknown", f"Lane {lane.get('name') or lane.get('id')!r} (id "
+                                f"{lane.get('id')!r}) does not name a role: give it the id of a role code, e.g. "
+                                f"'Lane_teacher' (known: {_known(self.ctx.known_roles)})", lane, lane=lane.get("id"))
+            elif not (task.get(camunda("assignee")) or task.get(camunda("candidateUsers"))):
+                self.report("task_unroutable", f"{_label(task)} has no lane, candidate groups, candidate users or "
+                            "assignee, so nobody can work on it", task)
+
+    def check_diagram(self, processes: list[Any]) -> None:
+        if next(self.root.iterchildren(f"{{{BPMNDI_NS}}}BPMNDiagram"), None) is None:
+            self.report("di_missing", "The file has no diagram layout, so Camunda Modeler cannot open it; save it "
+                        "from Camunda Modeler", self.root)
+            return
+        shapes = {s.get("bpmnElement") for s in self.root.iter(f"{{{BPMNDI_NS}}}BPMNShape")}
+        edges = {e.get("bpmnElement") for e in self.root.iter(f"{{{BPMNDI_NS}}}BPMNEdge")}
+        for process in processes:
+            for element in process.iter():
+                tag = local(element)
+                if tag in FLOW_NODES and element.get("id") not in shapes:
+                    self.report("di_shape_missing", f"{_label(element)} has no shape in the diagram", element)
+                elif tag == "sequenceFlow" and element.get("id") not in edges:
+                    self.report("di_edge_missing", f"Flow {element.get('id')!r} has no line in the diagram", element)
+
+
+def _label(element: Any) -> str:
+    return f"{local(element)} {element.get('name') or element.get('id')!r}"
+
+
+def _known(values: Iterable[str]) -> str:
+    return ", ".join(sorted(values)) or "none"
+
+
+# ---------------------------------------------------------------------------------------------------------
+# DMN
+# ---------------------------------------------------------------------------------------------------------
+
+def dmn_problems(file: str, root: Any) -> list[Problem]:
+    """DMN cells are Python, not FEEL: check that each one parses as the DMN engine will read it."""
+    problems = []
+    ns = etree.QName(root).namespace
+    for entry in root.iter(f"{{{ns}}}inputEntry", f"{{{ns}}}outputEntry", f"{{{ns}}}inputExpression"):
+        text_node = next(entry.iterchildren(f"{{{ns}}}text"), None)
+        text = (text_node.text if text_node is not None else "") or ""
+        if not text.strip() or (local(entry) == "inputEntry" and text.strip() == "-"):
+            continue
+        candidates = [text.replace("?", "dmninputexpr")]
+        if local(entry) == "inputEntry":
+            candidates.append(f"v {candidates[0]}")
+        if not any(_parses(candidate) for candidate in candidates):
+            problems.append(Problem("dmn_cell_invalid", f"DMN cell {text.strip()!r} is not a Python expression (FEEL "
+                                    "is not supported)", file, text_node.sourceline, entry.get("id"), None))
+    return problems
+
+
+def _parses(text: str) -> bool:
+    try:
+        ast.parse(juel_to_python(text) if is_juel(text) else text.strip(), mode="eval")
+    except (SyntaxError, ExpressionError):
+        return False
+    return True

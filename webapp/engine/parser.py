@@ -1,0 +1,173 @@
+"""A Camunda 7 parser that keeps what SpiffWorkflow's ``CamundaParser`` drops.
+
+Kept in ``task_spec.extensions["camunda"]`` (plain JSON, so it survives the serializer):
+
+* user tasks: ``assignee``, ``candidateUsers``, ``candidateGroups``, ``dueDate``, ``followUpDate``,
+  ``priority``, ``formKey`` (the form fields stay in ``task_spec.form``), plus ``laneId``/``laneRole``;
+* service tasks: ``topic``, ``class``, ``expression``, ``delegateExpression``, ``type``,
+  ``resultVariable``;
+* both: ``inputs``/``outputs`` from ``camunda:inputOutput``.
+
+``camunda:properties`` stay where SpiffWorkflow puts them (top-level keys of ``extensions``), so a
+property may not be called ``camunda``.
+
+Lanes and roles: a lane names a role code when its id is the code or ends with ``_<code>``
+(``teacher``, ``Lane_teacher``, ``Lane_school_officer``; the longest matching code wins), or, failing
+that, when its name is exactly the code. Its name is free text (``教师``). Nested lanes: the innermost
+lane that names a role wins. ``candidateGroups`` on a task wins over the lane.
+
+Use a fresh parser per upload (SpiffWorkflow refuses a process id it has already seen).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any, ClassVar
+
+from lxml import etree
+from SpiffWorkflow.bpmn.parser.util import full_tag
+from SpiffWorkflow.bpmn.specs.event_definitions.multiple import MultipleEventDefinition
+from SpiffWorkflow.bpmn.specs.event_definitions.timer import (
+    CycleTimerEventDefinition,
+    DurationTimerEventDefinition,
+    TimeDateEventDefinition,
+)
+from SpiffWorkflow.camunda.parser import CamundaParser
+from SpiffWorkflow.camunda.parser.task_spec import CAMUNDA_MODEL_NS, CamundaTaskParser, UserTaskParser
+
+from .specs import HumanTask, TopicServiceTask
+from .timers import timer_expression
+
+USER_TASK_ATTRIBUTES = ("assignee", "candidateUsers", "candidateGroups", "dueDate", "followUpDate", "priority",
+                        "formKey")
+SERVICE_TASK_ATTRIBUTES = ("topic", "class", "expression", "delegateExpression", "type", "resultVariable")
+_TIMER_KINDS = {TimeDateEventDefinition: "timeDate", DurationTimerEventDefinition: "timeDuration",
+                CycleTimerEventDefinition: "timeCycle"}
+
+
+def role_for_lane(lane_id: str | None, lane_name: str | None, known_roles: Iterable[str]) -> str | None:
+    """The role code a lane names (see the module docstring), or ``None``."""
+    roles = set(known_roles)
+    matches = [role for role in roles if lane_id and (lane_id == role or lane_id.endswith(f"_{role}"))]
+    if matches:
+        return max(matches, key=len)
+    name = (lane_name or "").strip()
+    return name if name in roles else None
+
+
+def parse_parameters(node: Any) -> dict[str, dict[str, Any]]:
+    """``camunda:inputOutput`` of a task node as ``{"inputs": {...}, "outputs": {...}}``."""
+    result: dict[str, dict[str, Any]] = {"inputs": {}, "outputs": {}}
+    prefix = f"{{{CAMUNDA_MODEL_NS}}}"
+    for io in node.iterchildren(full_tag("extensionElements")):
+        for mapping in io.iterchildren(f"{prefix}inputOutput"):
+            for param in mapping.iterchildren(f"{prefix}inputParameter", f"{prefix}outputParameter"):
+                key = "inputs" if param.tag.endswith("inputParameter") else "outputs"
+                result[key][param.get("name")] = _parameter(param)
+    return result
+
+
+def _parameter(element: Any) -> dict[str, Any]:
+    children = [child for child in element if isinstance(child.tag, str)]
+    if not children:
+        return {"type": "text", "value": element.text}
+    child = children[0]
+    kind = etree.QName(child).localname
+    if kind == "list":
+        return {"type": "list", "items": [_parameter(item) for item in child if isinstance(item.tag, str)]}
+    if kind == "map":
+        return {"type": "map", "entries": {entry.get("key"): _parameter(entry)
+                                           for entry in child if isinstance(entry.tag, str)}}
+    return {"type": kind, "format": child.get("scriptFormat"), "resource": child.get("resource"),
+            "value": child.text}
+
+
+def _camunda_extensions(task_parser: Any, attributes: tuple[str, ...]) -> dict[str, Any]:
+    camunda = {name: value for name in attributes if (value := task_parser.attribute(name, "camunda")) is not None}
+    camunda.update(parse_parameters(task_parser.node))
+    parser = task_parser.process_parser.parser
+    lanes = parser.lanes_of(task_parser.node)
+    if lanes:
+        camunda["laneId"] = lanes[0][0]
+        camunda["laneRole"] = parser.role_of_lanes(lanes)
+    return camunda
+
+
+class ExtUserTaskParser(UserTaskParser):
+    def parse_extensions(self, node: Any = None) -> dict[str, Any]:
+        extensions = super().parse_extensions(node)
+        extensions["camunda"] = _camunda_extensions(self, USER_TASK_ATTRIBUTES)
+        return extensions
+
+
+class ExtServiceTaskParser(CamundaTaskParser):
+    def parse_extensions(self, node: Any = None) -> dict[str, Any]:
+        extensions = super().parse_extensions(node)
+        extensions["camunda"] = _camunda_extensions(self, SERVICE_TASK_ATTRIBUTES)
+        return extensions
+
+
+class ExtendedCamundaParser(CamundaParser):
+    """``CamundaParser`` keeping the attributes above, rewriting timer values, resolving lane roles."""
+
+    OVERRIDE_PARSER_CLASSES: ClassVar[dict[str, tuple[type, type]]] = {
+        **CamundaParser.OVERRIDE_PARSER_CLASSES,
+        full_tag("userTask"): (ExtUserTaskParser, HumanTask),
+        full_tag("serviceTask"): (ExtServiceTaskParser, TopicServiceTask),
+    }
+
+    def __init__(self, *, known_roles: Iterable[str] = (), validator: Any = None) -> None:
+        super().__init__(validator=validator)
+        self.known_roles = frozenset(known_roles)
+        self._lane_chains: dict[int, dict[str, list[tuple[str, str]]]] = {}
+        self._normalized: set[int] = set()
+
+    def _add_diagram_indexes(self, bpmn: Any) -> None:
+        super()._add_diagram_indexes(bpmn)
+        key = self._document_key(bpmn)
+        if key in self._lane_chains:
+            return
+        chains: dict[str, list[tuple[str, str]]] = {}
+        for ref in bpmn.xpath(".//bpmn:flowNodeRef", namespaces=self.namespaces):
+            chain = [(lane.get("id"), lane.get("name")) for lane in ref.iterancestors(full_tag("lane"))]
+            node_id = (ref.text or "").strip()
+            if len(chain) > len(chains.get(node_id, [])):
+                chains[node_id] = chain
+        self._lane_chains[key] = chains
+
+    def lanes_of(self, node: Any) -> list[tuple[str, str]]:
+        """``[(lane id, lane name), ...]`` from innermost to outermost; subprocess contents inherit."""
+        chains = self._lane_chains.get(id(node.getroottree().getroot()), {})
+        current = node
+        while current is not None and current.tag != full_tag("process"):
+            chain = chains.get(current.get("id") or "")
+            if chain:
+                return chain
+            current = current.getparent()
+        return []
+
+    def role_of_lanes(self, lanes: list[tuple[str, str]]) -> str | None:
+        for lane_id, lane_name in lanes:
+            role = role_for_lane(lane_id, lane_name, self.known_roles)
+            if role is not None:
+                return role
+        return None
+
+    def get_spec(self, process_id: str, required: bool = True) -> Any:
+        spec = super().get_spec(process_id, required)
+        if spec is not None and id(spec) not in self._normalized:
+            normalize_timers(spec)
+            self._normalized.add(id(spec))
+        return spec
+
+
+def normalize_timers(spec: Any) -> None:
+    """Rewrite every timer expression of ``spec`` in place (see :func:`~webapp.engine.timers.timer_expression`)."""
+    for task_spec in spec.task_specs.values():
+        definition = getattr(task_spec, "event_definition", None)
+        definitions = (definition.event_definitions if isinstance(definition, MultipleEventDefinition)
+                       else [definition])
+        for item in definitions:
+            kind = _TIMER_KINDS.get(type(item))
+            if kind is not None:
+                item.expression = timer_expression(kind, item.expression)

@@ -1,0 +1,485 @@
+"""Running instances: start, load/dump state (without the spec), user tasks, timers, service tasks, history.
+
+One :class:`WorkflowRuntime` per process (worker), holding the sandbox, the service registry and a cache
+of restored specs (one per compiled definition, shared by all its instances; the lint bans the Camunda
+multi-instance form that mutates a spec).
+
+Contract for callers: every method that acts on a workflow raises only
+:class:`~webapp.engine.errors.EngineError` subclasses. After any such error the workflow object may be
+half-advanced: discard it (roll back the transaction) and do not save it. A ``BpmnWorkflow`` object must
+never be used by two threads at once.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+import threading
+from collections import OrderedDict
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager, nullcontext
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+from uuid import UUID
+
+from SpiffWorkflow.bpmn import BpmnEvent, BpmnWorkflow
+from SpiffWorkflow.bpmn.exceptions import WorkflowTaskException
+from SpiffWorkflow.bpmn.serializer import BpmnWorkflowSerializer
+from SpiffWorkflow.bpmn.serializer.migration.version_migration import MIGRATIONS
+from SpiffWorkflow.bpmn.serializer.workflow import VERSION as SERIALIZER_VERSION
+from SpiffWorkflow.bpmn.specs.defaults import BoundaryEvent
+from SpiffWorkflow.bpmn.specs.event_definitions import ErrorEventDefinition, MessageEventDefinition
+from SpiffWorkflow.bpmn.specs.event_definitions.timer import TimerEventDefinition
+from SpiffWorkflow.camunda.specs.event_definitions import MessageEventDefinition as CamundaMessageEventDefinition
+from SpiffWorkflow.exceptions import TaskNotFoundException, WorkflowException
+from SpiffWorkflow.util.task import TaskState
+
+from .errors import (
+    EngineError,
+    EngineIncident,
+    StateInvalid,
+    TaskNotFound,
+    TaskNotReady,
+    WrongTaskType,
+)
+from .expressions import SandboxEnvironment, SandboxScriptEngine, is_juel, resolve_list, resolve_single
+from .forms import FormFieldInfo, field_infos, validate_form
+from .services import (
+    ServiceCall,
+    ServiceRegistry,
+    apply_result,
+    build_call,
+    call_handler,
+    evaluate_parameter,
+    lookup,
+    service_topic,
+)
+from .specs import TopicServiceTask, build_registry, spec_from_json
+from .timers import frozen_clock, resolve_due
+from .timers import now as clock_now
+
+DEFAULT_PRIORITY = 50  # Camunda's default task priority
+
+
+@dataclass(frozen=True)
+class ProcessDefinition:
+    """A restored spec, shared by every instance of one compiled definition."""
+
+    process_id: str
+    content_hash: str | None
+    spec: Any = field(repr=False)
+    subprocess_specs: Mapping[str, Any] = field(repr=False)
+
+
+@dataclass(frozen=True)
+class UserTaskInfo:
+    """A READY human task as the inbox needs it. ``role_codes``: candidateGroups if set, else the lane's role."""
+
+    task_id: str
+    bpmn_id: str
+    name: str | None
+    process_id: str
+    lane: str | None
+    role_codes: list[str]
+    candidate_users: list[str]
+    assignee: str | None
+    ready_at: datetime | None
+    due_at: datetime | None
+    follow_up_at: datetime | None
+    priority: int
+    form_key: str | None
+    form_fields: list[FormFieldInfo]
+    documentation: str | None
+    properties: dict[str, Any]
+    inputs: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class ServiceTaskInfo:
+    task_id: str
+    bpmn_id: str
+    name: str | None
+    topic: str | None
+    state: str
+    started_at: datetime | None
+    failure: str | None = None
+
+
+@dataclass(frozen=True)
+class HistoryEntry:
+    task_id: str
+    bpmn_id: str
+    name: str | None
+    lane: str | None
+    type: str
+    state: str
+    ready_at: datetime | None
+    finished_at: datetime | None
+
+
+class WorkflowRuntime:
+    """The engine API used by the web layer and the workers."""
+
+    def __init__(self, services: ServiceRegistry | None = None, *, helpers: Mapping[str, Any] | None = None,
+                 cache_size: int = 128) -> None:
+        self.services = services or ServiceRegistry()
+        self.script_engine = SandboxScriptEngine(SandboxEnvironment(helpers), services=self.services)
+        self.registry = build_registry()
+        self._serializer = BpmnWorkflowSerializer(self.registry)
+        self._serializer_lock = threading.Lock()  # the registry flips a shared flag while serializing
+        self._cache: OrderedDict[str, ProcessDefinition] = OrderedDict()
+        self._cache_lock = threading.Lock()
+        self._cache_size = cache_size
+
+    # -- definitions and persistence ---------------------------------------------------------------------------
+
+    def definition(self, spec_json: str | ProcessDefinition) -> ProcessDefinition:
+        """The restored spec for ``spec_json`` (a :class:`CompiledDefinition`'s), cached by its hash."""
+        if isinstance(spec_json, ProcessDefinition):
+            return spec_json
+        key = hashlib.sha256(spec_json.encode("utf-8")).hexdigest()
+        with self._cache_lock:
+            cached = self._cache.get(key)
+            if cached is not None:
+                self._cache.move_to_end(key)
+                return cached
+        try:
+            spec, subprocess_specs, meta = spec_from_json(self.registry, spec_json)
+        except EngineError:
+            raise
+        except Exception as exc:
+            raise StateInvalid(f"The compiled definition cannot be restored: {exc}", code="spec_invalid") from exc
+        definition = ProcessDefinition(meta.get("process_id") or spec.name, meta.get("content_hash"), spec,
+                                       subprocess_specs)
+        with self._cache_lock:
+            self._cache[key] = definition
+            while len(self._cache) > self._cache_size:
+                self._cache.popitem(last=False)
+        return definition
+
+    def start(self, definition: str | ProcessDefinition, data: Mapping[str, Any] | None = None, *, initiator: str,
+              now: datetime | None = None) -> BpmnWorkflow:
+        """A new instance with ``data`` and ``initiator`` as its first variables, run to its first wait."""
+        process = self.definition(definition)
+        with self._engine(now):
+            workflow = BpmnWorkflow(process.spec, dict(process.subprocess_specs), script_engine=self.script_engine)
+            workflow.task_tree.data.update(copy.deepcopy(dict(data or {})))
+            workflow.task_tree.data["initiator"] = initiator
+            workflow.do_engine_steps()
+        return workflow
+
+    def dump(self, workflow: BpmnWorkflow) -> tuple[str, str]:
+        """``(state_json, serializer_version)``; the state holds no spec (store the definition id with it)."""
+        with self._serializer_lock, self._engine(None):
+            try:
+                return self._serializer.serialize_json(workflow), SERIALIZER_VERSION
+            except TypeError as exc:
+                raise StateInvalid(f"The process data holds a value that cannot be stored: {exc}",
+                                   code="data_not_serializable") from exc
+
+    def load(self, definition: str | ProcessDefinition, state_json: str) -> BpmnWorkflow:
+        """Restore an instance saved by :meth:`dump` onto the cached spec (older serializer versions migrate)."""
+        process = self.definition(definition)
+        try:
+            dct = json.loads(state_json)
+            version = dct.pop(BpmnWorkflowSerializer.VERSION_KEY, None)
+            if version != SERIALIZER_VERSION:
+                if version not in MIGRATIONS:
+                    raise StateInvalid(f"Instance state has unknown serializer version {version!r}")
+                with self._serializer_lock:  # migrations rewrite spec and state together
+                    dct["spec"] = self.registry.convert(process.spec)
+                    dct["subprocess_specs"] = {k: self.registry.convert(v) for k, v in process.subprocess_specs.items()}
+                MIGRATIONS[version](dct)
+            workflow = self.registry.restore(dct, spec=process.spec, subprocess_specs=process.subprocess_specs)
+        except EngineError:
+            raise
+        except Exception as exc:
+            raise StateInvalid(f"The instance state cannot be loaded: {type(exc).__name__}: {exc}") from exc
+        workflow.script_engine = self.script_engine
+        return workflow
+
+    # -- user tasks --------------------------------------------------------------------------------------------
+
+    def ready_user_tasks(self, workflow: BpmnWorkflow) -> list[UserTaskInfo]:
+        """Every READY human task with its routing, dates and form."""
+        with self._engine(None):
+            return [self._user_task_info(task) for task in workflow.get_tasks(state=TaskState.READY, manual=True)]
+
+    def _user_task_info(self, task: Any) -> UserTaskInfo:
+        spec = task.task_spec
+        extensions = dict(getattr(spec, "extensions", None) or {})
+        camunda = extensions.pop("camunda", {})
+        engine = task.workflow.script_engine
+
+        def evaluate(text: str) -> Any:
+            return engine.evaluate(task, text)
+
+        ready_at = _parse_time(task.internal_data.get("ready_at")) or datetime.fromtimestamp(
+            task.last_state_change, UTC)
+        groups = resolve_list(camunda.get("candidateGroups"), evaluate)
+        form = getattr(spec, "form", None)
+        return UserTaskInfo(
+            task_id=str(task.id),
+            bpmn_id=spec.bpmn_id,
+            name=spec.bpmn_name,
+            process_id=task.workflow.spec.name,
+            lane=spec.lane,
+            role_codes=groups or ([camunda["laneRole"]] if camunda.get("laneRole") else []),
+            candidate_users=resolve_list(camunda.get("candidateUsers"), evaluate),
+            assignee=resolve_single(camunda.get("assignee"), evaluate),
+            ready_at=ready_at,
+            due_at=resolve_due(camunda.get("dueDate"), evaluate, ready_at),
+            follow_up_at=resolve_due(camunda.get("followUpDate"), evaluate, ready_at),
+            priority=_priority(camunda.get("priority"), evaluate),
+            form_key=camunda.get("formKey") or (form.key if form is not None else None) or None,
+            form_fields=field_infos(form, task.data, evaluate),
+            documentation=spec.documentation,
+            properties=extensions,
+            inputs={name: evaluate_parameter(param, evaluate) for name, param in camunda.get("inputs", {}).items()},
+        )
+
+    def complete_user_task(self, workflow: BpmnWorkflow, task_id: str, data: Mapping[str, Any], *,
+                           now: datetime | None = None) -> None:
+        """Validate ``data`` against the task's form, store it, complete the task and run the engine on.
+
+        Refuses unknown ids (:class:`TaskNotFound`), non-human tasks (:class:`WrongTaskType`) and tasks that
+        are not READY (:class:`TaskNotReady`); invalid data raises :class:`FormInvalid` before anything
+        changes. Authorisation (role, assignee) is the caller's job.
+        """
+        task = self._task(workflow, task_id)
+        if not task.task_spec.manual:
+            raise WrongTaskType(f"Task {_name(task)!r} is not a user task").with_task(task)
+        _require_state(task, TaskState.READY)
+        engine = workflow.script_engine
+        with self._engine(now):
+            cleaned = validate_form(getattr(task.task_spec, "form", None), data, task.data,
+                                    lambda text: engine.evaluate(task, text))
+            task.data.update(copy.deepcopy(cleaned))
+            outputs = (getattr(task.task_spec, "extensions", None) or {}).get("camunda", {}).get("outputs", {})
+            for name, param in outputs.items():
+                task.data[name] = evaluate_parameter(param, lambda text: engine.evaluate(task, text))
+            task.run()
+            workflow.do_engine_steps()
+
+    # -- timers and messages -----------------------------------------------------------------------------------
+
+    def tick(self, workflow: BpmnWorkflow, now: datetime | None = None) -> None:
+        """Fire due timers and run the engine on (``now`` defaults to the engine clock)."""
+        with self._engine(now):
+            workflow.refresh_timers()
+            workflow.do_engine_steps()
+
+    def next_timer_at(self, workflow: BpmnWorkflow) -> datetime | None:
+        """When the earliest waiting timer is due (store it; tick the instance then)."""
+        times = []
+        with self._engine(None):
+            events = workflow.waiting_events()
+        for event in events:
+            if event.event_type.endswith("TimerEventDefinition") and isinstance(event.value, str):
+                try:
+                    times.append(TimerEventDefinition.get_datetime(event.value))
+                except ValueError:
+                    continue
+        return min(times).astimezone(UTC) if times else None
+
+    def waiting_messages(self, workflow: BpmnWorkflow) -> list[str]:
+        """Names of the messages the instance waits for."""
+        with self._engine(None):
+            names = [e.name for e in workflow.waiting_events() if e.event_type == "MessageEventDefinition"]
+        return list(dict.fromkeys(names))
+
+    def send_message(self, workflow: BpmnWorkflow, name: str, payload: Mapping[str, Any] | None = None, *,
+                     now: datetime | None = None) -> None:
+        """Deliver message ``name`` (payload merged into the data, or stored in the event's result variable)."""
+        waiting = [task for task in workflow.event_manager.tasks.values()
+                   if isinstance(getattr(task.task_spec, "event_definition", None), MessageEventDefinition)
+                   and task.task_spec.event_definition.name == name]
+        if not waiting:
+            raise EngineError(f"The instance is not waiting for message {name!r}", code="message_not_awaited",
+                              params={"message": name})
+        definition = waiting[0].task_spec.event_definition
+        body = dict(payload or {})
+        with self._engine(now):
+            if isinstance(definition, CamundaMessageEventDefinition):
+                event = BpmnEvent(type(definition)(name), {"payload": body, "result_var": definition.result_var})
+            else:
+                event = BpmnEvent(type(definition)(name), body)
+            workflow.send_event(event)
+            workflow.do_engine_steps()
+
+    # -- service tasks -----------------------------------------------------------------------------------------
+
+    def started_service_tasks(self, workflow: BpmnWorkflow) -> list[ServiceTaskInfo]:
+        """Service tasks waiting for a worker (async topics), plus failed ones (state ERROR)."""
+        with self._engine(None):
+            tasks = workflow.get_tasks(state=TaskState.STARTED | TaskState.ERROR, spec_class=TopicServiceTask)
+            return [_service_info(task) for task in tasks]
+
+    def service_call(self, workflow: BpmnWorkflow, task_id: str) -> ServiceCall:
+        """The call a worker hands to the handler of a STARTED service task (inputs evaluated now)."""
+        task = self._service_task(workflow, task_id, TaskState.STARTED)
+        with self._engine(None):
+            return build_call(task)
+
+    def execute_service_task(self, workflow: BpmnWorkflow, task_id: str, *, now: datetime | None = None) -> None:
+        """Worker side of an async topic: run its handler, store the result, complete, run on."""
+        task = self._service_task(workflow, task_id, TaskState.STARTED)
+        with self._engine(now):
+            apply_result(task, call_handler(lookup(task), build_call(task), task))
+            task.complete()
+            workflow.do_engine_steps()
+
+    def complete_service_task(self, workflow: BpmnWorkflow, task_id: str, result: Any = None, *,
+                              now: datetime | None = None) -> None:
+        """Complete a STARTED service task with a result obtained elsewhere."""
+        task = self._service_task(workflow, task_id, TaskState.STARTED)
+        with self._engine(now):
+            apply_result(task, result)
+            task.complete()
+            workflow.do_engine_steps()
+
+    def fail_service_task(self, workflow: BpmnWorkflow, task_id: str, message: str, *,
+                          bpmn_error_code: str | None = None, now: datetime | None = None) -> None:
+        """Record a worker's failure.
+
+        With ``bpmn_error_code`` the error is thrown as a BPMN error to the task's error boundary event (the
+        flow continues there; ``service_error`` holds code and message); without one the task goes to ERROR
+        with ``message`` (an incident, listed by :meth:`started_service_tasks`) until
+        :meth:`retry_service_task`.
+        """
+        task = self._service_task(workflow, task_id, TaskState.STARTED)
+        with self._engine(now):
+            if bpmn_error_code is None:
+                task.internal_data["failure"] = {"message": message, "at": clock_now().isoformat()}
+                task.error()
+                return
+            catchers = [sibling for sibling in (task.parent.children if task.parent else [])
+                        if isinstance(sibling.task_spec, BoundaryEvent) and sibling.state == TaskState.WAITING
+                        and isinstance(sibling.task_spec.event_definition, ErrorEventDefinition)
+                        and sibling.task_spec.event_definition.code in (None, bpmn_error_code)]
+            if not catchers:
+                raise EngineIncident(f"No error boundary event on {_name(task)!r} catches error code "
+                                     f"{bpmn_error_code!r}", code="bpmn_error_uncaught").with_task(task)
+            event = BpmnEvent(ErrorEventDefinition(bpmn_error_code, code=bpmn_error_code),
+                              {"service_error": {"code": bpmn_error_code, "message": message}})
+            catcher = catchers[0]
+            catcher.task_spec.catch(catcher, event)
+            catcher.task_spec._update(catcher)
+            workflow.do_engine_steps()
+
+    def retry_service_task(self, workflow: BpmnWorkflow, task_id: str) -> None:
+        """Put a failed (ERROR) service task back to STARTED for a worker to run again."""
+        task = self._service_task(workflow, task_id, TaskState.ERROR)
+        with self._engine(None):
+            task.internal_data.pop("failure", None)
+            task._set_state(TaskState.STARTED)
+
+    # -- state ---------------------------------------------------------------------------------------------
+
+    def is_completed(self, workflow: BpmnWorkflow) -> bool:
+        with self._engine(None):
+            return workflow.is_completed()
+
+    def variables(self, workflow: BpmnWorkflow) -> dict[str, Any]:
+        """The process data: the end data once completed, else that of the most recently finished task."""
+        with self._engine(None):
+            if workflow.is_completed():
+                return dict(workflow.data)
+            finished = workflow.get_tasks(state=TaskState.COMPLETED)
+            latest = max(finished, key=lambda t: t.last_state_change, default=workflow.task_tree)
+            return dict(latest.data)
+
+    def history(self, workflow: BpmnWorkflow) -> list[HistoryEntry]:
+        """Finished BPMN elements (completed, cancelled or failed) in the order they finished."""
+        with self._engine(None):
+            tasks = [t for t in workflow.get_tasks(state=TaskState.FINISHED_MASK)
+                     if getattr(t.task_spec, "bpmn_id", None)]
+        tasks.sort(key=lambda t: t.last_state_change)
+        return [HistoryEntry(
+            task_id=str(t.id), bpmn_id=t.task_spec.bpmn_id, name=t.task_spec.bpmn_name, lane=t.task_spec.lane,
+            type=type(t.task_spec).__name__, state=TaskState.get_name(t.state),
+            ready_at=_parse_time(t.internal_data.get("ready_at")),
+            finished_at=_parse_time(t.internal_data.get("completed_at"))
+            or datetime.fromtimestamp(t.last_state_change, UTC),
+        ) for t in tasks]
+
+    # -- helpers -------------------------------------------------------------------------------------------
+
+    def _task(self, workflow: BpmnWorkflow, task_id: str) -> Any:
+        try:
+            return workflow.get_task_from_id(UUID(str(task_id)))
+        except (ValueError, TaskNotFoundException):
+            raise TaskNotFound(f"There is no task {task_id!r} in this instance", task_id=str(task_id)) from None
+
+    def _service_task(self, workflow: BpmnWorkflow, task_id: str, state: int) -> Any:
+        task = self._task(workflow, task_id)
+        if not isinstance(task.task_spec, TopicServiceTask):
+            raise WrongTaskType(f"Task {_name(task)!r} is not a service task").with_task(task)
+        _require_state(task, state)
+        return task
+
+    @contextmanager
+    def _engine(self, now: datetime | None) -> Iterator[None]:
+        """Freeze the clock if asked, and turn every exception into an :class:`EngineError`."""
+        with frozen_clock(now) if now is not None else nullcontext():
+            try:
+                yield
+            except EngineError:
+                raise
+            except Exception as exc:
+                raise _wrap(exc) from exc
+
+
+def _wrap(exc: Exception) -> EngineError:
+    """Our own error hidden inside a SpiffWorkflow one (e.g. from a DMN cell), or an incident for the rest."""
+    cause: BaseException | None = exc
+    while cause is not None:
+        if isinstance(cause, EngineError):
+            return cause.with_task(getattr(exc, "task", None))
+        cause = cause.__cause__ or cause.__context__
+    message = str(exc.args[0]) if exc.args else type(exc).__name__
+    if isinstance(exc, WorkflowTaskException):
+        return EngineIncident(message, original=exc).with_task(exc.task)
+    if isinstance(exc, WorkflowException):
+        spec = exc.task_spec
+        code = "gateway_no_match" if message.startswith("No conditions satisfied") else "engine_incident"
+        return EngineIncident(message, original=exc, code=code, bpmn_id=getattr(spec, "bpmn_id", None),
+                              task_name=getattr(spec, "bpmn_name", None))
+    return EngineIncident(f"{type(exc).__name__}: {exc}", original=exc, code="engine_failure")
+
+
+def _require_state(task: Any, state: int) -> None:
+    if task.state != state:
+        actual = TaskState.get_name(task.state)
+        raise TaskNotReady(f"Task {_name(task)!r} is {actual}, not {TaskState.get_name(state)}",
+                           state=actual).with_task(task)
+
+
+def _name(task: Any) -> str:
+    return task.task_spec.bpmn_name or task.task_spec.bpmn_id or task.task_spec.name
+
+
+def _parse_time(value: Any) -> datetime | None:
+    return datetime.fromisoformat(value) if isinstance(value, str) else None
+
+
+def _priority(text: str | None, evaluate: Any) -> int:
+    if text is None or not str(text).strip():
+        return DEFAULT_PRIORITY
+    value = evaluate(text) if is_juel(text) else text
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        raise EngineError(f"Priority {text!r} gave {value!r}, not a whole number", code="priority_invalid") from None
+
+
+def _service_info(task: Any) -> ServiceTaskInfo:
+    camunda = (getattr(task.task_spec, "extensions", None) or {}).get("camunda", {})
+    return ServiceTaskInfo(
+        task_id=str(task.id), bpmn_id=task.task_spec.bpmn_id, name=task.task_spec.bpmn_name,
+        topic=service_topic(camunda), state=TaskState.get_name(task.state),
+        started_at=_parse_time(task.internal_data.get("started_at")),
+        failure=(task.internal_data.get("failure") or {}).get("message"),
+    )

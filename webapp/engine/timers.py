@@ -1,0 +1,180 @@
+"""Timers and dates: bare ISO 8601 values, the engine clock, task due dates.
+
+Camunda Modeler users type timer values bare (``PT48H``, ``P3D``, ``R3/PT24H``,
+``2026-03-05T08:00:00+08:00``); SpiffWorkflow evaluates them as Python, where ``PT48H`` is an unknown
+name. :func:`timer_expression` rewrites each value at parse time: an ISO literal becomes a quoted
+string, ``${...}`` is translated, anything else stays Python (e.g. ``"P%dD" % days``).
+
+The clock: SpiffWorkflow's timer module reads ``datetime.now(UTC)``. Importing this module
+replaces that module's ``datetime`` with a subclass whose ``now()`` honours :func:`frozen_clock`
+(a context variable, so it is per thread and per task). Without a frozen clock it is the real time.
+"""
+
+from __future__ import annotations
+
+import ast
+import re
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+from datetime import UTC, date, datetime, time, tzinfo
+from typing import Any
+
+from SpiffWorkflow.bpmn.specs.event_definitions import timer as _spiff_timer
+from SpiffWorkflow.bpmn.specs.event_definitions.timer import TimerEventDefinition
+
+from .errors import ExpressionError
+from .expressions import is_juel, juel_to_python
+
+_frozen: ContextVar[datetime | None] = ContextVar("yanxun_engine_clock", default=None)
+
+
+def now() -> datetime:
+    """The engine's current time (aware, UTC unless frozen with another zone)."""
+    return _frozen.get() or datetime.now(UTC)
+
+
+@contextmanager
+def frozen_clock(at: datetime) -> Iterator[datetime]:
+    """Make the engine (timers, due dates, task timestamps) see ``at`` as now, within this context."""
+    if at.tzinfo is None:
+        raise ValueError("frozen_clock needs an aware datetime")
+    token = _frozen.set(at)
+    try:
+        yield at
+    finally:
+        _frozen.reset(token)
+
+
+class _EngineDatetime(datetime):
+    """``datetime`` for SpiffWorkflow's timer module whose ``now()`` is the engine clock."""
+
+    @classmethod
+    def now(cls, tz: tzinfo | None = None) -> datetime:
+        frozen = _frozen.get()
+        if frozen is None:
+            return datetime.now(tz)
+        return frozen.astimezone(tz) if tz is not None else frozen.astimezone().replace(tzinfo=None)
+
+
+def _install_clock() -> None:
+    _spiff_timer.datetime = _EngineDatetime
+
+
+_install_clock()
+
+# ---------------------------------------------------------------------------------------------------------
+# Timer values
+# ---------------------------------------------------------------------------------------------------------
+
+TIMER_KINDS = ("timeDate", "timeDuration", "timeCycle")
+_LOOKS_ISO = re.compile(r"^(P[\dT]|R\d*/|\d{4}-)", re.IGNORECASE)
+_CRON = re.compile(r"^[\d*?/,\-#LW A-Z]+$")
+_KIND_NAMES = {"timeDate": "a date and time such as 2026-03-05T08:00:00+08:00",
+               "timeDuration": "a duration such as PT48H or P3D",
+               "timeCycle": "a repeating interval such as R3/PT24H"}
+
+
+def timer_expression(kind: str, text: str | None) -> str:
+    """The Python expression SpiffWorkflow should evaluate for a timer value typed in the Modeler.
+
+    Raises :class:`ExpressionError` for empty values, cron, and invalid ISO literals.
+    """
+    value = (text or "").strip()
+    if not value:
+        raise ExpressionError("The timer has no value", code="timer_empty", expression=text)
+    if is_juel(value):
+        return juel_to_python(value)
+    if _LOOKS_ISO.match(value):
+        check_iso(kind, value)
+        return repr(value)
+    if len(value.split()) >= 5 and _CRON.match(value.upper()):
+        raise ExpressionError(f"Timer {value!r} is a cron expression, which is not supported; use "
+                              f"{_KIND_NAMES.get(kind, 'ISO 8601')}", code="timer_cron_unsupported", expression=text)
+    literal = _string_literal(value)
+    if literal is not None:
+        check_iso(kind, literal)
+    return value
+
+
+def _string_literal(value: str) -> str | None:
+    try:
+        literal = ast.literal_eval(value)
+    except (ValueError, SyntaxError):
+        return None
+    return literal if isinstance(literal, str) else None
+
+
+def check_iso(kind: str, value: str) -> None:
+    """Raise :class:`ExpressionError` unless ``value`` is valid ISO 8601 of the kind the timer needs."""
+    expected = _KIND_NAMES.get(kind, "ISO 8601")
+    upper = value.upper()
+    try:
+        if kind == "timeDuration":
+            if not upper.startswith("P"):
+                raise ValueError("not a duration")
+            TimerEventDefinition.parse_iso_duration(value)
+        elif kind == "timeCycle":
+            if not upper.startswith("R"):
+                raise ValueError("not a repeating interval")
+            TimerEventDefinition.parse_iso_recurring_interval(value)
+        else:
+            if upper.startswith(("P", "R")):
+                raise ValueError("not a date")
+            TimerEventDefinition.parse_time_or_duration(value)
+    except Exception as exc:  # the library raises bare Exception/ValueError/AttributeError
+        raise ExpressionError(f"Timer value {value!r} is not valid ISO 8601; expected {expected}",
+                              code="timer_invalid", expression=value) from exc
+
+
+def is_naive_date(value: str) -> bool:
+    """True for an ISO date-time literal without a zone offset (read in the server's time zone)."""
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        return False
+    return parsed.tzinfo is None
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Due and follow-up dates of user tasks
+# ---------------------------------------------------------------------------------------------------------
+
+def check_due(text: str) -> None:
+    """Lint a ``camunda:dueDate``/``followUpDate`` literal: an ISO duration or date (expressions pass)."""
+    if is_juel(text):
+        return
+    _to_datetime(text.strip(), now(), text)
+
+
+def resolve_due(text: str | None, evaluate: Callable[[str], Any], base: datetime) -> datetime | None:
+    """``P3D`` (relative to ``base``, when the task became ready), an ISO date/date-time, or ``${expr}``.
+
+    An expression may yield a datetime, a date, or an ISO string of either form. Naive values are read
+    in the server's local time zone, as SpiffWorkflow does for timers.
+    """
+    if text is None or not text.strip():
+        return None
+    value: Any = evaluate(text) if is_juel(text) else text.strip()
+    if value is None:
+        return None
+    return _to_datetime(value, base, text)
+
+
+def _to_datetime(value: Any, base: datetime, text: str) -> datetime:
+    if isinstance(value, datetime):
+        return value if value.tzinfo else value.astimezone()
+    if isinstance(value, date):
+        return datetime.combine(value, time()).astimezone()
+    if isinstance(value, str):
+        try:
+            if value.upper().startswith("P"):
+                return base + TimerEventDefinition.get_timedelta_from_start(
+                    TimerEventDefinition.parse_iso_duration(value), base)
+            parsed = datetime.fromisoformat(value)
+            return parsed if parsed.tzinfo else parsed.astimezone()
+        except Exception as exc:  # the library raises bare Exception
+            raise ExpressionError(f"Date {text!r} gave {value!r}, which is neither an ISO 8601 duration "
+                                  "nor a date", code="date_invalid", expression=text) from exc
+    raise ExpressionError(f"Date {text!r} gave a {type(value).__name__}, not a date",
+                          code="date_invalid", expression=text)

@@ -1,0 +1,256 @@
+"""Running process instances: start, act on, and fire timers, one locked transaction per action.
+
+Every action loads the instance row with ``SELECT … FOR UPDATE`` (and a version column everywhere),
+restores the workflow onto the cached spec, acts, runs the engine on, saves the state, rebuilds the
+``human_task`` projection and writes audit events, all in the caller's transaction. Engine errors
+become :class:`ActionFailed`; the caller rolls back and records the incident with
+:func:`record_incident`, so an instance is never left half-advanced.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from flask_babel import lazy_gettext as _l
+
+from webapp.engine import EngineError, FormInvalid, TaskRefused, UserTaskInfo
+from webapp.extensions import db
+from webapp.models import (
+    HumanTask,
+    Incident,
+    InstanceStatus,
+    Org,
+    ProcessDefinition,
+    ProcessInstance,
+    Role,
+    TaskCandidate,
+    TaskStatus,
+    User,
+)
+from webapp.models.base import utcnow
+from webapp.services import audit
+from webapp.services import roles as role_service
+from webapp.services.errors import Conflict, FormRejected, NotFound
+from webapp.services.runtime import get_runtime
+
+
+class ActionFailed(Exception):
+    """An engine error while acting on an instance; roll back, then :func:`record_incident`."""
+
+    def __init__(self, instance_id: int | None, action: str, error: EngineError, actor: User | None = None) -> None:
+        super().__init__(str(error))
+        self.instance_id = instance_id
+        self.action = action
+        self.error = error
+        self.actor_id = actor.id if actor else None
+
+
+def lock_instance(instance_id: int) -> ProcessInstance:
+    """The instance row, locked for this transaction and freshly read."""
+    instance = db.session.scalar(sa.select(ProcessInstance).where(ProcessInstance.id == instance_id)
+                                 .with_for_update().execution_options(populate_existing=True))
+    if instance is None:
+        raise NotFound(_l("This process instance does not exist."))
+    return instance
+
+
+@dataclass
+class _Context:
+    instance: ProcessInstance
+    workflow: Any
+
+
+@contextmanager
+def _acting(instance: ProcessInstance, action: str, actor: User | None) -> Iterator[_Context]:
+    """Load the workflow, let the caller act, then save state and projection (all or nothing)."""
+    runtime = get_runtime()
+    try:
+        workflow = runtime.load(instance.definition.spec_json, instance.state_json)
+        context = _Context(instance, workflow)
+        yield context
+        _save(instance, workflow)
+    except EngineError as error:
+        if isinstance(error, FormInvalid | TaskRefused):
+            raise
+        raise ActionFailed(instance.id, action, error, actor) from error
+
+
+def _save(instance: ProcessInstance, workflow: Any) -> None:
+    runtime = get_runtime()
+    instance.state_json, instance.serializer_version = runtime.dump(workflow)
+    instance.next_timer_at = runtime.next_timer_at(workflow)
+    instance.waiting_messages = runtime.waiting_messages(workflow)
+    if runtime.is_completed(workflow):
+        instance.status = InstanceStatus.COMPLETED
+        instance.ended_at = utcnow()
+        instance.next_timer_at = None
+
+
+def start(key: str, *, subject_org: Org, initiator: User, data: Mapping[str, Any] | None = None,
+          title: str | None = None, summary: Mapping[str, Any] | None = None) -> ProcessInstance:
+    """Start the latest version of process ``key`` about ``subject_org``; ``initiator`` is ``${initiator}``."""
+    definition = db.session.scalar(sa.select(ProcessDefinition).where(ProcessDefinition.key == key)
+                                   .order_by(ProcessDefinition.version.desc()).limit(1))
+    if definition is None:
+        raise NotFound(_l("No process %(key)s has been deployed.", key=key))
+    runtime = get_runtime()
+    variables = {**dict(data or {}), "subject_org": subject_org.code}
+    try:
+        workflow = runtime.start(definition.spec_json, variables, initiator=initiator.login)
+    except EngineError as error:
+        raise ActionFailed(None, "start", error, initiator) from error
+    instance = ProcessInstance(definition=definition, process_key=definition.key,
+                               title=title or definition.name, subject_org=subject_org, initiator=initiator,
+                               summary=dict(summary or {}), state_json="", serializer_version="")
+    db.session.add(instance)
+    try:
+        _save(instance, workflow)
+    except EngineError as error:
+        raise ActionFailed(None, "start", error, initiator) from error
+    db.session.flush()
+    audit.record("instance.start", actor=initiator, obj=instance, instance_id=instance.id,
+                 after={"process": key, "version": definition.version, "subject_org": subject_org.code,
+                        "data": _json_safe(data or {})})
+    sync_tasks(instance, workflow)
+    return instance
+
+
+def complete_task(task: HumanTask, actor: User, data: Mapping[str, Any],
+                  authorise: Callable[[HumanTask, User], None]) -> HumanTask:
+    """Complete ``task`` with form ``data`` as ``actor``.
+
+    The instance is locked first; the task row is then re-read, so of two simultaneous completions the
+    second finds the task completed and gets :class:`Conflict`.
+    """
+    instance = lock_instance(task.instance_id)
+    db.session.refresh(task)
+    if task.status is not TaskStatus.OPEN:
+        raise Conflict(_l("This task has already been completed or cancelled."))
+    authorise(task, actor)
+    with _acting(instance, "complete", actor) as context:
+        try:
+            get_runtime().complete_user_task(context.workflow, task.task_guid, data)
+        except FormInvalid as error:
+            raise FormRejected(_l("Some fields need your attention."),
+                               {field: [str(e) for e in errors] for field, errors in error.errors.items()}) from error
+        except TaskRefused as error:
+            raise Conflict(_l("This task can no longer be completed.")) from error
+        audit.record("task.complete", actor=actor, obj=task, instance_id=instance.id,
+                     after={"task": task.bpmn_id, "data": _json_safe(data)})
+        sync_tasks(instance, context.workflow, completed=task, actor=actor)
+    return task
+
+
+def fire_due_timers(instance: ProcessInstance, now: datetime | None = None) -> list[str]:
+    """Tick one (locked) instance: fire the timers due at ``now``; returns the names of those that fired."""
+    runtime = get_runtime()
+    moment = now or utcnow()
+    with _acting(instance, "timer", None) as context:
+        due = [f"{event.name or event.event_type}@{event.value}" for event in context.workflow.waiting_events()
+               if event.event_type.endswith("TimerEventDefinition") and _is_due(event.value, moment)]
+        runtime.tick(context.workflow, now)
+        if due:
+            audit.record("timer.fire", actor=None, obj=instance, instance_id=instance.id, after={"timers": due})
+        sync_tasks(instance, context.workflow)
+    return due
+
+
+def _is_due(value: Any, moment: datetime) -> bool:
+    try:
+        return datetime.fromisoformat(str(value)) <= moment
+    except ValueError:
+        return False
+
+
+def lock_next_due(now: datetime) -> ProcessInstance | None:
+    """The running instance with the earliest due timer, locked; instances locked by others are skipped."""
+    return db.session.scalar(
+        sa.select(ProcessInstance)
+        .where(ProcessInstance.status == InstanceStatus.RUNNING, ProcessInstance.next_timer_at <= now)
+        .order_by(ProcessInstance.next_timer_at).limit(1)
+        .with_for_update(skip_locked=True).execution_options(populate_existing=True))
+
+
+def record_incident(failure: ActionFailed, *, stop_instance: bool = False) -> Incident | None:
+    """Keep the real error of a rolled-back action (call after the rollback, then commit)."""
+    if failure.instance_id is None:
+        return None
+    error = failure.error
+    incident = Incident(instance_id=failure.instance_id, action=failure.action,
+                        bpmn_id=error.bpmn_id,
+                        error_type=type(error.__cause__ or error).__name__, message=str(error),
+                        details={"code": error.code, "task_id": error.task_id, "task_name": error.task_name,
+                                 "actor_id": failure.actor_id})
+    db.session.add(incident)
+    if stop_instance:
+        instance = db.session.get(ProcessInstance, failure.instance_id)
+        if instance is not None:
+            instance.status = InstanceStatus.INCIDENT
+    db.session.flush()
+    audit.record("instance.incident", actor=None, obj=incident, instance_id=failure.instance_id,
+                 after={"action": failure.action, "error": incident.message[:500]})
+    return incident
+
+
+# -- the inbox projection -------------------------------------------------------------------------------------
+
+def sync_tasks(instance: ProcessInstance, workflow: Any, *, completed: HumanTask | None = None,
+               actor: User | None = None) -> None:
+    """Make the open ``human_task`` rows of ``instance`` match the engine's READY user tasks."""
+    ready = get_runtime().ready_user_tasks(workflow) if instance.status is InstanceStatus.RUNNING else []
+    ready_ids = {info.task_id for info in ready}
+    open_rows = {row.task_guid: row for row in db.session.scalars(
+        sa.select(HumanTask).where(HumanTask.instance_id == instance.id, HumanTask.status == TaskStatus.OPEN))}
+    now = utcnow()
+    for guid, row in open_rows.items():
+        if guid in ready_ids:
+            continue
+        finished_here = completed is not None and completed.task_guid == guid
+        row.status = TaskStatus.COMPLETED if finished_here else TaskStatus.CANCELLED
+        row.completed_at = now
+        row.completed_by_id = actor.id if finished_here and actor else None
+    for info in ready:
+        if info.task_id not in open_rows:
+            db.session.add(_new_task(instance, info))
+    db.session.flush()
+
+
+def _users_by_login(logins: list[str]) -> dict[str, User]:
+    if not logins:
+        return {}
+    users = db.session.scalars(sa.select(User).where(User.login.in_(logins), User.active.is_(True)))
+    return {user.login: user for user in users}
+
+
+def _new_task(instance: ProcessInstance, info: UserTaskInfo) -> HumanTask:
+    named = _users_by_login([*info.candidate_users, *([info.assignee] if info.assignee else [])])
+    task = HumanTask(instance=instance, task_guid=info.task_id, bpmn_id=info.bpmn_id, name=info.name or info.bpmn_id,
+                     lane=info.lane, process_key=instance.process_key, subject_org_id=instance.subject_org_id,
+                     form_key=info.form_key, due_at=info.due_at, follow_up_at=info.follow_up_at,
+                     priority=info.priority, assignee=named.get(info.assignee) if info.assignee else None)
+    for code in info.role_codes:
+        resolution = role_service.resolve(Role(code), instance.subject_org)
+        task.candidates.append(TaskCandidate(role=Role(code), org_id=(resolution.scope_org or instance.subject_org).id))
+    for login in info.candidate_users:
+        if login in named:
+            task.candidates.append(TaskCandidate(user_id=named[login].id))
+    return task
+
+
+def _json_safe(data: Mapping[str, Any]) -> dict[str, Any]:
+    safe: dict[str, Any] = {}
+    for key, value in data.items():
+        if isinstance(value, str | int | float | bool) or value is None:
+            safe[key] = value
+        elif isinstance(value, list | tuple):
+            safe[key] = [v if isinstance(v, str | int | float | bool) or v is None else str(v) for v in value]
+        elif isinstance(value, Mapping):
+            safe[key] = _json_safe(value)
+        else:
+            safe[key] = str(value)
+    return safe

@@ -1,0 +1,175 @@
+"""Human tasks: who may see and act on them, the inbox queries, claim, unclaim, delegate and comment."""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Sequence
+from datetime import datetime
+
+import sqlalchemy as sa
+from flask_babel import lazy_gettext as _l
+
+from webapp.extensions import db
+from webapp.models import HumanTask, ProcessInstance, TaskCandidate, TaskComment, TaskStatus, User
+from webapp.models.base import utcnow
+from webapp.services import audit
+from webapp.services import roles as role_service
+from webapp.services.errors import Conflict, NotAllowed, NotFound, ServiceError
+
+COMMENT_MAX_LENGTH = 2000
+
+
+class Scope(enum.StrEnum):
+    #: Assigned to me or claimed by me.
+    ASSIGNED = "assigned"
+    #: Open, unclaimed tasks I could claim through my roles or as a named candidate.
+    CLAIMABLE = "claimable"
+    #: Both of the above.
+    ALL = "all"
+    #: Tasks I completed.
+    DONE = "done"
+
+
+def _held_pairs(user: User) -> list[tuple[str, int]]:
+    return [(held.role.value, held.org.id) for held in role_service.roles_of(user)]
+
+
+def _candidate_clause(user: User, pairs: Sequence[tuple[str, int]]):
+    conditions = [TaskCandidate.user_id == user.id]
+    if pairs:
+        conditions.append(sa.tuple_(TaskCandidate.role, TaskCandidate.org_id).in_(pairs))
+    return sa.exists().where(TaskCandidate.task_id == HumanTask.id, sa.or_(*conditions))
+
+
+def inbox_query(user: User, scope: Scope = Scope.ALL, *, process_key: str | None = None,
+                subject_org_ids: sa.Select | None = None, overdue_at: datetime | None = None) -> sa.Select:
+    """The tasks ``user`` sees in ``scope``, newest first; filters narrow it further."""
+    if scope is Scope.DONE:
+        query = sa.select(HumanTask).where(HumanTask.completed_by_id == user.id)
+        order = HumanTask.completed_at.desc()
+    else:
+        mine = sa.or_(HumanTask.assignee_id == user.id, HumanTask.claimed_by_id == user.id)
+        claimable = sa.and_(HumanTask.assignee_id.is_(None), HumanTask.claimed_by_id.is_(None),
+                            _candidate_clause(user, _held_pairs(user)))
+        who = {Scope.ASSIGNED: mine, Scope.CLAIMABLE: claimable, Scope.ALL: sa.or_(mine, claimable)}[scope]
+        query = sa.select(HumanTask).where(HumanTask.status == TaskStatus.OPEN, who)
+        order = HumanTask.created_at.desc()
+    if process_key:
+        query = query.where(HumanTask.process_key == process_key)
+    if subject_org_ids is not None:
+        query = query.where(HumanTask.subject_org_id.in_(subject_org_ids))
+    if overdue_at is not None:
+        query = query.where(HumanTask.due_at < overdue_at)
+    return query.order_by(order, HumanTask.id.desc())
+
+
+def is_candidate(task: HumanTask, user: User) -> bool:
+    """May ``user`` claim ``task`` (named candidate, or holds a candidate role at its scope organisation)?"""
+    pairs = set(_held_pairs(user))
+    return any(c.user_id == user.id or (c.role is not None and (c.role.value, c.org_id) in pairs)
+               for c in task.candidates)
+
+
+def can_act(task: HumanTask, user: User) -> bool:
+    if task.claimed_by_id is not None:
+        return task.claimed_by_id == user.id
+    if task.assignee_id is not None:
+        return task.assignee_id == user.id
+    return is_candidate(task, user)
+
+
+def can_see(task: HumanTask, user: User) -> bool:
+    return (can_act(task, user) or task.completed_by_id == user.id or task.instance.initiator_id == user.id
+            or task.assignee_id == user.id or is_candidate(task, user))
+
+
+def authorise_complete(task: HumanTask, user: User) -> None:
+    """Raise :class:`NotAllowed` unless ``user`` may complete ``task`` now."""
+    if can_act(task, user):
+        return
+    if task.claimed_by_id is not None and is_candidate(task, user):
+        raise NotAllowed(_l("%(name)s has claimed this task; only they can complete it.",
+                            name=task.claimed_by.display_name))
+    raise NotAllowed(_l("You may not act on this task."))
+
+
+def get_visible(task_id: int, user: User) -> HumanTask:
+    """The task, if ``user`` may see it; otherwise :class:`NotFound` (its existence is not revealed)."""
+    task = db.session.get(HumanTask, task_id)
+    if task is None or not can_see(task, user):
+        raise NotFound(_l("This task does not exist or is not visible to you."))
+    return task
+
+
+def _lock_task(task: HumanTask) -> HumanTask:
+    locked = db.session.scalar(sa.select(HumanTask).where(HumanTask.id == task.id).with_for_update()
+                               .execution_options(populate_existing=True))
+    if locked is None:
+        raise NotFound(_l("This task does not exist or is not visible to you."))
+    if locked.status is not TaskStatus.OPEN:
+        raise Conflict(_l("This task has already been completed or cancelled."))
+    return locked
+
+
+def claim(task: HumanTask, user: User) -> HumanTask:
+    task = _lock_task(task)
+    if task.claimed_by_id == user.id:
+        return task
+    if task.claimed_by_id is not None:
+        raise Conflict(_l("%(name)s claimed this task first.", name=task.claimed_by.display_name))
+    if task.assignee_id not in (None, user.id) or not (task.assignee_id == user.id or is_candidate(task, user)):
+        raise NotAllowed(_l("You may not claim this task."))
+    task.claimed_by_id, task.claimed_at = user.id, utcnow()
+    audit.record("task.claim", actor=user, obj=task, instance_id=task.instance_id, after={"task": task.bpmn_id})
+    db.session.flush()
+    return task
+
+
+def unclaim(task: HumanTask, user: User) -> HumanTask:
+    task = _lock_task(task)
+    if task.claimed_by_id != user.id:
+        raise NotAllowed(_l("Only the person who claimed this task can give it back."))
+    task.claimed_by_id, task.claimed_at = None, None
+    audit.record("task.unclaim", actor=user, obj=task, instance_id=task.instance_id, after={"task": task.bpmn_id})
+    db.session.flush()
+    return task
+
+
+def delegate(task: HumanTask, user: User, colleague: User) -> HumanTask:
+    """Hand the task to a colleague who holds one of its candidate roles at the same organisation."""
+    task = _lock_task(task)
+    if not can_act(task, user):
+        raise NotAllowed(_l("You may not act on this task."))
+    if colleague.id == user.id:
+        raise ServiceError(_l("Choose a colleague other than yourself."), field="to_user")
+    if not colleague.active or not is_candidate(task, colleague):
+        raise ServiceError(_l("%(name)s does not hold the role this task needs.", name=colleague.display_name),
+                           field="to_user")
+    before = {"assignee_id": task.assignee_id, "claimed_by_id": task.claimed_by_id}
+    task.assignee_id, task.claimed_by_id, task.claimed_at = colleague.id, None, None
+    audit.record("task.delegate", actor=user, obj=task, instance_id=task.instance_id, before=before,
+                 after={"assignee_id": colleague.id, "task": task.bpmn_id})
+    db.session.flush()
+    return task
+
+
+def comment(task: HumanTask, user: User, body: str) -> TaskComment:
+    text = (body or "").strip()
+    if not text:
+        raise ServiceError(_l("Write a comment first."), field="body")
+    if len(text) > COMMENT_MAX_LENGTH:
+        raise ServiceError(_l("A comment can have at most %(n)d characters.", n=COMMENT_MAX_LENGTH), field="body")
+    note = TaskComment(instance_id=task.instance_id, task_id=task.id, author_id=user.id, body=text)
+    db.session.add(note)
+    db.session.flush()
+    audit.record("task.comment", actor=user, obj=note, instance_id=task.instance_id,
+                 after={"task": task.bpmn_id, "body": text})
+    return note
+
+
+def can_see_instance(instance: ProcessInstance, user: User) -> bool:
+    """The initiator, and anyone who can see one of its tasks."""
+    if instance.initiator_id == user.id:
+        return True
+    tasks = db.session.scalars(sa.select(HumanTask).where(HumanTask.instance_id == instance.id))
+    return any(can_see(task, user) for task in tasks)
