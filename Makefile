@@ -38,6 +38,7 @@ migrate: install
 	$(FLASK) db upgrade
 
 seed: migrate
+	$(FLASK) workflows deploy workflows
 	$(FLASK) seed-demo-if-empty
 
 run: install assets translations seed

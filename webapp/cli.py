@@ -9,6 +9,10 @@ from webapp.extensions import db
 
 
 def init_app(app: Flask) -> None:
+    from webapp import workflow_cli
+
+    workflow_cli.init_app(app)
+
     @app.cli.command("seed-demo")
     def seed_demo() -> None:
         """Create the demo region (orgs, ~80 teachers, every role). Running it again changes nothing."""

@@ -9,7 +9,7 @@ become :class:`ActionFailed`; the caller rolls back and records the incident wit
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Collection, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
@@ -167,13 +167,14 @@ def _is_due(value: Any, moment: datetime) -> bool:
         return False
 
 
-def lock_next_due(now: datetime) -> ProcessInstance | None:
+def lock_next_due(now: datetime, exclude: Collection[int] = ()) -> ProcessInstance | None:
     """The running instance with the earliest due timer, locked; instances locked by others are skipped."""
-    return db.session.scalar(
-        sa.select(ProcessInstance)
-        .where(ProcessInstance.status == InstanceStatus.RUNNING, ProcessInstance.next_timer_at <= now)
-        .order_by(ProcessInstance.next_timer_at).limit(1)
-        .with_for_update(skip_locked=True).execution_options(populate_existing=True))
+    query = (sa.select(ProcessInstance)
+             .where(ProcessInstance.status == InstanceStatus.RUNNING, ProcessInstance.next_timer_at <= now)
+             .order_by(ProcessInstance.next_timer_at).limit(1))
+    if exclude:
+        query = query.where(ProcessInstance.id.not_in(list(exclude)))
+    return db.session.scalar(query.with_for_update(skip_locked=True).execution_options(populate_existing=True))
 
 
 def record_incident(failure: ActionFailed, *, stop_instance: bool = False) -> Incident | None:
