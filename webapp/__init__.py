@@ -37,14 +37,18 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     cli.init_app(app)
 
     from webapp.admin import bp as admin_bp
+    from webapp.api import bp as api_bp
     from webapp.auth import bp as auth_bp
     from webapp.health import bp as health_bp
     from webapp.home import bp as home_bp
+    from webapp.inbox import bp as inbox_bp
 
     app.register_blueprint(auth_bp)
     app.register_blueprint(home_bp)
+    app.register_blueprint(inbox_bp)
     app.register_blueprint(admin_bp)
     app.register_blueprint(health_bp)
+    app.register_blueprint(api_bp)
     return app
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask import Flask
 from flask_babel import lazy_gettext as _l
 
-from webapp.models import BackboneLevel, OrgType, Role, SchoolStage
+from webapp.models import BackboneLevel, InstanceStatus, OrgType, Role, SchoolStage, TaskStatus
 
 ROLE_LABELS = {
     Role.TEACHER: _l("Teacher"),
@@ -72,6 +72,28 @@ AUDIT_ACTION_LABELS = {
     "delegation.create": _l("Created delegation"),
     "delegation.update": _l("Edited delegation"),
     "delegation.revoke": _l("Revoked delegation"),
+    "definition.deploy": _l("Deployed a process"),
+    "instance.start": _l("Started"),
+    "instance.incident": _l("Problem recorded"),
+    "task.claim": _l("Claimed"),
+    "task.unclaim": _l("Gave back"),
+    "task.complete": _l("Completed"),
+    "task.delegate": _l("Handed over"),
+    "task.comment": _l("Commented"),
+    "timer.fire": _l("Reminder time reached"),
+}
+
+INSTANCE_STATUS_LABELS = {
+    InstanceStatus.RUNNING: _l("In progress"),
+    InstanceStatus.COMPLETED: _l("Finished"),
+    InstanceStatus.CANCELLED: _l("Cancelled"),
+    InstanceStatus.INCIDENT: _l("Stopped by a problem"),
+}
+
+TASK_STATUS_LABELS = {
+    TaskStatus.OPEN: _l("To do"),
+    TaskStatus.COMPLETED: _l("Completed"),
+    TaskStatus.CANCELLED: _l("Cancelled"),
 }
 
 
@@ -90,3 +112,5 @@ def init_app(app: Flask) -> None:
     app.add_template_filter(lambda v: _label(STAGE_LABELS, v), "stage_label")
     app.add_template_filter(lambda v: _label(BACKBONE_LABELS, v), "backbone_label")
     app.add_template_filter(lambda v: _label(AUDIT_ACTION_LABELS, v), "audit_label")
+    app.add_template_filter(lambda v: _label(INSTANCE_STATUS_LABELS, v), "instance_status_label")
+    app.add_template_filter(lambda v: _label(TASK_STATUS_LABELS, v), "task_status_label")

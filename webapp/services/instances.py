@@ -18,9 +18,10 @@ from typing import Any
 import sqlalchemy as sa
 from flask_babel import lazy_gettext as _l
 
-from webapp.engine import EngineError, FormInvalid, TaskRefused, UserTaskInfo
+from webapp.engine import EngineError, FieldError, FormInvalid, TaskRefused, UserTaskInfo
 from webapp.extensions import db
 from webapp.models import (
+    AuditEvent,
     HumanTask,
     Incident,
     InstanceStatus,
@@ -29,6 +30,7 @@ from webapp.models import (
     ProcessInstance,
     Role,
     TaskCandidate,
+    TaskComment,
     TaskStatus,
     User,
 )
@@ -137,13 +139,37 @@ def complete_task(task: HumanTask, actor: User, data: Mapping[str, Any],
             get_runtime().complete_user_task(context.workflow, task.task_guid, data)
         except FormInvalid as error:
             raise FormRejected(_l("Some fields need your attention."),
-                               {field: [str(e) for e in errors] for field, errors in error.errors.items()}) from error
+                               {field: [field_error_message(e) for e in errors]
+                                for field, errors in error.errors.items()}) from error
         except TaskRefused as error:
             raise Conflict(_l("This task can no longer be completed.")) from error
         audit.record("task.complete", actor=actor, obj=task, instance_id=instance.id,
                      after={"task": task.bpmn_id, "data": _json_safe(data)})
         sync_tasks(instance, context.workflow, completed=task, actor=actor)
     return task
+
+
+def field_error_message(error: FieldError) -> str:
+    """The user's-language message for one engine form-field problem."""
+    limit = error.params.get("limit")
+    if error.code == "type":
+        expected = str(error.params.get("expected", ""))
+        for prefix, message in (("a whole number", _l("Enter a whole number.")),
+                                ("true or false", _l("Choose yes or no.")),
+                                ("a date", _l("Enter a date such as 2026-09-01.")),
+                                ("one of", _l("Choose one of the listed options."))):
+            if expected.startswith(prefix):
+                return str(message)
+        return str(_l("Enter text."))
+    messages = {
+        "required": _l("This field is required."),
+        "readonly": _l("This field cannot be changed here."),
+        "min": _l("Must be at least %(limit)s.", limit=limit),
+        "max": _l("Must be at most %(limit)s.", limit=limit),
+        "minlength": _l("Must have at least %(limit)s characters.", limit=limit),
+        "maxlength": _l("Must have at most %(limit)s characters.", limit=limit),
+    }
+    return str(messages.get(error.code, _l("This field is not part of the form.")))
 
 
 def fire_due_timers(instance: ProcessInstance, now: datetime | None = None) -> list[str]:
@@ -255,3 +281,59 @@ def _json_safe(data: Mapping[str, Any]) -> dict[str, Any]:
         else:
             safe[key] = str(value)
     return safe
+
+
+# -- reading instances (the API and the pages) ----------------------------------------------------------------
+
+def may_start_for(user: User, org: Org) -> bool:
+    """May ``user`` start a process about ``org``?
+
+    Their own organisation, one of their subgroups, or anything at or below an organisation where they
+    hold (or act by delegation in) a role; an administrator's scope is the same rule.
+    """
+    if org.id == user.org_id or any(membership.org_id == org.id for membership in user.memberships):
+        return True
+    return any(org.path.startswith(held.org.path) for held in role_service.roles_of(user))
+
+
+def started_by(user: User, *, process_key: str | None = None, status: InstanceStatus | None = None) -> sa.Select:
+    """The instances ``user`` started, newest first."""
+    query = sa.select(ProcessInstance).where(ProcessInstance.initiator_id == user.id)
+    if process_key:
+        query = query.where(ProcessInstance.process_key == process_key)
+    if status is not None:
+        query = query.where(ProcessInstance.status == status)
+    return query.order_by(ProcessInstance.started_at.desc(), ProcessInstance.id.desc())
+
+
+def open_tasks(instance: ProcessInstance) -> list[HumanTask]:
+    return list(db.session.scalars(sa.select(HumanTask).where(
+        HumanTask.instance_id == instance.id, HumanTask.status == TaskStatus.OPEN).order_by(HumanTask.id)))
+
+
+def history(instance: ProcessInstance) -> list[AuditEvent]:
+    """The instance's audit events in the order they happened."""
+    return list(db.session.scalars(sa.select(AuditEvent).where(AuditEvent.instance_id == instance.id)
+                                   .order_by(AuditEvent.id)))
+
+
+def comments(instance: ProcessInstance) -> list[TaskComment]:
+    return list(db.session.scalars(sa.select(TaskComment).where(TaskComment.instance_id == instance.id)
+                                   .order_by(TaskComment.id)))
+
+
+def incidents(instance: ProcessInstance) -> list[Incident]:
+    return list(db.session.scalars(sa.select(Incident).where(Incident.instance_id == instance.id)
+                                   .order_by(Incident.id)))
+
+
+def user_task_info(task: HumanTask) -> UserTaskInfo | None:
+    """The engine's view of an open task (form fields with current values...), read-only: nothing is saved.
+
+    None when the task is no longer READY in the stored state. Engine errors propagate as ``EngineError``.
+    """
+    if task.status is not TaskStatus.OPEN:
+        return None
+    runtime = get_runtime()
+    workflow = runtime.load(task.instance.definition.spec_json, task.instance.state_json)
+    return next((info for info in runtime.ready_user_tasks(workflow) if info.task_id == task.task_guid), None)

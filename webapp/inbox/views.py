@@ -1,0 +1,178 @@
+"""The task inbox: what waits for me, what I can claim, what I did, what I started; the task page."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import sqlalchemy as sa
+from flask import abort, current_app, flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from flask_login import current_user, login_required
+
+from forms.generated import FieldSpec, build_form
+from webapp.engine import EngineError
+from webapp.extensions import db
+from webapp.inbox import bp
+from webapp.models import HumanTask, ProcessInstance, TaskStatus, User
+from webapp.services import instances, tasks
+from webapp.services.errors import Conflict, FormRejected, NotAllowed, NotFound, ServiceError
+
+TABS = ("assigned", "claimable", "done", "started")
+SORTS = {
+    "due": (HumanTask.due_at.is_(None), HumanTask.due_at, HumanTask.id),
+    "created": (HumanTask.created_at.desc(), HumanTask.id.desc()),
+    "priority": (HumanTask.priority.desc(), HumanTask.due_at, HumanTask.id),
+}
+
+
+def task_counts(user: User) -> dict[str, int]:
+    counts = {}
+    for scope in (tasks.Scope.ASSIGNED, tasks.Scope.CLAIMABLE):
+        query = tasks.inbox_query(user, scope).order_by(None).with_only_columns(sa.func.count(HumanTask.id))
+        counts[scope.value] = db.session.scalar(query) or 0
+    return counts
+
+
+@bp.app_context_processor
+def _inbox_counts() -> dict:
+    if not current_user.is_authenticated:
+        return {}
+    return {"inbox_counts": task_counts(current_user)}
+
+
+@bp.route("/")
+@login_required
+def index():
+    tab = request.args.get("tab", "assigned")
+    if tab not in TABS:
+        tab = "assigned"
+    page_size = current_app.config["YANXUN"]["PAGE_SIZE"]
+    process = request.args.get("process") or None
+    overdue = request.args.get("overdue") == "1"
+    if tab == "started":
+        query = instances.started_by(current_user, process_key=process)
+        page = db.paginate(query, per_page=page_size, error_out=False)
+        return render_template("inbox/index.html", tab=tab, page=page, process=process, overdue=overdue,
+                               sort=None, now=datetime.now(UTC))
+    sort = request.args.get("sort", "due" if tab != "done" else "created")
+    query = tasks.inbox_query(current_user, tasks.Scope(tab), process_key=process,
+                              overdue_at=datetime.now(UTC) if overdue else None)
+    if sort in SORTS and tab != "done":
+        query = query.order_by(None).order_by(*SORTS[sort])
+    page = db.paginate(query, per_page=page_size, error_out=False)
+    return render_template("inbox/index.html", tab=tab, page=page, process=process, overdue=overdue, sort=sort,
+                           now=datetime.now(UTC))
+
+
+def _visible_task(task_id: int) -> HumanTask:
+    try:
+        return tasks.get_visible(task_id, current_user)
+    except NotFound:
+        abort(404)
+
+
+def _field_specs(task: HumanTask) -> list[FieldSpec]:
+    try:
+        info = instances.user_task_info(task)
+    except EngineError:
+        current_app.logger.exception("cannot describe task %s", task.id)
+        return []
+    if info is None:
+        return []
+    return [FieldSpec(id=f.id, label=f.label or f.id, type=f.type, value=f.value, required=f.required,
+                      readonly=f.readonly, constraints=dict(f.constraints),
+                      options=[(o.id, o.name) for o in f.options]) for f in info.form_fields]
+
+
+def _render_task(task: HumanTask, form, status: int = 200):
+    instance = task.instance
+    return render_template("inbox/task.html", task=task, instance=instance, form=form,
+                           can_act=task.status is TaskStatus.OPEN and tasks.can_act(task, current_user),
+                           can_claim=(task.status is TaskStatus.OPEN and task.claimed_by_id is None
+                                      and task.assignee_id is None and tasks.is_candidate(task, current_user)),
+                           history=instances.history(instance), comments=instances.comments(instance),
+                           now=datetime.now(UTC)), status
+
+
+@bp.route("/tasks/<int:task_id>", methods=["GET", "POST"])
+@login_required
+def task(task_id: int):
+    task = _visible_task(task_id)
+    specs = _field_specs(task)
+    form = build_form(specs, request.form if request.method == "POST" else None)
+    if request.method == "GET":
+        return _render_task(task, form)
+    if not form.validate():
+        return _render_task(task, form, 400)
+    try:
+        instances.complete_task(task, current_user, form.engine_data(), tasks.authorise_complete)
+        db.session.commit()
+    except FormRejected as rejected:
+        db.session.rollback()
+        for field_id, messages in rejected.errors.items():
+            for message in messages:
+                form.add_error(field_id, message)
+        form.form_errors.append(str(rejected))
+        return _render_task(task, form, 422)
+    except NotAllowed as error:
+        db.session.rollback()
+        flash(str(error), "danger")
+        return redirect(url_for("inbox.task", task_id=task.id))
+    except Conflict as error:
+        db.session.rollback()
+        flash(str(error), "warning")
+        return redirect(url_for("inbox.task", task_id=task.id))
+    except instances.ActionFailed as failure:
+        db.session.rollback()
+        incident = instances.record_incident(failure)
+        db.session.commit()
+        flash(_("The process could not continue, so nothing was saved. The error has been recorded for the "
+                "administrator (incident %(id)s): %(error)s", id=incident.id if incident else "-",
+                error=str(failure.error)), "danger")
+        return redirect(url_for("inbox.task", task_id=task.id))
+    flash(_("Done: “%(name)s” is completed.", name=task.name), "success")
+    return redirect(url_for("inbox.index"))
+
+
+def _task_action(task_id: int, action, success: str):
+    task = _visible_task(task_id)
+    try:
+        action(task)
+        db.session.commit()
+        flash(success, "success")
+    except ServiceError as error:
+        db.session.rollback()
+        flash(str(error), "warning" if isinstance(error, Conflict) else "danger")
+    return redirect(request.form.get("next") or url_for("inbox.task", task_id=task_id))
+
+
+@bp.route("/tasks/<int:task_id>/claim", methods=["POST"])
+@login_required
+def claim(task_id: int):
+    return _task_action(task_id, lambda t: tasks.claim(t, current_user),
+                        _("You have claimed this task; it is now in “Waiting for me”."))
+
+
+@bp.route("/tasks/<int:task_id>/unclaim", methods=["POST"])
+@login_required
+def unclaim(task_id: int):
+    return _task_action(task_id, lambda t: tasks.unclaim(t, current_user),
+                        _("You have given the task back to your group."))
+
+
+@bp.route("/tasks/<int:task_id>/comment", methods=["POST"])
+@login_required
+def comment(task_id: int):
+    return _task_action(task_id, lambda t: tasks.comment(t, current_user, request.form.get("body", "")),
+                        _("Your comment has been added."))
+
+
+@bp.route("/instances/<int:instance_id>")
+@login_required
+def instance(instance_id: int):
+    instance = db.session.get(ProcessInstance, instance_id)
+    if instance is None or not tasks.can_see_instance(instance, current_user):
+        abort(404)
+    return render_template("inbox/instance.html", instance=instance, open_tasks=instances.open_tasks(instance),
+                           history=instances.history(instance), comments=instances.comments(instance),
+                           incidents=instances.incidents(instance))
