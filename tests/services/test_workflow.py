@@ -8,7 +8,7 @@ import sqlalchemy as sa
 from tests.workflow_support import FAILING_HOURS, hours_review_files
 from webapp.models import AuditEvent, HumanTask, Incident, InstanceStatus, ProcessDefinition, Role, TaskStatus
 from webapp.services import definitions, instances, tasks
-from webapp.services.errors import Conflict, FormRejected, NotAllowed
+from webapp.services.errors import Conflict, FormRejected, NotAllowed, ServiceError
 
 
 @pytest.fixture
@@ -109,8 +109,9 @@ def test_claim_unclaim_and_delegate(db, started, people, make_user, region):
     with pytest.raises(NotAllowed):
         instances.complete_task(review, colleague, {"approved": True}, tasks.authorise_complete)
     tasks.unclaim(review, people["officer"])
-    with pytest.raises(Exception, match="does not hold"):
+    with pytest.raises(ServiceError) as refused:
         tasks.delegate(review, people["officer"], people["other_officer"])
+    assert refused.value.field == "to_user"
     tasks.delegate(review, people["officer"], colleague)
     assert review.assignee_id == colleague.id
     assert [t.id for t in db.session.scalars(tasks.inbox_query(colleague, tasks.Scope.ASSIGNED))] == [review.id]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
 from datetime import date
 
 import sqlalchemy as sa
@@ -10,6 +12,9 @@ from flask_babel import lazy_gettext as _l
 from webapp.extensions import db
 from webapp.models import ALLOWED_PARENTS, Org, OrgType, SchoolStage
 from webapp.services.errors import ServiceError
+
+#: What an audit event records of an organisation, before and after a change.
+SNAPSHOT_FIELDS = ("code", "name", "type", "parent_id", "path", "stage", "kind", "valid_from", "valid_to", "active")
 
 
 def _check_parent(org_type: OrgType, parent: Org | None) -> None:
@@ -101,3 +106,57 @@ def set_org_active(org: Org, active: bool) -> None:
 def descendant_ids(org: Org) -> sa.Select:
     """A sub-select of the ids of ``org`` and everything below it."""
     return sa.select(Org.id).where(Org.path.startswith(org.path, autoescape=True))
+
+
+def find_by_code(code: str) -> Org | None:
+    return db.session.scalar(sa.select(Org).where(Org.code == code))
+
+
+def search(text: str) -> sa.Select:
+    """Organisations whose name or code contains ``text`` (any case), nearest the root first."""
+    return (sa.select(Org)
+            .where(sa.or_(Org.name.icontains(text, autoescape=True), Org.code.icontains(text, autoescape=True)))
+            .order_by(Org.depth, Org.code))
+
+
+def is_within(org: Org, ancestor: Org) -> bool:
+    """True when ``org`` is ``ancestor`` or sits somewhere below it."""
+    return org.path.startswith(ancestor.path)
+
+
+def ancestors_of(orgs: Iterable[Org]) -> dict[int, list[Org]]:
+    """For each org, its ancestors from the root down (itself excluded), loaded in one query."""
+    orgs = list(orgs)
+    wanted = {ancestor_id for org in orgs for ancestor_id in org.ancestor_ids[1:]}
+    by_id = {o.id: o for o in db.session.scalars(sa.select(Org).where(Org.id.in_(wanted)))} if wanted else {}
+    return {org.id: [by_id[i] for i in reversed(org.ancestor_ids[1:]) if i in by_id] for org in orgs}
+
+
+@dataclass
+class OrgNode:
+    org: Org
+    children: list[OrgNode] = field(default_factory=list)
+
+
+def tree(*, active_only: bool = False) -> list[OrgNode]:
+    """The whole forest in one query; siblings ordered by code, as ``Org.children`` is."""
+    query = sa.select(Org).order_by(Org.depth, Org.code)
+    if active_only:
+        query = query.where(Org.active.is_(True))
+    nodes: dict[int, OrgNode] = {}
+    roots: list[OrgNode] = []
+    for org in db.session.scalars(query):
+        node = nodes[org.id] = OrgNode(org)
+        parent = nodes.get(org.parent_id) if org.parent_id is not None else None
+        if parent is not None:
+            parent.children.append(node)
+        elif org.parent_id is None:
+            roots.append(node)
+    return roots
+
+
+def walk(nodes: Iterable[OrgNode]) -> Iterator[Org]:
+    """Depth-first, parents before their children: the order of an indented list."""
+    for node in nodes:
+        yield node.org
+        yield from walk(node.children)

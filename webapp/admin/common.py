@@ -1,0 +1,101 @@
+"""Pieces every administration view uses: choices for selects, audit records, status of dated records."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from datetime import date
+from typing import Any
+
+from flask import current_app, request
+from flask_babel import gettext as _
+from flask_login import current_user
+
+from webapp.extensions import db
+from webapp.labels import BACKBONE_LABELS, ORG_TYPE_LABELS, ROLE_LABELS, STAGE_LABELS
+from webapp.models import AuditEvent, Delegation, Org, OrgType, RoleAssignment, User
+from webapp.services import audit
+from webapp.services import orgs as org_service
+
+#: Indentation of an organisation in a select, one ideographic space per level (not collapsed by browsers).
+INDENT = "\u3000"
+
+
+def page_size() -> int:
+    return int(current_app.config["YANXUN"]["PAGE_SIZE"])
+
+
+def record(action: str, obj: Any = None, *, before: dict[str, Any] | None = None,
+           after: dict[str, Any] | None = None) -> AuditEvent:
+    """Audit an administrator's action, with the request's address."""
+    return audit.record(action, actor=current_user._get_current_object(), obj=obj, before=before, after=after,
+                        ip=request.remote_addr)
+
+
+def org_label(org: Org) -> str:
+    label = f"{INDENT * org.depth}{org.name} ({org.code})"
+    return label if org.active else f"{label} – {_('inactive')}"
+
+
+def org_choices(*, blank: str | None = None, exclude_types: Iterable[OrgType] = (), exclude_below: Org | None = None,
+                keep: Org | None = None) -> list[tuple[Any, str]]:
+    """Active organisations in tree order, indented; ``keep`` is listed even when deactivated (so an edit
+    form shows the current value), ``exclude_below`` drops an organisation and its descendants."""
+    excluded = set(exclude_types)
+    choices: list[tuple[Any, str]] = [("", blank)] if blank is not None else []
+    listed = False
+    for org in org_service.walk(org_service.tree(active_only=True)):
+        if org.type in excluded or (exclude_below is not None and org_service.is_within(org, exclude_below)):
+            continue
+        listed = listed or (keep is not None and org.id == keep.id)
+        choices.append((org.id, org_label(org)))
+    if keep is not None and not listed:
+        choices.append((keep.id, org_label(keep)))
+    return choices
+
+
+def label_choices(labels: Mapping[Any, Any], blank: str | None = None) -> list[tuple[str, str]]:
+    choices = [("", blank)] if blank is not None else []
+    return [*choices, *((key.value, str(text)) for key, text in labels.items())]
+
+
+def role_choices(blank: str | None = None) -> list[tuple[str, str]]:
+    return label_choices(ROLE_LABELS, blank)
+
+
+def type_choices() -> list[tuple[str, str]]:
+    return label_choices(ORG_TYPE_LABELS)
+
+
+def stage_choices() -> list[tuple[str, str]]:
+    return label_choices(STAGE_LABELS, _("— none —"))
+
+
+def backbone_choices() -> list[tuple[str, str]]:
+    return label_choices(BACKBONE_LABELS, _("— not a backbone teacher —"))
+
+
+def org_from_arg(name: str = "org") -> Org | None:
+    org_id = request.args.get(name, type=int)
+    return db.session.get(Org, org_id) if org_id else None
+
+
+def assignment_status(assignment: RoleAssignment, today: date) -> str:
+    if not assignment.active or (assignment.valid_to is not None and assignment.valid_to < today):
+        return "ended"
+    if assignment.valid_from is not None and assignment.valid_from > today:
+        return "future"
+    return "current"
+
+
+def delegation_status(delegation: Delegation, today: date) -> str:
+    if not delegation.active:
+        return "revoked"
+    if delegation.valid_to < today:
+        return "past"
+    if delegation.valid_from > today:
+        return "future"
+    return "current"
+
+
+def user_label(user: User | None) -> str:
+    return f"{user.display_name} ({user.login})" if user is not None else ""
