@@ -1,0 +1,334 @@
+"""The OpenAPI 3.1 document of API v1, written by hand next to the views it describes.
+
+``tests/web/test_api_openapi.py`` checks that every ``/api/v1`` route is in it, so a new endpoint
+without documentation fails the build.
+"""
+
+from __future__ import annotations
+
+from functools import cache
+from typing import Any
+
+from flask import jsonify
+
+from webapp.api import bp
+
+JSON = "application/json"
+
+
+def _ref(name: str) -> dict[str, str]:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def _obj(required: tuple[str, ...] = (), /, **properties: Any) -> dict[str, Any]:
+    schema: dict[str, Any] = {"type": "object", "properties": properties}
+    if required:
+        schema["required"] = list(required)
+    return schema
+
+
+def _nullable(schema: dict[str, Any]) -> dict[str, Any]:
+    return {"oneOf": [schema, {"type": "null"}]}
+
+
+def _array(items: dict[str, Any]) -> dict[str, Any]:
+    return {"type": "array", "items": items}
+
+
+STR = {"type": "string"}
+INT = {"type": "integer"}
+BOOL = {"type": "boolean"}
+TIME = {"type": "string", "format": "date-time"}
+NULL_TIME = {"type": ["string", "null"], "format": "date-time"}
+NULL_STR = {"type": ["string", "null"]}
+NULL_INT = {"type": ["integer", "null"]}
+ANY_OBJECT = {"type": "object", "additionalProperties": True}
+
+
+def _page(item: str) -> dict[str, Any]:
+    return _obj(("items", "total", "page", "per_page", "pages"), items=_array(_ref(item)), total=INT, page=INT,
+                per_page=INT, pages=INT)
+
+
+SCHEMAS: dict[str, Any] = {
+    "Error": _obj(("error",), error=_obj(
+        ("code", "message"),
+        code={**INT, "description": "The HTTP status."},
+        message={**STR, "description": "What went wrong, in the caller's language."},
+        fields={"type": "object", "additionalProperties": _array(STR),
+                "description": "Validation: field (or form field id) to its messages."},
+        field={**STR, "description": "The one request field a 400 is about."},
+        problems={**_array(_ref("Problem")), "description": "Deploy and validate: every problem of the upload."},
+        incident_id={**INT, "description": "A failed workflow action: the incident kept for an administrator."},
+        engine_code={**STR, "description": "The engine's stable error code (service_failed, script_failed...)."},
+        bpmn_id=NULL_STR, task_name=NULL_STR)),
+    "Problem": _obj(("code", "message", "file", "severity"), code=STR, message=STR, file=STR, line=NULL_INT,
+                    element_id=NULL_STR, element_name=NULL_STR,
+                    severity={"type": "string", "enum": ["error", "warning"]}),
+    "UserRef": _obj(("id", "login", "display_name"), id=INT, login=STR, display_name=STR),
+    "OrgRef": _obj(("id", "code", "name", "type"), id=INT, code=STR, name=STR, type=STR),
+    "Definition": _obj(("id", "key", "version", "name", "content_hash", "deployed_at"), id=INT, key=STR,
+                       version=INT, name=STR, content_hash=STR, deployed_at=TIME,
+                       deployed_by=_nullable(_ref("UserRef"))),
+    "DefinitionWithVersions": {"allOf": [_ref("Definition"), _obj(versions=_array(_ref("Definition")))]},
+    "DefinitionDetail": {"allOf": [_ref("Definition"), _obj(files=_array(STR),
+                                                            versions=_array(_ref("Definition")))]},
+    "DeployFiles": _obj(("files",), files={"type": "object", "additionalProperties": STR,
+                                           "description": "File name (``*.bpmn``, ``*.dmn``) to its XML text."}),
+    "DeployUpload": _obj(("files",), files={"type": "array", "items": {"type": "string", "format": "binary"}}),
+    "DeployResult": _obj(("created", "definitions", "warnings"),
+                         created={**_array(STR), "description": "Keys that got a new version (empty: no-op)."},
+                         definitions=_array(_ref("Definition")), warnings=_array(_ref("Problem"))),
+    "ValidationResult": _obj(("valid", "processes", "warnings"), valid={"const": True}, warnings=_array(
+        _ref("Problem")), processes=_array(_obj(
+            key=STR, name=STR, file=STR, content_hash=STR,
+            deployed_version={**NULL_INT, "description": "Set when identical content is deployed already."}))),
+    "StartInstance": _obj(
+        ("process_key",), process_key=STR, title={**STR, "maxLength": 200},
+        subject_org={"oneOf": [INT, STR], "description": "An organisation id (number) or code (string); "
+                     "default: the caller's primary subgroup, else their organisation."},
+        data={**ANY_OBJECT, "description": "Start variables; not initiator or subject_org (set by the engine)."}),
+    "Instance": _obj(("id", "title", "process_key", "version", "status", "subject_org", "started_at"), id=INT,
+                     title=STR, process_key=STR, process_name=STR, definition_id=INT, version=INT,
+                     status={"type": "string", "enum": ["running", "completed", "cancelled", "incident"]},
+                     subject_org=_ref("OrgRef"), initiator=_nullable(_ref("UserRef")), started_at=TIME,
+                     ended_at=NULL_TIME, summary=ANY_OBJECT),
+    "InstanceDetail": {"allOf": [_ref("Instance"), _obj(
+        open_tasks=_array({"allOf": [_ref("Task"), _obj(visible={**BOOL, "description": "Can I open it?"})]}),
+        history=_array(_ref("Event")), comments=_array(_ref("Comment")), incidents=_array(_ref("Incident")))]},
+    "Event": _obj(("id", "action", "at"), id=INT, action={**STR, "examples": ["instance.start", "task.claim"]},
+                  at=TIME, actor=_nullable(_ref("UserRef")), object_type=NULL_STR, object_id=NULL_STR,
+                  before=_nullable(ANY_OBJECT), after=_nullable(ANY_OBJECT)),
+    "Comment": _obj(("id", "body", "created_at"), id=INT, task_id=NULL_INT, author=_nullable(_ref("UserRef")),
+                    body=STR, created_at=TIME),
+    "Incident": _obj(("id", "action", "message", "created_at"), id=INT, action=STR, bpmn_id=NULL_STR,
+                     error_type=STR, message=STR, created_at=TIME, resolved_at=NULL_TIME),
+    "Task": _obj(("id", "name", "bpmn_id", "process_key", "status", "instance"), id=INT, name=STR, bpmn_id=STR,
+                 process_key=STR, status={"type": "string", "enum": ["open", "completed", "cancelled"]},
+                 lane=NULL_STR, form_key=NULL_STR, priority=INT, instance=_obj(id=INT, title=STR),
+                 subject_org=_ref("OrgRef"), assignee=_nullable(_ref("UserRef")),
+                 claimed_by=_nullable(_ref("UserRef")), claimed_at=NULL_TIME, due_at=NULL_TIME,
+                 follow_up_at=NULL_TIME, overdue=BOOL, created_at=TIME, completed_at=NULL_TIME,
+                 completed_by=_nullable(_ref("UserRef"))),
+    "Permissions": _obj(claim=BOOL, unclaim=BOOL, complete=BOOL, delegate=BOOL, comment=BOOL),
+    "TaskAfterAction": {"allOf": [_ref("Task"), _obj(permissions=_ref("Permissions"))]},
+    "TaskDetail": {"allOf": [_ref("Task"), _obj(
+        instance=_ref("Instance"), documentation=NULL_STR, permissions=_ref("Permissions"),
+        candidates=_array(_obj(role=NULL_STR, org=_nullable(_ref("OrgRef")), user=_nullable(_ref("UserRef")))),
+        form=_obj(("key", "fields"), key=NULL_STR, fields=_array(_ref("FormField")),
+                  error={**NULL_STR, "description": "Set when the process state could not be read."}),
+        comments=_array(_ref("Comment")))]},
+    "FormField": _obj(
+        ("id", "type", "required", "readonly"), id=STR, label=NULL_STR,
+        type={"type": "string", "enum": ["string", "long", "boolean", "date", "enum"]},
+        default={"description": "The evaluated defaultValue."},
+        value={"description": "What to show: the current variable value, else the default."},
+        required=BOOL, readonly=BOOL,
+        constraints={"type": "object", "additionalProperties": NULL_STR,
+                     "description": "Camunda constraints: required, readonly, min, max, minlength, maxlength."},
+        options=_array(_obj(("id", "name"), id=STR, name=STR)),
+        properties={"type": "object", "additionalProperties": STR}),
+    "CompleteTask": _obj(data={**ANY_OBJECT, "description": "Form field id to value."}),
+    "CompleteResult": _obj(("task", "instance", "next_tasks"), task=_ref("TaskAfterAction"),
+                           instance=_ref("Instance"), next_tasks=_array(_ref("Task"))),
+    "Delegate": _obj(("to_user",), to_user={"oneOf": [INT, STR], "description": "User id or login."}),
+    "NewComment": _obj(("body",), body={**STR, "maxLength": 2000}),
+    "Token": _obj(("id", "name", "created_at"), id=INT, name=STR, created_at=TIME, last_used_at=NULL_TIME,
+                  revoked_at=NULL_TIME),
+    "NewToken": _obj(("name",), name={**STR, "maxLength": 100}),
+    "TokenCreated": {"allOf": [_ref("Token"), _obj(("token",), token={
+        **STR, "description": "The token itself; shown only in this response."})]},
+    "TaskPage": _page("Task"),
+    "InstancePage": _page("Instance"),
+}
+
+_ERRORS = {
+    "400": "The request is malformed, or a service refused it (``field`` says which input).",
+    "401": "Not logged in and no valid API token.",
+    "403": "Logged in, but not allowed to do this.",
+    "404": "No such object, or not one visible to you.",
+    "409": "It changed meanwhile: already completed, claimed by someone else...",
+    "422": "Validation failed: ``fields`` (or ``problems`` for definitions) say what to fix.",
+    "500": "The workflow failed and was rolled back; ``incident_id`` names the incident kept.",
+}
+
+
+def _error(code: str) -> dict[str, Any]:
+    return {"description": _ERRORS[code], "content": {JSON: {"schema": _ref("Error")}}}
+
+
+def _ok(schema: dict[str, Any], description: str = "OK") -> dict[str, Any]:
+    return {"description": description, "content": {JSON: {"schema": schema}}}
+
+
+def _body(schema: dict[str, Any], *, multipart: dict[str, Any] | None = None) -> dict[str, Any]:
+    content: dict[str, Any] = {JSON: {"schema": schema}}
+    if multipart is not None:
+        content["multipart/form-data"] = {"schema": multipart}
+    return {"required": True, "content": content}
+
+
+def _op(operation_id: str, tag: str, summary: str, responses: dict[str, Any], *, errors: tuple[str, ...] = (),
+        parameters: list[dict[str, Any]] | None = None, body: dict[str, Any] | None = None,
+        description: str | None = None, mutating: bool = False) -> dict[str, Any]:
+    operation: dict[str, Any] = {"operationId": operation_id, "tags": [tag], "summary": summary,
+                                 "responses": {**responses, "401": _error("401"),
+                                               **{code: _error(code) for code in errors}}}
+    if description or mutating:
+        extra = " Cookie-authenticated calls must send the session's CSRF token in ``X-CSRFToken``."
+        operation["description"] = (description or "") + (extra if mutating else "")
+    if parameters:
+        operation["parameters"] = parameters
+    if body is not None:
+        operation["requestBody"] = body
+    return operation
+
+
+def _path_param(name: str, schema: dict[str, Any] = INT) -> dict[str, Any]:
+    return {"name": name, "in": "path", "required": True, "schema": schema}
+
+
+def _query(name: str, schema: dict[str, Any], description: str) -> dict[str, Any]:
+    return {"name": name, "in": "query", "required": False, "schema": schema, "description": description}
+
+
+PAGING = [_query("page", {**INT, "minimum": 1, "default": 1}, "Page number, from 1."),
+          _query("per_page", {**INT, "minimum": 1, "maximum": 100, "default": 20}, "Items per page (at most 100).")]
+VERSION = _query("version", {**INT, "minimum": 1}, "A version; default the latest.")
+TASK = _path_param("task_id")
+DEPLOY_BODY = _body(_ref("DeployFiles"), multipart=_ref("DeployUpload"))
+
+
+def _paths() -> dict[str, Any]:
+    return {
+        "/tokens": {
+            "post": _op("createToken", "tokens", "Create an API token for me (browser session only)",
+                        {"201": _ok(_ref("TokenCreated"), "Created; the token is in this response only.")},
+                        errors=("400", "403", "422"), body=_body(_ref("NewToken")), mutating=True,
+                        description="Refused (403) when the call itself uses a token."),
+            "get": _op("listTokens", "tokens", "My API tokens (never the tokens themselves)",
+                       {"200": _ok(_obj(("items",), items=_array(_ref("Token"))))}),
+        },
+        "/tokens/{token_id}": {
+            "delete": _op("revokeToken", "tokens", "Revoke one of my tokens", {"200": _ok(_ref("Token"))},
+                          errors=("400", "404"), parameters=[_path_param("token_id")], mutating=True),
+        },
+        "/definitions": {
+            "post": _op("deployDefinitions", "definitions", "Deploy BPMN/DMN files (designer or admin)",
+                        {"201": _ok(_ref("DeployResult"), "New versions stored."),
+                         "200": _ok(_ref("DeployResult"), "Identical content is deployed already: nothing changed.")},
+                        errors=("400", "403", "409", "422"), body=DEPLOY_BODY, mutating=True,
+                        description="One report names every problem of the whole upload (file, line, element id "
+                                    "and name); nothing half-deploys."),
+            "get": _op("listDefinitions", "definitions", "Every process: latest version and all versions",
+                       {"200": _ok(_obj(("items",), items=_array(_ref("DefinitionWithVersions"))))}),
+        },
+        "/definitions/validate": {
+            "post": _op("validateDefinitions", "definitions", "Check an upload as deploy would, storing nothing",
+                        {"200": _ok(_ref("ValidationResult"))}, errors=("400", "403", "422"), body=DEPLOY_BODY,
+                        mutating=True),
+        },
+        "/definitions/{key}": {
+            "get": _op("getDefinition", "definitions", "One process definition (latest, or ?version=)",
+                       {"200": _ok(_ref("DefinitionDetail"))}, errors=("404", "422"),
+                       parameters=[_path_param("key", STR), VERSION]),
+        },
+        "/definitions/{key}/xml": {
+            "get": _op("getDefinitionXml", "definitions", "The BPMN XML, for diagram viewers",
+                       {"200": {"description": "BPMN 2.0 XML", "content": {"application/xml": {"schema": STR}}}},
+                       errors=("404", "422"), parameters=[_path_param("key", STR), VERSION]),
+        },
+        "/instances": {
+            "post": _op("startInstance", "instances", "Start the latest version of a process",
+                        {"201": _ok(_ref("InstanceDetail"), "Started; Location names the instance.")},
+                        errors=("400", "403", "404", "422"), body=_body(_ref("StartInstance")), mutating=True,
+                        description="The subject organisation must be the caller's own, one of their subgroups, "
+                                    "or at or below an organisation where they hold a role. An engine failure at "
+                                    "start is a 422 with the engine's message; no instance is created."),
+            "get": _op("listInstances", "instances", "Instances I started, newest first",
+                       {"200": _ok(_ref("InstancePage"))}, errors=("422",), parameters=[
+                           *PAGING, _query("process", STR, "Only this process key."),
+                           _query("status", {"type": "string", "enum": ["running", "completed", "cancelled",
+                                                                         "incident"]}, "Only this status.")]),
+        },
+        "/instances/{instance_id}": {
+            "get": _op("getInstance", "instances", "One instance with open tasks, history, comments, incidents",
+                       {"200": _ok(_ref("InstanceDetail"))}, errors=("404",),
+                       parameters=[_path_param("instance_id")]),
+        },
+        "/tasks": {
+            "get": _op("listTasks", "tasks", "My tasks", {"200": _ok(_ref("TaskPage"))}, errors=("422",),
+                       parameters=[
+                           _query("scope", {"type": "string", "enum": ["assigned", "claimable", "all", "done"],
+                                            "default": "all"},
+                                  "assigned: assigned to or claimed by me; claimable: open and unclaimed, for my "
+                                  "roles; all: both; done: completed by me."),
+                           _query("process", STR, "Only this process key."),
+                           _query("org", INT, "Only tasks about this organisation or anything below it."),
+                           _query("overdue", BOOL, "Only tasks past their due date."), *PAGING]),
+        },
+        "/tasks/{task_id}": {
+            "get": _op("getTask", "tasks", "One task with its instance, candidates, due dates and form schema",
+                       {"200": _ok(_ref("TaskDetail"))}, errors=("404",), parameters=[TASK]),
+        },
+        "/tasks/{task_id}/claim": {
+            "post": _op("claimTask", "tasks", "Claim a task offered to my role", {"200": _ok(_ref("TaskAfterAction"))},
+                        errors=("400", "403", "404", "409"), parameters=[TASK], mutating=True),
+        },
+        "/tasks/{task_id}/unclaim": {
+            "post": _op("unclaimTask", "tasks", "Give a claimed task back", {"200": _ok(_ref("TaskAfterAction"))},
+                        errors=("400", "403", "404", "409"), parameters=[TASK], mutating=True),
+        },
+        "/tasks/{task_id}/complete": {
+            "post": _op("completeTask", "tasks", "Complete a task with its form data",
+                        {"200": _ok(_ref("CompleteResult"))}, errors=("400", "403", "404", "409", "422", "500"),
+                        parameters=[TASK], body=_body(_ref("CompleteTask")), mutating=True,
+                        description="403 when you may not complete it, 409 when it is completed already (of two "
+                                    "simultaneous completions exactly one wins), 422 with per-field errors, 500 "
+                                    "with an incident id when the process fails after it (nothing is changed)."),
+        },
+        "/tasks/{task_id}/delegate": {
+            "post": _op("delegateTask", "tasks", "Hand a task to a colleague holding its role",
+                        {"200": _ok(_ref("TaskAfterAction"))}, errors=("400", "403", "404", "409", "422"),
+                        parameters=[TASK], body=_body(_ref("Delegate")), mutating=True),
+        },
+        "/tasks/{task_id}/comments": {
+            "post": _op("commentTask", "tasks", "Comment on a task", {"201": _ok(_ref("Comment"), "Created")},
+                        errors=("400", "404"), parameters=[TASK], body=_body(_ref("NewComment")), mutating=True),
+        },
+        "/openapi.json": {
+            "get": {"operationId": "openapi", "tags": ["meta"], "summary": "This document (no login needed)",
+                    "security": [], "responses": {"200": _ok(ANY_OBJECT)}},
+        },
+    }
+
+
+@cache
+def document() -> dict[str, Any]:
+    return {
+        "openapi": "3.1.0",
+        "info": {"title": "YanXun (研训) API", "version": "1",
+                 "description": "Process definitions, instances and human tasks. Errors are JSON "
+                                "(see the Error schema); messages follow the user's language."},
+        "servers": [{"url": "/api/v1"}],
+        "security": [{"bearerToken": []}, {"sessionCookie": []}],
+        "tags": [{"name": name} for name in ("definitions", "instances", "tasks", "tokens", "meta")],
+        "paths": _paths(),
+        "components": {
+            "schemas": SCHEMAS,
+            "securitySchemes": {
+                "bearerToken": {"type": "http", "scheme": "bearer",
+                                "description": "A per-user API token (POST /tokens, or `flask tokens create`). "
+                                               "No CSRF token needed."},
+                "sessionCookie": {"type": "apiKey", "in": "cookie", "name": "session",
+                                  "description": "The browser's log-in session. Requests that change something "
+                                                 "must also send the CSRF token (the page's "
+                                                 "<meta name=\"csrf-token\">) in the X-CSRFToken header."},
+            },
+        },
+    }
+
+
+@bp.get("/openapi.json")
+def openapi():
+    return jsonify(document())
