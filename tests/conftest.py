@@ -128,6 +128,20 @@ def db(app) -> Iterator[Any]:
 
 
 @pytest.fixture
+def committed(app):
+    """Real commits, for tests of concurrent transactions; every table is emptied afterwards."""
+    from webapp.extensions import db as database
+    from webapp.models import Base
+
+    with app.app_context():
+        yield database
+        database.session.remove()
+        names = ", ".join(f'"{table.name}"' for table in Base.metadata.sorted_tables)
+        with database.engine.begin() as conn:
+            conn.exec_driver_sql(f"TRUNCATE {names} RESTART IDENTITY CASCADE")
+
+
+@pytest.fixture
 def client(app, db) -> IsolatedClient:
     return app.test_client()
 

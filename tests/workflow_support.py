@@ -24,3 +24,35 @@ if "test.check_hours" not in services:
 
 def hours_review_files() -> dict[str, bytes]:
     return {HOURS_REVIEW.name: HOURS_REVIEW.read_bytes()}
+
+
+def review_waiting_for(officer_count: int, prefix: str):
+    """Commit a school with a teacher and ``officer_count`` school officers, and an hours_review instance
+    whose review task waits for them; returns (instance id, review task id, officers)."""
+    import sqlalchemy as sa
+
+    from webapp.extensions import db
+    from webapp.models import HumanTask, Role, TaskStatus
+    from webapp.services import definitions, instances, tasks
+    from webapp.services.orgs import create_org
+    from webapp.services.users import assign_role, create_user
+
+    city = create_org(code=f"{prefix}-C", name=f"{prefix}市", type="city")
+    school = create_org(code=f"{prefix}-S", name=f"{prefix}学校", type="school", parent=city)
+    teacher = create_user(login=f"{prefix}_teacher".lower(), password="Passw0rd!x", display_name="教师")
+    assign_role(teacher, Role.TEACHER, school)
+    officers = []
+    for n in range(officer_count):
+        officer = create_user(login=f"{prefix}_officer{n:02d}".lower(), password="Passw0rd!x",
+                              display_name=f"专干{n}")
+        assign_role(officer, Role.SCHOOL_OFFICER, school)
+        officers.append(officer)
+    definitions.deploy(hours_review_files(), None)
+    instance = instances.start("hours_review", subject_org=school, initiator=teacher)
+    db.session.commit()
+    submit_task = db.session.scalar(sa.select(HumanTask).where(HumanTask.instance_id == instance.id))
+    instances.complete_task(submit_task, teacher, {"title": "并发测试", "hours": 8}, tasks.authorise_complete)
+    db.session.commit()
+    review_id = db.session.scalar(sa.select(HumanTask.id).where(HumanTask.instance_id == instance.id,
+                                                              HumanTask.status == TaskStatus.OPEN))
+    return instance.id, review_id, officers
