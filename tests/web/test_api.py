@@ -473,7 +473,7 @@ def test_token_auth_for_reads_and_writes_without_csrf_then_revoked(app, db, as_u
     assert browser.delete(f"/tokens/{token_id}").get_json()["revoked_at"]
     revoked = script.get("/tasks")
     assert revoked.status_code == 401
-    assert "revoked" in error_of(revoked)["message"]
+    assert "已撤销" in error_of(revoked)["message"]
     assert Api(app.test_client(), token="yx_wrong").get("/tasks").status_code == 401
     assert app.test_client().get(f"{API}/tasks", headers={"Authorization": "Basic abc"}).status_code == 401
 
