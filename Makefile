@@ -38,6 +38,7 @@ migrate: install
 	$(FLASK) db upgrade
 
 seed: migrate
+	$(FLASK) rules load rules
 	$(FLASK) workflows deploy workflows
 	$(FLASK) seed-demo-if-empty
 

@@ -63,7 +63,8 @@ class UserForm(BaseForm):
     login = StringField(_l("Login name"), validators=[DataRequired(_l("Enter the login name.")), Length(max=64)],
                         description=_l("3–64 letters, digits, dots, dashes or underscores."),
                         render_kw={"autocapitalize": "none", "spellcheck": "false", "autocomplete": "off"})
-    display_name = StringField(_l("Full name"), validators=[DataRequired(_l("Enter the person's name.")), Length(max=100)])
+    display_name = StringField(_l("Full name"),
+                               validators=[DataRequired(_l("Enter the person's name.")), Length(max=100)])
     phone = StringField(_l("Phone"), validators=[Optional(), Length(max=32),
                                                   Regexp(_PHONE, message=_l("Use digits, spaces, +, - or ()."))],
                         render_kw={"type": "tel", "autocomplete": "off"})
