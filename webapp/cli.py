@@ -9,9 +9,10 @@ from webapp.extensions import db
 
 
 def init_app(app: Flask) -> None:
-    from webapp import workflow_cli
+    from webapp import rules_cli, workflow_cli
 
     workflow_cli.init_app(app)
+    rules_cli.init_app(app)
 
     @app.cli.command("seed-demo")
     def seed_demo() -> None:

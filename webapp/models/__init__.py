@@ -2,6 +2,7 @@
 
 from webapp.models.audit import AuditEvent, LoginFailure
 from webapp.models.base import Base
+from webapp.models.ledger import CreditEntry, EntrySource, LedgerIsAppendOnly, RuleSet
 from webapp.models.org import ALLOWED_PARENTS, Org, OrgType, SchoolStage
 from webapp.models.role import ROLE_CODES, Delegation, Role, RoleAssignment
 from webapp.models.user import BackboneLevel, Membership, User
@@ -18,7 +19,8 @@ from webapp.models.workflow import (
 )
 
 __all__ = [
-    "ALLOWED_PARENTS", "ROLE_CODES", "ApiToken", "AuditEvent", "BackboneLevel", "Base", "Delegation", "HumanTask",
-    "Incident", "InstanceStatus", "LoginFailure", "Membership", "Org", "OrgType", "ProcessDefinition",
-    "ProcessInstance", "Role", "RoleAssignment", "SchoolStage", "TaskCandidate", "TaskComment", "TaskStatus", "User",
+    "ALLOWED_PARENTS", "ROLE_CODES", "ApiToken", "AuditEvent", "BackboneLevel", "Base", "CreditEntry", "Delegation",
+    "EntrySource", "HumanTask", "Incident", "InstanceStatus", "LedgerIsAppendOnly", "LoginFailure", "Membership", "Org",
+    "OrgType", "ProcessDefinition", "ProcessInstance", "Role", "RoleAssignment", "RuleSet", "SchoolStage",
+    "TaskCandidate", "TaskComment", "TaskStatus", "User",
 ]
