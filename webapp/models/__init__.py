@@ -3,6 +3,7 @@
 from webapp.models.audit import AuditEvent, LoginFailure
 from webapp.models.base import Base
 from webapp.models.ledger import CreditEntry, EntrySource, LedgerIsAppendOnly, RuleSet
+from webapp.models.notification import Notification
 from webapp.models.org import ALLOWED_PARENTS, Org, OrgType, SchoolStage
 from webapp.models.role import ROLE_CODES, Delegation, Role, RoleAssignment
 from webapp.models.user import BackboneLevel, Membership, User
@@ -20,7 +21,7 @@ from webapp.models.workflow import (
 
 __all__ = [
     "ALLOWED_PARENTS", "ROLE_CODES", "ApiToken", "AuditEvent", "BackboneLevel", "Base", "CreditEntry", "Delegation",
-    "EntrySource", "HumanTask", "Incident", "InstanceStatus", "LedgerIsAppendOnly", "LoginFailure", "Membership", "Org",
+    "EntrySource", "HumanTask", "Incident", "InstanceStatus", "LedgerIsAppendOnly", "LoginFailure", "Membership", "Notification", "Org",
     "OrgType", "ProcessDefinition", "ProcessInstance", "Role", "RoleAssignment", "RuleSet", "SchoolStage",
     "TaskCandidate", "TaskComment", "TaskStatus", "User",
 ]

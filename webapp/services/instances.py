@@ -241,6 +241,7 @@ def sync_tasks(instance: ProcessInstance, workflow: Any, *, completed: HumanTask
         row.status = TaskStatus.COMPLETED if finished_here else TaskStatus.CANCELLED
         row.completed_at = now
         row.completed_by_id = actor.id if finished_here and actor else None
+        row.candidates.clear()  # only open tasks need candidates: keeps the inbox's index small
     for info in ready:
         if info.task_id not in open_rows:
             db.session.add(_new_task(instance, info))
