@@ -41,7 +41,7 @@ def _check_login(login: str, exclude_id: int | None = None) -> None:
 
 
 def _apply_profile(user: User, values: dict[str, Any]) -> None:
-    for name in ("display_name", "phone", "email", "subject", "title", "hire_date", "is_class_teacher"):
+    for name in ("display_name", "phone", "email", "subject", "title", "hire_date", "is_class_teacher", "locale"):
         if name in values:
             setattr(user, name, values[name] if values[name] != "" else None)
     if "org" in values:

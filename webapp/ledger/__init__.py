@@ -1,0 +1,5 @@
+from flask import Blueprint
+
+bp = Blueprint("ledger", __name__, url_prefix="/ledger")
+
+from webapp.ledger import views  # noqa: E402, F401  (routes attach to bp)
