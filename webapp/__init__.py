@@ -43,6 +43,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     from webapp.home import bp as home_bp
     from webapp.inbox import bp as inbox_bp
     from webapp.ledger import bp as ledger_bp
+    from webapp.notifications import bp as notifications_bp
 
     app.register_blueprint(auth_bp)
     app.register_blueprint(home_bp)
@@ -51,6 +52,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app.register_blueprint(admin_bp)
     app.register_blueprint(health_bp)
     app.register_blueprint(api_bp)
+    app.register_blueprint(notifications_bp)
     return app
 
 

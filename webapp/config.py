@@ -35,6 +35,21 @@ DEFAULTS: dict[str, Any] = {
     "SESSION_COOKIE_SECURE": False,
     # How many reverse proxies in front of the app set X-Forwarded-For/-Proto/-Host (0 = none; trust nothing).
     "TRUSTED_PROXIES": 0,
+    # Email copies of notifications. No SMTP_HOST = email off (the bell still works).
+    "SMTP_HOST": None,
+    "SMTP_PORT": 587,
+    "SMTP_USER": None,
+    "SMTP_PASSWORD": None,
+    # "starttls" (port 587), "ssl" (implicit TLS, port 465) or "none" (a relay on the local network).
+    "SMTP_SECURITY": "starttls",
+    # The From address; SMTP_USER is used when empty.
+    "SMTP_FROM": None,
+    "SMTP_TIMEOUT_SECONDS": 10,
+    # Send pending emails right after each response that created notifications (False: only
+    # ``flask --app webapp notifications send`` from cron, or the job queue, sends them).
+    "SMTP_SEND_AFTER_REQUEST": True,
+    # Where links in emails point, e.g. https://yanxun.example.edu.cn (empty: the request's own address).
+    "PUBLIC_BASE_URL": None,
 }
 
 _INT_KEYS = {k for k, v in DEFAULTS.items() if isinstance(v, int) and not isinstance(v, bool)}

@@ -242,10 +242,13 @@ def sync_tasks(instance: ProcessInstance, workflow: Any, *, completed: HumanTask
         row.completed_at = now
         row.completed_by_id = actor.id if finished_here and actor else None
         row.candidates.clear()  # only open tasks need candidates: keeps the inbox's index small
-    for info in ready:
-        if info.task_id not in open_rows:
-            db.session.add(_new_task(instance, info))
+    created = [_new_task(instance, info) for info in ready if info.task_id not in open_rows]
+    db.session.add_all(created)
     db.session.flush()
+    from webapp.services import notifications  # the notification hook (a top-level import works too)
+
+    for task in created:
+        notifications.task_opened(task, actor=actor)
 
 
 def _users_by_login(logins: list[str]) -> dict[str, User]:
