@@ -143,3 +143,17 @@ def test_failing_service_handler_becomes_an_incident(db, started, people):
     incident = instances.record_incident(failure.value)
     assert "rule service unreachable" in incident.message
     assert db.session.get(Incident, incident.id).instance_id == started.id
+
+
+def test_closed_tasks_stay_visible_to_the_chain_only(db, started, people, make_user, region):
+    (submit_task,) = open_tasks(started)
+    submit(submit_task, people["teacher"])
+    (review,) = open_tasks(started)
+    colleague = make_user("officer3", roles=((Role.SCHOOL_OFFICER, region["school"]),))
+    other_teacher = make_user("teacher2", roles=((Role.TEACHER, region["school"]),))
+    instances.complete_task(review, people["officer"], {"approved": True}, tasks.authorise_complete)
+    assert review.candidates == [], "closed tasks keep no candidates"
+    assert tasks.can_see(review, colleague), "a colleague in the chain is told it is closed (409), not 404"
+    assert not tasks.can_see(review, people["other_officer"])
+    assert not tasks.can_see(review, other_teacher)
+    assert tasks.can_see(review, people["teacher"]), "the applicant"

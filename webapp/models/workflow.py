@@ -30,9 +30,10 @@ class ProcessDefinition(Base):
     #: sha256 of the deployed files; deploying the same content again is a no-op.
     content_hash: Mapped[str] = mapped_column(sa.String(64))
     #: {file name: XML text} of every file deployed together (BPMN and DMN).
-    source_files: Mapped[dict[str, str]] = mapped_column(sa.JSON)
-    bpmn_xml: Mapped[str] = mapped_column(sa.Text)
-    spec_json: Mapped[str] = mapped_column(sa.Text)
+    # The three big columns load only when read: actions use the spec cached per definition id.
+    source_files: Mapped[dict[str, str]] = mapped_column(sa.JSON, deferred=True)
+    bpmn_xml: Mapped[str] = mapped_column(sa.Text, deferred=True)
+    spec_json: Mapped[str] = mapped_column(sa.Text, deferred=True)
     deployed_at: Mapped[datetime] = mapped_column(TZDateTime(), default=utcnow)
     deployed_by_id: Mapped[int | None] = mapped_column(sa.ForeignKey("user_account.id", ondelete="SET NULL"))
 

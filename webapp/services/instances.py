@@ -18,9 +18,11 @@ from typing import Any
 import sqlalchemy as sa
 from flask_babel import lazy_gettext as _l
 
-from webapp.engine import EngineError, FieldError, FormInvalid, TaskRefused, UserTaskInfo
+from webapp.engine import EngineError, EngineIncident, FieldError, FormInvalid, TaskRefused, UserTaskInfo
+from webapp.engine import ProcessDefinition as EngineDefinition
 from webapp.extensions import db
 from webapp.models import (
+    ROLE_CODES,
     AuditEvent,
     HumanTask,
     Incident,
@@ -61,6 +63,21 @@ def lock_instance(instance_id: int) -> ProcessInstance:
     return instance
 
 
+_specs: dict[tuple[int, str], EngineDefinition] = {}
+
+
+def engine_definition(definition: ProcessDefinition) -> EngineDefinition:
+    """The restored spec of a deployed definition, cached per process (definitions never change).
+
+    Keyed by id and content hash, so a database restored to other content never meets a stale spec.
+    """
+    key = (definition.id, definition.content_hash)
+    spec = _specs.get(key)
+    if spec is None:
+        spec = _specs[key] = get_runtime().definition(definition.spec_json)
+    return spec
+
+
 @dataclass
 class _Context:
     instance: ProcessInstance
@@ -72,7 +89,7 @@ def _acting(instance: ProcessInstance, action: str, actor: User | None) -> Itera
     """Load the workflow, let the caller act, then save state and projection (all or nothing)."""
     runtime = get_runtime()
     try:
-        workflow = runtime.load(instance.definition.spec_json, instance.state_json)
+        workflow = runtime.load(engine_definition(instance.definition), instance.state_json)
         context = _Context(instance, workflow)
         yield context
         _save(instance, workflow)
@@ -103,7 +120,7 @@ def start(key: str, *, subject_org: Org, initiator: User, data: Mapping[str, Any
     runtime = get_runtime()
     variables = {**dict(data or {}), "subject_org": subject_org.code}
     try:
-        workflow = runtime.start(definition.spec_json, variables, initiator=initiator.login)
+        workflow = runtime.start(engine_definition(definition), variables, initiator=initiator.login)
     except EngineError as error:
         raise ActionFailed(None, "start", error, initiator) from error
     instance = ProcessInstance(definition=definition, process_key=definition.key,
@@ -118,7 +135,10 @@ def start(key: str, *, subject_org: Org, initiator: User, data: Mapping[str, Any
     audit.record("instance.start", actor=initiator, obj=instance, instance_id=instance.id,
                  after={"process": key, "version": definition.version, "subject_org": subject_org.code,
                         "data": _json_safe(data or {})})
-    sync_tasks(instance, workflow)
+    try:
+        sync_tasks(instance, workflow, actor=initiator, new=True)
+    except EngineError as error:
+        raise ActionFailed(None, "start", error, initiator) from error
     return instance
 
 
@@ -227,13 +247,17 @@ def record_incident(failure: ActionFailed, *, stop_instance: bool = False) -> In
 # -- the inbox projection -------------------------------------------------------------------------------------
 
 def sync_tasks(instance: ProcessInstance, workflow: Any, *, completed: HumanTask | None = None,
-               actor: User | None = None) -> None:
-    """Make the open ``human_task`` rows of ``instance`` match the engine's READY user tasks."""
+               actor: User | None = None, new: bool = False) -> None:
+    """Make the open ``human_task`` rows of ``instance`` match the engine's READY user tasks.
+
+    ``new``: the instance was just started, so it has no rows yet (saves a query).
+    """
     ready = get_runtime().ready_user_tasks(workflow) if instance.status is InstanceStatus.RUNNING else []
     ready_ids = {info.task_id for info in ready}
-    open_rows = {row.task_guid: row for row in db.session.scalars(
+    open_rows = {} if new else {row.task_guid: row for row in db.session.scalars(
         sa.select(HumanTask).where(HumanTask.instance_id == instance.id, HumanTask.status == TaskStatus.OPEN))}
     now = utcnow()
+    closed = []
     for guid, row in open_rows.items():
         if guid in ready_ids:
             continue
@@ -241,11 +265,18 @@ def sync_tasks(instance: ProcessInstance, workflow: Any, *, completed: HumanTask
         row.status = TaskStatus.COMPLETED if finished_here else TaskStatus.CANCELLED
         row.completed_at = now
         row.completed_by_id = actor.id if finished_here and actor else None
-        row.candidates.clear()  # only open tasks need candidates: keeps the inbox's index small
-    created = [_new_task(instance, info) for info in ready if info.task_id not in open_rows]
+        closed.append(row)
+    if closed:
+        # Only open tasks need candidates: keeps the inbox's index small. One statement for all of them.
+        db.session.execute(sa.delete(TaskCandidate).where(TaskCandidate.task_id.in_([row.id for row in closed]))
+                           .execution_options(synchronize_session=False))
+        for row in closed:
+            db.session.expire(row, ["candidates"])
+    known = {user.login: user for user in (actor, instance.initiator) if user is not None}
+    created = [_new_task(instance, info, known) for info in ready if info.task_id not in open_rows]
     db.session.add_all(created)
     db.session.flush()
-    from webapp.services import notifications  # the notification hook (a top-level import works too)
+    from webapp.services import notifications  # imported here: notifications renders with the app's templates
 
     for task in created:
         notifications.task_opened(task, actor=actor)
@@ -258,15 +289,20 @@ def _users_by_login(logins: list[str]) -> dict[str, User]:
     return {user.login: user for user in users}
 
 
-def _new_task(instance: ProcessInstance, info: UserTaskInfo) -> HumanTask:
-    named = _users_by_login([*info.candidate_users, *([info.assignee] if info.assignee else [])])
+def _new_task(instance: ProcessInstance, info: UserTaskInfo, known: Mapping[str, User]) -> HumanTask:
+    logins = [*info.candidate_users, *([info.assignee] if info.assignee else [])]
+    named = {login: known[login] for login in logins if login in known}
+    named.update(_users_by_login([login for login in logins if login not in known]))
     task = HumanTask(instance=instance, task_guid=info.task_id, bpmn_id=info.bpmn_id, name=info.name or info.bpmn_id,
                      lane=info.lane, process_key=instance.process_key, subject_org_id=instance.subject_org_id,
                      form_key=info.form_key, due_at=info.due_at, follow_up_at=info.follow_up_at,
                      priority=info.priority, assignee=named.get(info.assignee) if info.assignee else None)
     for code in info.role_codes:
-        resolution = role_service.resolve(Role(code), instance.subject_org)
-        task.candidates.append(TaskCandidate(role=Role(code), org_id=(resolution.scope_org or instance.subject_org).id))
+        if code not in ROLE_CODES:
+            raise EngineIncident(f"Task {info.name or info.bpmn_id!r} names the unknown role {code!r}",
+                                 code="unknown_role", bpmn_id=info.bpmn_id, task_id=info.task_id)
+        scope = role_service.scope_of(code, instance.subject_org)
+        task.candidates.append(TaskCandidate(role=Role(code), org_id=scope or instance.subject_org_id))
     for login in info.candidate_users:
         if login in named:
             task.candidates.append(TaskCandidate(user_id=named[login].id))
@@ -339,5 +375,5 @@ def user_task_info(task: HumanTask) -> UserTaskInfo | None:
     if task.status is not TaskStatus.OPEN:
         return None
     runtime = get_runtime()
-    workflow = runtime.load(task.instance.definition.spec_json, task.instance.state_json)
+    workflow = runtime.load(engine_definition(task.instance.definition), task.instance.state_json)
     return next((info for info in runtime.ready_user_tasks(workflow) if info.task_id == task.task_guid), None)

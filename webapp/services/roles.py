@@ -84,6 +84,21 @@ def resolve(role: Role | str, subject_org: Org, on: date | None = None) -> Resol
     return Resolution(role, subject_org, scope, result)
 
 
+def scope_of(role: Role | str, subject_org: Org, on: date | None = None) -> int | None:
+    """Only the id of the organisation :func:`resolve` would find (one query, no users loaded)."""
+    day = on or date.today()
+    ancestor_ids = subject_org.ancestor_ids
+    found = set(db.session.scalars(
+        sa.select(RoleAssignment.org_id).distinct()
+        .join(User, User.id == RoleAssignment.user_id)
+        .join(Org, Org.id == RoleAssignment.org_id)
+        .where(RoleAssignment.role == Role(role), RoleAssignment.org_id.in_(ancestor_ids),
+               _valid_on(RoleAssignment, day), User.active.is_(True), Org.active.is_(True),
+               sa.or_(Org.valid_from.is_(None), Org.valid_from <= day),
+               sa.or_(Org.valid_to.is_(None), Org.valid_to >= day))))
+    return next((org_id for org_id in ancestor_ids if org_id in found), None)
+
+
 @dataclass(frozen=True)
 class HeldRole:
     role: Role

@@ -4,13 +4,23 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import date, datetime
 
 import sqlalchemy as sa
 from flask_babel import lazy_gettext as _l
 
 from webapp.extensions import db
-from webapp.models import HumanTask, ProcessInstance, TaskCandidate, TaskComment, TaskStatus, User
+from webapp.models import (
+    Delegation,
+    HumanTask,
+    ProcessInstance,
+    Role,
+    RoleAssignment,
+    TaskCandidate,
+    TaskComment,
+    TaskStatus,
+    User,
+)
 from webapp.models.base import utcnow
 from webapp.services import audit
 from webapp.services import roles as role_service
@@ -63,11 +73,31 @@ def inbox_query(user: User, scope: Scope = Scope.ALL, *, process_key: str | None
     return query.order_by(order, HumanTask.id.desc())
 
 
+def _acts_in(user: User, day: date):
+    """A sub-select of the (role, org_id) pairs ``user`` acts in on ``day``: own assignments and delegated ones."""
+    valid = sa.and_(RoleAssignment.active.is_(True),
+                    sa.or_(RoleAssignment.valid_from.is_(None), RoleAssignment.valid_from <= day),
+                    sa.or_(RoleAssignment.valid_to.is_(None), RoleAssignment.valid_to >= day))
+    delegators = (sa.select(Delegation.from_user_id)
+                  .join(User, User.id == Delegation.from_user_id)
+                  .where(Delegation.to_user_id == user.id, Delegation.active.is_(True), User.active.is_(True),
+                         Delegation.valid_from <= day, Delegation.valid_to >= day,
+                         sa.or_(Delegation.role.is_(None), Delegation.role == RoleAssignment.role)))
+    return valid, sa.or_(RoleAssignment.user_id == user.id, RoleAssignment.user_id.in_(delegators))
+
+
 def is_candidate(task: HumanTask, user: User) -> bool:
-    """May ``user`` claim ``task`` (named candidate, or holds a candidate role at its scope organisation)?"""
-    pairs = set(_held_pairs(user))
-    return any(c.user_id == user.id or (c.role is not None and (c.role.value, c.org_id) in pairs)
-               for c in task.candidates)
+    """May ``user`` claim ``task`` (named candidate, or acts in a candidate role at its scope organisation)?
+
+    One query: this sits on the path of every completion.
+    """
+    valid, whose = _acts_in(user, date.today())
+    holds = (sa.select(RoleAssignment.id)
+             .where(RoleAssignment.role == TaskCandidate.role, RoleAssignment.org_id == TaskCandidate.org_id,
+                    valid, whose))
+    query = sa.select(sa.exists().where(TaskCandidate.task_id == task.id,
+                                        sa.or_(TaskCandidate.user_id == user.id, sa.exists(holds))))
+    return bool(db.session.scalar(query))
 
 
 def can_act(task: HumanTask, user: User) -> bool:
@@ -78,9 +108,22 @@ def can_act(task: HumanTask, user: User) -> bool:
     return is_candidate(task, user)
 
 
+def reviews_in_chain(task: HumanTask, user: User) -> bool:
+    """Does ``user`` act in a leading role (not ``teacher``) at the task's subject organisation or above it?
+
+    They may look at the task even when they are not (or no longer: closed tasks keep no candidates) among
+    those who may act on it, so a reviewer who comes too late is told it is closed rather than "not found".
+    """
+    valid, whose = _acts_in(user, date.today())
+    query = sa.select(sa.exists().where(RoleAssignment.role != Role.TEACHER,
+                                        RoleAssignment.org_id.in_(task.subject_org.ancestor_ids), valid, whose))
+    return bool(db.session.scalar(query))
+
+
 def can_see(task: HumanTask, user: User) -> bool:
-    return (can_act(task, user) or task.completed_by_id == user.id or task.instance.initiator_id == user.id
-            or task.assignee_id == user.id or is_candidate(task, user))
+    if user.id in (task.completed_by_id, task.assignee_id, task.claimed_by_id, task.instance.initiator_id):
+        return True
+    return is_candidate(task, user) or reviews_in_chain(task, user)
 
 
 def authorise_complete(task: HumanTask, user: User) -> None:
