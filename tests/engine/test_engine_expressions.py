@@ -151,3 +151,16 @@ def test_candidate_lists_mix_literals_and_expressions(sandbox: SandboxEnvironmen
     assert resolve_list("teacher, school_officer", evaluate) == ["teacher", "school_officer"]
     assert resolve_list("alice, ${reviewers}, ${csv}, ${none}, bob", evaluate) == ["alice", "bob", "carol", "dave",
                                                                                   "erin"]
+
+
+def test_today_works_in_the_sandbox_but_imports_do_not() -> None:
+    from datetime import date
+
+    from webapp.engine.expressions import SandboxEnvironment
+
+    environment = SandboxEnvironment()
+    assert environment.evaluate("date.today()", {}) == date.today()
+    with pytest.raises(ExpressionError):
+        environment.execute("import os", {})
+    with pytest.raises(ExpressionError):
+        environment.execute("import time", {})

@@ -298,3 +298,15 @@ def test_deploy_raises_with_the_report() -> None:
     report = deploy({"s.bpmn": diagram("service.bpmn")}, known_roles={"teacher"}, known_topics=TOPICS,
                     known_form_keys=set())
     assert set(report.definitions) == {"service_check"}
+
+
+def test_manual_task_is_refused() -> None:
+    text = mutate(('<bpmn:userTask id="submit" name="提交申请" camunda:assignee="${initiator}">',
+                   '<bpmn:manualTask id="submit" name="提交申请">'),
+                  ('    </bpmn:userTask>\n    <bpmn:userTask id="review"',
+                   '    </bpmn:manualTask>\n    <bpmn:userTask id="review"'))
+    report = check({"approval.bpmn": text})
+    (problem,) = problems(report, "manual_task_unsupported")
+    assert problem.element_id == "submit"
+    assert problem.line == line_of(text, '<bpmn:manualTask id="submit"')
+    assert not report.definitions

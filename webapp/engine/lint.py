@@ -515,7 +515,11 @@ class BpmnLinter:
             if len(chain) > len(lanes_of.get(node_id, [])):
                 lanes_of[node_id] = chain
         reported: set[str] = set()
-        for task in process.iter(bpmn("userTask"), bpmn("manualTask")):
+        for task in process.iter(bpmn("manualTask")):
+            # Camunda 7 passes straight through a manual task; SpiffWorkflow would wait for someone: refuse both.
+            self.report("manual_task_unsupported", f"{_label(task)} is a manual task, which Camunda runs as a no-op "
+                        "and nobody's inbox would show; draw a user task for work someone must do", task)
+        for task in process.iter(bpmn("userTask")):
             chain, node = [], task
             while node is not None and not chain and node is not process:
                 chain, node = lanes_of.get(node.get("id") or "", []), node.getparent()
