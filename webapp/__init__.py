@@ -38,6 +38,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
 
     from webapp.admin import bp as admin_bp
     from webapp.api import bp as api_bp
+    from webapp.applications import bp as applications_bp
     from webapp.auth import bp as auth_bp
     from webapp.health import bp as health_bp
     from webapp.home import bp as home_bp
@@ -52,6 +53,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app.register_blueprint(admin_bp)
     app.register_blueprint(health_bp)
     app.register_blueprint(api_bp)
+    app.register_blueprint(applications_bp)
     app.register_blueprint(notifications_bp)
     return app
 

@@ -32,6 +32,17 @@ DEFAULTS: dict[str, Any] = {
     "PASSWORD_MIN_LENGTH": 8,
     "CSV_IMPORT_MAX_BYTES": 5 * 1024 * 1024,
     "PAGE_SIZE": 30,
+    # Evidence files of credit applications: where they are kept (None: instance/evidence), how big one may be,
+    # how many one application may have, and which file types are accepted.
+    "EVIDENCE_DIR": None,
+    "EVIDENCE_MAX_BYTES": 10 * 1024 * 1024,
+    "EVIDENCE_MAX_FILES": 5,
+    "EVIDENCE_TYPES": "pdf,jpg,png,docx",
+    # Credit applications: categories recognised by whom need the county's recognition; review reminders and
+    # escalation (ISO 8601 durations).
+    "CREDIT_COUNTY_RECOGNISERS": "county,city,provider",
+    "CREDIT_REMINDER_AFTER": "P3D",
+    "CREDIT_ESCALATE_AFTER": "P7D",
     "SESSION_COOKIE_SECURE": False,
     # How many reverse proxies in front of the app set X-Forwarded-For/-Proto/-Host (0 = none; trust nothing).
     "TRUSTED_PROXIES": 0,
@@ -143,6 +154,7 @@ def flask_settings(settings: Mapping[str, Any]) -> dict[str, Any]:
         "SESSION_COOKIE_SAMESITE": "Lax",
         "SESSION_COOKIE_SECURE": settings["SESSION_COOKIE_SECURE"] or settings["ENV"] == "production",
         "REMEMBER_COOKIE_HTTPONLY": True,
-        "MAX_CONTENT_LENGTH": max(settings["CSV_IMPORT_MAX_BYTES"], 1024 * 1024),
+        "MAX_CONTENT_LENGTH": max(settings["CSV_IMPORT_MAX_BYTES"], 1024 * 1024,
+                                  settings["EVIDENCE_MAX_BYTES"] * settings["EVIDENCE_MAX_FILES"] + 1024 * 1024),
         "WTF_CSRF_TIME_LIMIT": None,
     }

@@ -9,12 +9,13 @@ from flask import abort, current_app, flash, redirect, render_template, request,
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
 
+from forms import form_keys, get_form_class
 from forms.generated import FieldSpec, build_form
 from webapp.engine import EngineError
 from webapp.extensions import db
 from webapp.inbox import bp
 from webapp.models import HumanTask, ProcessInstance, TaskStatus, User
-from webapp.services import instances, tasks
+from webapp.services import applications, instances, tasks
 from webapp.services.errors import Conflict, FormRejected, NotAllowed, NotFound, ServiceError
 
 TABS = ("assigned", "claimable", "done", "started")
@@ -84,9 +85,26 @@ def _field_specs(task: HumanTask) -> list[FieldSpec]:
                       options=[(o.id, o.name) for o in f.options]) for f in info.form_fields]
 
 
-def _render_task(task: HumanTask, form, status: int = 200):
+def _registered_form(task: HumanTask, application):
+    """The registered form (``camunda:formKey``) of the task, built for it; None for generated forms.
+
+    ``credit.review`` is filled in on this page; ``credit.application`` (the teacher's revision) is filled in
+    on the application's own page, which the task page links to.
+    """
+    if not task.form_key or task.form_key not in form_keys():
+        return None
+    form_class = get_form_class(task.form_key)
+    formdata = request.form if request.method == "POST" else None
+    if task.form_key == "credit.review" and application is not None:
+        return form_class(formdata, max_hours=applications.review_limit(application))
+    return None
+
+
+def _render_task(task: HumanTask, form, status: int = 200, application=None):
     instance = task.instance
-    return render_template("inbox/task.html", task=task, instance=instance, form=form,
+    return render_template("inbox/task.html", task=task, instance=instance, form=form, application=application,
+                           rules=(applications.rules_for(application.teacher, application.end_date)
+                                  if application is not None else None),
                            can_act=task.status is TaskStatus.OPEN and tasks.can_act(task, current_user),
                            can_claim=(task.status is TaskStatus.OPEN and task.claimed_by_id is None
                                       and task.assignee_id is None and tasks.is_candidate(task, current_user)),
@@ -98,12 +116,18 @@ def _render_task(task: HumanTask, form, status: int = 200):
 @login_required
 def task(task_id: int):
     task = _visible_task(task_id)
+    application = applications.for_task(task)
+    registered = _registered_form(task, application)
+    if registered is not None:
+        return _review_task(task, registered, application)
+    if task.form_key == "credit.application" and application is not None and request.method == "POST":
+        return redirect(url_for("applications.edit", application_id=application.id))
     specs = _field_specs(task)
     form = build_form(specs, request.form if request.method == "POST" else None)
     if request.method == "GET":
-        return _render_task(task, form)
+        return _render_task(task, form, application=application)
     if not form.validate():
-        return _render_task(task, form, 400)
+        return _render_task(task, form, 400, application)
     try:
         instances.complete_task(task, current_user, form.engine_data(), tasks.authorise_complete)
         db.session.commit()
@@ -114,6 +138,42 @@ def task(task_id: int):
                 form.add_error(field_id, message)
         form.form_errors.append(str(rejected))
         return _render_task(task, form, 422)
+    except NotAllowed as error:
+        db.session.rollback()
+        flash(str(error), "danger")
+        return redirect(url_for("inbox.task", task_id=task.id))
+    except Conflict as error:
+        db.session.rollback()
+        flash(str(error), "warning")
+        return redirect(url_for("inbox.task", task_id=task.id))
+    except instances.ActionFailed as failure:
+        db.session.rollback()
+        incident = instances.record_incident(failure)
+        db.session.commit()
+        flash(_("The process could not continue, so nothing was saved. The error has been recorded for the "
+                "administrator (incident %(id)s): %(error)s", id=incident.id if incident else "-",
+                error=str(failure.error)), "danger")
+        return redirect(url_for("inbox.task", task_id=task.id))
+    flash(_("Done: “%(name)s” is completed.", name=task.name), "success")
+    return redirect(url_for("inbox.index"))
+
+
+def _review_task(task: HumanTask, form, application):
+    """A credit application review: the registered ``credit.review`` form, validated again by the service."""
+    if request.method == "GET":
+        return _render_task(task, form, application=application)
+    if not form.validate():
+        return _render_task(task, form, 400, application)
+    try:
+        applications.review(task, current_user, form.decision.data, form.approved_hours.data, form.comment.data or "")
+        db.session.commit()
+    except FormRejected as rejected:
+        db.session.rollback()
+        for field_id, messages in rejected.errors.items():
+            for message in messages:
+                form.add_error(field_id, message)
+        form.form_errors.append(str(rejected))
+        return _render_task(task, form, 422, application)
     except NotAllowed as error:
         db.session.rollback()
         flash(str(error), "danger")

@@ -1,5 +1,6 @@
 """Every model, imported here so Alembic's autogenerate and ``flask db check`` see them all."""
 
+from webapp.models.application import RELEASED_STATUSES, Application, ApplicationStatus, Evidence
 from webapp.models.audit import AuditEvent, LoginFailure
 from webapp.models.base import Base
 from webapp.models.ledger import CreditEntry, EntrySource, LedgerIsAppendOnly, RuleSet
@@ -20,8 +21,9 @@ from webapp.models.workflow import (
 )
 
 __all__ = [
-    "ALLOWED_PARENTS", "ROLE_CODES", "ApiToken", "AuditEvent", "BackboneLevel", "Base", "CreditEntry", "Delegation",
-    "EntrySource", "HumanTask", "Incident", "InstanceStatus", "LedgerIsAppendOnly", "LoginFailure", "Membership", "Notification", "Org",
+    "ALLOWED_PARENTS", "RELEASED_STATUSES", "ROLE_CODES", "ApiToken", "Application", "ApplicationStatus",
+    "AuditEvent", "BackboneLevel", "Base", "CreditEntry", "Delegation", "EntrySource", "Evidence", "HumanTask",
+    "Incident", "InstanceStatus", "LedgerIsAppendOnly", "LoginFailure", "Membership", "Notification", "Org",
     "OrgType", "ProcessDefinition", "ProcessInstance", "Role", "RoleAssignment", "RuleSet", "SchoolStage",
     "TaskCandidate", "TaskComment", "TaskStatus", "User",
 ]

@@ -17,4 +17,6 @@ services = ServiceRegistry()
 
 @cache
 def get_runtime() -> WorkflowRuntime:
+    from webapp.services import credit_handlers  # noqa: F401  (registers the credit.* topics)
+
     return WorkflowRuntime(services)

@@ -1,0 +1,373 @@
+"""The credit-hour application process end to end through the service layer: checks, the review chain,
+return for revision, reject, withdraw, four-eyes, duplicate evidence and who may see or act."""
+
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+
+from webapp.models import (
+    Application,
+    ApplicationStatus,
+    CreditEntry,
+    EntrySource,
+    HumanTask,
+    InstanceStatus,
+    Notification,
+    Role,
+    TaskStatus,
+)
+from webapp.services import applications, definitions, instances, ledger, rules, tasks
+from webapp.services.errors import Conflict, FormRejected, NotAllowed, NotFound
+
+DIAGRAM = Path(__file__).resolve().parents[2] / "workflows" / "credit_application" / "credit_application.bpmn"
+RULES = """\
+id: test-c1-2020
+title: 测试市学时规则
+source: 测试数据
+jurisdiction: C1
+effective_from: 2020-01-01
+units: {measure: hours, default: {hours: 1, credits: 1}}
+periods:
+  school_year_start: "09-01"
+  semester_starts: ["09-01", "02-01"]
+  cycles:
+    cycle: {anchor: 2021-01-01, years: 5, name: 培训周期}
+categories:
+  school_based: {name: 校本研修, recognised_by: school}
+  online: {name: 网络研修, recognised_by: county}
+items:
+  open_lesson: {category: school_based, name: 公开课, hours: 4, caps: {school_year: {max: 12}}}
+  remote_course: {category: online, name: 远程研修课程}
+requirements:
+  cycle:
+    total: {min: 360, measure: hours}
+"""
+PDF = b"%PDF-1.4 certificate "
+PNG = b"\x89PNG\r\n\x1a\n sign-in sheet "
+
+
+@pytest.fixture(autouse=True)
+def english(db):
+    from flask_babel import force_locale
+
+    with force_locale("en"):
+        yield
+
+
+@pytest.fixture
+def evidence_dir(app, tmp_path, monkeypatch):
+    monkeypatch.setitem(app.config["YANXUN"], "EVIDENCE_DIR", str(tmp_path / "evidence"))
+    return tmp_path / "evidence"
+
+
+@pytest.fixture
+def chain(db, region, make_user, tmp_path, evidence_dir):
+    """Rule set and diagram deployed; a teacher in the maths subgroup and the whole review chain."""
+    from webapp.services.users import set_primary_subgroup
+
+    rule_file = tmp_path / "test-c1.yaml"
+    rule_file.write_text(RULES, encoding="utf-8")
+    rules.load_rule_files([rule_file])
+    definitions.deploy({DIAGRAM.name: DIAGRAM.read_bytes()}, None)
+    school, county = region["school"], region["county"]
+    teacher = make_user("teacher1", org=school, locale="en", roles=((Role.TEACHER, school),))
+    set_primary_subgroup(teacher, region["maths"])
+    people = {
+        "teacher": teacher,
+        "leader": make_user("leader1", org=school, roles=((Role.SUBGROUP_LEADER, region["maths"]),)),
+        "officer": make_user("officer1", org=school, roles=((Role.SCHOOL_OFFICER, school),)),
+        "county": make_user("county1", roles=((Role.COUNTY_OFFICER, county),)),
+        "other_teacher": make_user("teacher2", org=school, roles=((Role.TEACHER, school),)),
+        "other_leader": make_user("leader2", org=school, roles=((Role.SUBGROUP_LEADER, region["chinese"]),)),
+        "other_officer": make_user("officer2", roles=((Role.SCHOOL_OFFICER, region["school2"]),)),
+        "other_county": make_user("county2", roles=((Role.COUNTY_OFFICER, region["county2"]),)),
+    }
+    db.session.commit()
+    return people
+
+
+def values(**overrides):
+    base = {"category": "online", "item_code": "remote_course", "level": "province", "organiser": "省教育厅",
+            "start_date": date(2026, 10, 1), "end_date": date(2026, 10, 5), "hours_requested": 30,
+            "description": "省级远程研修"}
+    return {**base, **overrides}
+
+
+def apply(teacher, files=(("certificate.pdf", PDF),), **overrides):
+    from webapp.extensions import db
+
+    application = applications.submit(teacher, values(**overrides),
+                                      [applications.Upload(name, data) for name, data in files])
+    db.session.commit()
+    return application
+
+
+def task_of(application, bpmn_id=None):
+    task = applications.open_task(application)
+    assert task is not None, f"no open task; status {application.status}"
+    if bpmn_id:
+        assert task.bpmn_id == bpmn_id
+    return task
+
+
+def review(application, user, decision="approve", hours=None, comment="", bpmn_id=None):
+    from webapp.extensions import db
+
+    task = task_of(application, bpmn_id)
+    if hours is None and decision == "approve":
+        hours = applications.review_limit(application)
+    applications.review(task, user, decision, hours, comment)
+    db.session.commit()
+    return task
+
+
+def test_full_story_to_the_ledger(db, chain, evidence_dir):
+    application = apply(chain["teacher"], files=(("certificate.pdf", PDF), ("photo.png", PNG)))
+    assert application.status is ApplicationStatus.SUBMITTED
+    assert len(application.evidence) == 2
+    stored = evidence_dir / application.evidence[0].storage_path
+    assert stored.read_bytes() == PDF
+    sha = application.evidence[0].sha256
+    assert application.evidence[0].storage_path == f"{sha[:2]}/{sha}"
+
+    leader_task = review(application, chain["leader"], bpmn_id="leader_review")
+    assert leader_task.completed_by_id == chain["leader"].id
+    with pytest.raises(FormRejected) as refused:
+        applications.review(task_of(application, "school_review"), chain["officer"], "approve", 20, "")
+    assert "comment" in refused.value.errors, "fewer hours need a reason"
+    with pytest.raises(FormRejected):
+        applications.review(task_of(application, "school_review"), chain["officer"], "approve", 31, "x")
+    review(application, chain["officer"], hours=24, comment="证书学时为24", bpmn_id="school_review")
+    assert application.hours_approved == 24
+    with pytest.raises(FormRejected):
+        applications.review(task_of(application, "county_review"), chain["county"], "approve", 25, "多给")
+    review(application, chain["county"], hours=24, bpmn_id="county_review")
+
+    assert application.status is ApplicationStatus.RECOGNISED
+    assert application.instance.status is InstanceStatus.COMPLETED
+    entry = db.session.get(CreditEntry, application.credit_entry_id)
+    assert (entry.source, entry.hours, entry.counted_hours) == (EntrySource.APPLICATION, 24, 24)
+    assert entry.source_ref == str(application.instance_id)
+    assert entry.evidence_hash == application.evidence[0].sha256
+    assert entry.recognised_by_id == chain["county"].id
+    assert ledger.progress(chain["teacher"], date(2026, 11, 1)) is not None
+    kinds = db.session.scalars(sa.select(Notification.kind).where(Notification.user_id == chain["teacher"].id)).all()
+    assert kinds == ["application.recognised"]
+
+
+def test_school_based_item_is_recognised_by_the_school(db, chain):
+    application = apply(chain["teacher"], category="school_based", item_code="open_lesson", hours_requested=4,
+                        level="school")
+    review(application, chain["leader"], bpmn_id="leader_review")
+    review(application, chain["officer"], bpmn_id="school_review")
+    assert application.status is ApplicationStatus.RECOGNISED
+    assert applications.open_task(application) is None
+
+
+def test_teacher_without_subgroup_leader_goes_to_the_school(db, chain, make_user, region):
+    teacher = make_user("teacher3", org=region["school"], roles=((Role.TEACHER, region["school"]),))
+    application = apply(teacher, category="school_based", item_code="open_lesson", hours_requested=4)
+    assert task_of(application).bpmn_id == "school_review"
+
+
+def test_failed_checks_return_to_the_teacher_who_revises(db, chain):
+    application = apply(chain["teacher"], category="school_based", item_code="open_lesson", hours_requested=20)
+    assert application.status is ApplicationStatus.RETURNED
+    assert "at most 4 hours" in application.return_reason
+    revise = task_of(application, "revise")
+    assert revise.assignee_id == chain["teacher"].id
+    note = db.session.scalar(sa.select(Notification).where(Notification.kind == "application.returned"))
+    assert note.user_id == chain["teacher"].id and "at most 4 hours" in note.body
+
+    with pytest.raises(NotAllowed):
+        applications.resubmit(application, chain["other_teacher"], values(), [])
+    with pytest.raises(FormRejected) as refused:
+        applications.resubmit(application, chain["teacher"], values(hours_requested=0), [])
+    assert "hours_requested" in refused.value.errors
+    applications.resubmit(application, chain["teacher"], values(category="school_based", item_code="open_lesson",
+                                                                hours_requested=4), [])
+    db.session.commit()
+    assert application.status is ApplicationStatus.SUBMITTED
+    assert revise.status is TaskStatus.COMPLETED
+    assert task_of(application).bpmn_id == "leader_review"
+
+
+def test_reviewer_returns_for_revision_with_comment(db, chain):
+    application = apply(chain["teacher"])
+    review(application, chain["leader"])
+    with pytest.raises(FormRejected) as refused:
+        applications.review(task_of(application), chain["officer"], "return", None, "")
+    assert "comment" in refused.value.errors
+    review(application, chain["officer"], "return", comment="请补充结业证书")
+    assert application.status is ApplicationStatus.RETURNED
+    assert application.return_reason == "请补充结业证书"
+    task_of(application, "revise")
+    applications.resubmit(application, chain["teacher"], values(hours_requested=28),
+                          [applications.Upload("extra.png", PNG)])
+    db.session.commit()
+    assert len(application.evidence) == 2
+    assert application.hours_approved is None
+    assert task_of(application).bpmn_id == "leader_review", "the chain starts again"
+
+
+def test_reject_ends_the_process(db, chain):
+    application = apply(chain["teacher"])
+    review(application, chain["leader"], "reject", comment="与本人无关")
+    assert application.status is ApplicationStatus.REJECTED
+    assert application.instance.status is InstanceStatus.COMPLETED
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(CreditEntry)) == 0
+    note = db.session.scalar(sa.select(Notification).where(Notification.kind == "application.rejected"))
+    assert note.body == "与本人无关"
+
+
+def test_withdraw_before_the_final_decision(db, chain):
+    application = apply(chain["teacher"])
+    review(application, chain["leader"])
+    open_review = task_of(application, "school_review")
+    with pytest.raises(NotAllowed):
+        applications.withdraw(application, chain["officer"])
+    applications.withdraw(application, chain["teacher"])
+    db.session.commit()
+    assert application.status is ApplicationStatus.WITHDRAWN
+    assert application.instance.status is InstanceStatus.CANCELLED
+    assert application.instance.next_timer_at is None
+    assert open_review.status is TaskStatus.CANCELLED
+    assert list(db.session.scalars(tasks.inbox_query(chain["officer"]))) == []
+    with pytest.raises(Conflict):
+        applications.review(open_review, chain["officer"], "approve", 30, "")
+    with pytest.raises(Conflict):
+        applications.withdraw(application, chain["teacher"])
+    # withdrawn evidence is free again
+    again = apply(chain["teacher"], hours_requested=29)
+    assert again.status is ApplicationStatus.SUBMITTED
+
+
+def test_no_withdraw_after_the_final_decision(db, chain):
+    application = apply(chain["teacher"], category="school_based", item_code="open_lesson", hours_requested=4)
+    review(application, chain["leader"])
+    review(application, chain["officer"])
+    with pytest.raises(Conflict):
+        applications.withdraw(application, chain["teacher"])
+    assert application.status is ApplicationStatus.RECOGNISED
+
+
+def test_four_eyes(db, chain, make_user, region):
+    both = make_user("both1", org=region["school"], roles=((Role.SUBGROUP_LEADER, region["maths"]),
+                                                          (Role.SCHOOL_OFFICER, region["school"])))
+    application = apply(chain["teacher"])
+    review(application, both, bpmn_id="leader_review")
+    school_task = task_of(application, "school_review")
+    with pytest.raises(NotAllowed) as refused:
+        applications.review(school_task, both, "approve", 30, "")
+    assert "four-eyes" in str(refused.value)
+    with pytest.raises(NotAllowed):  # the engine path is guarded too
+        instances.complete_task(school_task, both, {"decision": "approve"}, applications.authorise_review)
+    assert school_task.status is TaskStatus.OPEN
+    review(application, chain["officer"], bpmn_id="school_review")
+    assert task_of(application).bpmn_id == "county_review"
+
+
+def test_applicant_never_reviews_own_application(db, chain, make_user, region):
+    leader = make_user("leaderteacher", org=region["school"], roles=((Role.TEACHER, region["school"]),
+                                                                     (Role.SCHOOL_OFFICER, region["school"])))
+    application = apply(leader, category="school_based", item_code="open_lesson", hours_requested=4)
+    with pytest.raises(NotAllowed):
+        applications.review(task_of(application, "school_review"), leader, "approve", 4, "")
+
+
+def test_duplicate_evidence_is_detected(db, chain):
+    first = apply(chain["teacher"])
+    assert first.status is ApplicationStatus.SUBMITTED
+    second = apply(chain["other_teacher"], organiser="别的机构")
+    assert second.status is ApplicationStatus.RETURNED
+    assert f"already used by application no. {first.id}" in second.return_reason
+    # the same teacher submitting the same thing twice gets the first back (double submit)
+    assert apply(chain["teacher"]).id == first.id
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(Application)
+                             .where(Application.teacher_id == chain["teacher"].id)) == 1
+
+
+def test_evidence_already_in_the_ledger_is_a_duplicate(db, chain):
+    import hashlib
+
+    ledger.post_entry(chain["teacher"], earned_on=date(2026, 9, 10), category="online", hours=10,
+                      evidence_hash=hashlib.sha256(PDF).hexdigest(), source=EntrySource.IMPORT)
+    application = apply(chain["teacher"])
+    assert application.status is ApplicationStatus.RETURNED
+    assert "already backs a credit entry of 2026-09-10" in application.return_reason
+
+
+def test_bad_input_is_refused_and_nothing_is_saved(db, chain, app, monkeypatch, evidence_dir):
+    monkeypatch.setitem(app.config["YANXUN"], "EVIDENCE_MAX_BYTES", 100)
+    cases = [
+        [applications.Upload("big.pdf", PDF + b"x" * 200)],
+        [applications.Upload("macro.exe", b"MZ....")],
+        [applications.Upload("fake.pdf", b"not a pdf")],
+        [],
+    ]
+    for uploads in cases:
+        with pytest.raises(FormRejected) as refused:
+            applications.submit(chain["teacher"], values(), uploads)
+        assert "evidence" in refused.value.errors
+        db.session.rollback()
+    with pytest.raises(FormRejected) as refused:
+        applications.submit(chain["teacher"], values(category="nope", end_date=date(2026, 9, 1), organiser=""),
+                            [applications.Upload("c.pdf", PDF)])
+    assert set(refused.value.errors) == {"category", "end_date", "organiser"}
+    db.session.rollback()
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(Application)) == 0
+    assert not evidence_dir.exists() or not any(evidence_dir.rglob("*"))
+
+
+def test_nobody_outside_the_chain_sees_or_acts(db, chain):
+    application = apply(chain["teacher"])
+    outsiders = [chain["other_teacher"], chain["other_leader"], chain["other_officer"], chain["other_county"]]
+    leader_task = task_of(application, "leader_review")
+    for user in outsiders:
+        with pytest.raises(NotFound):
+            applications.get_visible(application.id, user)
+        with pytest.raises(NotFound):
+            tasks.get_visible(leader_task.id, user)
+        assert list(db.session.scalars(tasks.inbox_query(user))) == []
+        with pytest.raises(NotAllowed):
+            applications.review(leader_task, user, "approve", 30, "")
+        with pytest.raises(NotAllowed):
+            applications.withdraw(application, user)
+    assert applications.get_visible(application.id, chain["leader"]) is application
+    assert applications.get_visible(application.id, chain["teacher"]) is application
+    with pytest.raises(NotAllowed):
+        applications.review(leader_task, chain["officer"], "approve", 30, "")
+    review(application, chain["leader"])
+    assert applications.get_visible(application.id, chain["leader"]) is application, "after acting, still visible"
+    school_task = task_of(application, "school_review")
+    with pytest.raises(NotAllowed):
+        applications.review(school_task, chain["other_officer"], "approve", 30, "")
+    assert [t.id for t in db.session.scalars(tasks.inbox_query(chain["officer"]))] == [school_task.id]
+
+
+def test_reminder_and_escalation_notify_without_closing_the_review(db, chain):
+    from datetime import timedelta
+
+    application = apply(chain["teacher"])
+    instance = application.instance
+    first = instance.next_timer_at
+    assert first is not None
+    fired = instances.fire_due_timers(instances.lock_instance(instance.id), first + timedelta(minutes=1))
+    db.session.commit()
+    assert len(fired) == 1
+    reminded = db.session.scalars(sa.select(Notification.user_id)
+                                  .where(Notification.kind == "application.reminder")).all()
+    assert reminded == [chain["leader"].id]
+    later = instance.next_timer_at
+    assert later - first >= timedelta(days=3, hours=23)
+    instances.fire_due_timers(instances.lock_instance(instance.id), later + timedelta(minutes=1))
+    db.session.commit()
+    escalated = db.session.scalars(sa.select(Notification.user_id)
+                                   .where(Notification.kind == "application.escalation")).all()
+    assert escalated == [chain["officer"].id], "the next level up"
+    assert task_of(application, "leader_review").status is TaskStatus.OPEN
+    assert db.session.scalar(sa.select(HumanTask.due_at).where(HumanTask.bpmn_id == "leader_review")) is not None

@@ -1,0 +1,211 @@
+"""Service-task handlers of the credit_application process (topics ``credit.check``, ``credit.post``,
+``credit.notify``), registered on :data:`webapp.services.runtime.services` when this module is imported.
+
+All three are synchronous: they run inside the action that reaches them (the teacher's submit, a
+reviewer's decision, the timer tick), in its transaction, and read the business record through the
+``application_id`` process variable. See ``workflows/credit_application/README.md`` for the contract.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import date
+from typing import Any
+
+import sqlalchemy as sa
+from flask import current_app
+from flask_babel import force_locale
+from flask_babel import lazy_gettext as _l
+from sqlalchemy.orm import aliased
+
+import forms.credit  # noqa: F401  (registers the credit.* form keys the diagram names)
+from webapp.engine.services import ServiceCall
+from webapp.extensions import db
+from webapp.models import (
+    RELEASED_STATUSES,
+    Application,
+    ApplicationStatus,
+    CreditEntry,
+    EntrySource,
+    Evidence,
+    Role,
+    User,
+)
+from webapp.models.base import utcnow
+from webapp.services import ledger, notifications
+from webapp.services import roles as role_service
+from webapp.services.rules import LEVELS, Rules, rule_set_for
+from webapp.services.runtime import services
+
+CHECK, POST, NOTIFY = "credit.check", "credit.post", "credit.notify"
+
+
+def _application(call: ServiceCall) -> Application:
+    application = db.session.get(Application, int(call.data["application_id"]))
+    if application is None:
+        raise LookupError(f"application {call.data['application_id']} does not exist")
+    return application
+
+
+def county_recognisers() -> set[str]:
+    raw = current_app.config["YANXUN"]["CREDIT_COUNTY_RECOGNISERS"]
+    return {code.strip() for code in str(raw).split(",") if code.strip()}
+
+
+def needs_county(rules: Rules, category: str, item: str | None) -> bool:
+    """Whether credits of this category/item are recognised above the school (``recognised_by``)."""
+    return (rules.recogniser(category, item) or "school") in county_recognisers()
+
+
+# -- notifications (written through webapp.services.notifications, in the recipient's language) ----------
+
+def _link(application: Application) -> str:
+    return f"/applications/{application.id}"
+
+
+# -- credit.check -------------------------------------------------------------------------------------------
+
+def problems_of(application: Application, today: date | None = None) -> tuple[list[Any], Rules | None]:
+    """Eligibility, caps and duplicate-evidence problems of ``application`` (lazy strings), and its rules."""
+    problems: list[Any] = []
+    teacher = application.teacher
+    rule_set = rule_set_for(teacher.org, application.end_date)
+    if rule_set is None:
+        return [_l("No credit rule set is in force for your school on %(date)s.",
+                   date=application.end_date.isoformat())], None
+    rules = Rules(rule_set)
+    application.rule_set_id = rule_set.id
+    if application.category not in rules.categories:
+        problems.append(_l("The category %(category)s is not in the rule set %(code)s.",
+                           category=application.category, code=rule_set.code))
+    item = rules.items.get(application.item_code) if application.item_code else None
+    if application.item_code and item is None:
+        problems.append(_l("The item %(item)s is not in the rule set's catalogue.", item=application.item_code))
+    elif item is not None and item["category"] != application.category:
+        problems.append(_l("The item %(item)s belongs to another category.", item=item["name"]))
+    if application.level and application.level not in LEVELS:
+        problems.append(_l("Unknown training level %(level)s.", level=application.level))
+    if application.end_date > (today or date.today()):
+        problems.append(_l("The training has not ended yet; apply after it ends."))
+    hours = float(application.hours_requested)
+    if item is not None:
+        default = rules.default_hours(application.item_code, application.level)
+        if default is not None and hours > default + 1e-9:
+            problems.append(_l("%(item)s counts at most %(max)s hours per occurrence.", item=item["name"],
+                               max=f"{default:g}"))
+        for bound in (item.get("caps") or {}).values():
+            if hours > float(bound["max"]) + 1e-9:
+                problems.append(_l("%(item)s counts at most %(max)s per period.", item=item["name"],
+                                   max=f"{float(bound['max']):g}"))
+    if not application.evidence:
+        problems.append(_l("Attach at least one evidence file."))
+    problems.extend(_duplicate_evidence(application, rules))
+    return problems, rules
+
+
+def _duplicate_evidence(application: Application, rules: Rules) -> Iterable[Any]:
+    hashes = {evidence.sha256: evidence.file_name for evidence in application.evidence}
+    if not hashes:
+        return
+    other = aliased(Application)
+    rows = db.session.execute(
+        sa.select(Evidence.sha256, other.id, other.teacher_id, other.category)
+        .join(other, other.id == Evidence.application_id)
+        .where(Evidence.sha256.in_(list(hashes)), other.id != application.id,
+               other.status.not_in([*RELEASED_STATUSES, ApplicationStatus.DRAFT]))).all()
+    for sha, other_id, teacher_id, category in rows:
+        if teacher_id == application.teacher_id and rules.may_share(category, application.category) \
+                and category != application.category:
+            continue
+        yield _l("The file %(name)s was already used by application no. %(id)s.", name=hashes[sha], id=other_id)
+    reversal = aliased(CreditEntry)
+    entries = db.session.scalars(
+        sa.select(CreditEntry).where(CreditEntry.evidence_hash.in_(list(hashes)), CreditEntry.reverses_id.is_(None),
+                                     ~sa.exists().where(reversal.reverses_id == CreditEntry.id))).all()
+    for entry in entries:
+        if entry.source == EntrySource.APPLICATION and entry.source_ref == str(application.instance_id):
+            continue
+        yield _l("The file %(name)s already backs a credit entry of %(date)s.", name=hashes[entry.evidence_hash],
+                 date=entry.earned_on.isoformat())
+
+
+def check(call: ServiceCall) -> dict[str, Any]:
+    application = _application(call)
+    problems, rules = problems_of(application)
+    with force_locale(notifications.locale_of(application.teacher)):
+        texts = [str(problem) for problem in problems]
+    if texts:
+        application.return_reason = "\n".join(texts)
+    return {"check_ok": not texts, "check_problems": texts,
+            "needs_county": bool(rules and needs_county(rules, application.category, application.item_code)),
+            "hours": float(application.hours_requested)}
+
+
+# -- credit.post --------------------------------------------------------------------------------------------
+
+def post(call: ServiceCall) -> dict[str, Any]:
+    application = _application(call)
+    hours = application.hours_approved if application.hours_approved is not None \
+        else float(application.hours_requested)
+    recogniser = _last_reviewer(call)
+    entry = ledger.post_entry(
+        application.teacher, earned_on=application.end_date, category=application.category,
+        item=application.item_code, hours=hours, level=application.level, source=EntrySource.APPLICATION,
+        source_ref=str(application.instance_id), evidence_hash=application.evidence[0].sha256 if application.evidence
+        else None, recognised_by=recogniser, recognised_org=recogniser.org if recogniser else None,
+        title=_title(application))
+    application.credit_entry_id = entry.id
+    application.hours_approved = hours
+    application.status = ApplicationStatus.RECOGNISED
+    application.decided_at = utcnow()
+    return {"credit_entry_id": entry.id, "counted_hours": entry.counted_hours}
+
+
+def _last_reviewer(call: ServiceCall) -> User | None:
+    login = call.data.get("last_reviewer")
+    return db.session.scalar(sa.select(User).where(User.login == login)) if login else None
+
+
+def _title(application: Application) -> str:
+    return (application.organiser or application.item_code or application.category)[:200]
+
+
+# -- credit.notify ------------------------------------------------------------------------------------------
+
+def notify_step(call: ServiceCall) -> None:
+    """``event`` (input): returned | rejected | recognised (to the teacher, also recording the outcome),
+    reminder | escalation (to the holders of the input ``role`` for the applicant's organisation)."""
+    application = _application(call)
+    event = call.inputs.get("event")
+    teacher = application.teacher
+    link, instance_id = _link(application), application.instance_id
+    if event == "returned":
+        application.status = ApplicationStatus.RETURNED
+        notifications.notify(teacher, "application.returned",
+                             title=_l("Your credit application was returned for revision"),
+                             body=application.return_reason or "", link=link, instance_id=instance_id)
+    elif event == "rejected":
+        application.status = ApplicationStatus.REJECTED
+        application.decided_at = utcnow()
+        notifications.notify(teacher, "application.rejected", title=_l("Your credit application was not recognised"),
+                             body=call.data.get("comment") or "", link=link, instance_id=instance_id)
+    elif event == "recognised":
+        notifications.notify(teacher, "application.recognised", title=_l("Your credit hours were recognised"),
+                             body=_l("%(hours)s hours were posted to your ledger.",
+                                     hours=f"{application.hours_approved or 0:g}"),
+                             link=link, instance_id=instance_id)
+    elif event in ("reminder", "escalation"):
+        role = Role(call.inputs.get("role"))
+        kind = "application.reminder" if event == "reminder" else "application.escalation"
+        title = (_l("A credit application is waiting for your review") if event == "reminder"
+                 else _l("A credit application has waited too long for review"))
+        body = _l("%(teacher)s: %(title)s", teacher=teacher.display_name, title=_title(application))
+        notifications.notify_many(role_service.resolve(role, application.subject_org).users, kind, title=title,
+                                  body=body, link=link, instance_id=instance_id)
+    else:
+        raise ValueError(f"unknown credit.notify event {event!r}")
+
+
+for _topic, _handler in ((CHECK, check), (POST, post), (NOTIFY, notify_step)):
+    if _topic not in services:
+        services.register(_topic, _handler)
