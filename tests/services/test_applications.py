@@ -371,3 +371,39 @@ def test_reminder_and_escalation_notify_without_closing_the_review(db, chain):
     assert escalated == [chain["officer"].id], "the next level up"
     assert task_of(application, "leader_review").status is TaskStatus.OPEN
     assert db.session.scalar(sa.select(HumanTask.due_at).where(HumanTask.bpmn_id == "leader_review")) is not None
+
+
+def test_api_completion_of_a_review_keeps_four_eyes(app, db, chain, make_user, region):
+    """The JSON API's complete goes through the same application rules as the review page."""
+    from webapp.api.tokens import issue
+
+    both = make_user("both2", org=region["school"], locale="en",
+                     roles=((Role.SUBGROUP_LEADER, region["maths"]), (Role.SCHOOL_OFFICER, region["school"])))
+    token = issue(both, "test")[1]
+    db.session.commit()
+    client = app.test_client()
+    headers = {"Authorization": f"Bearer {token}"}
+    application = apply(chain["teacher"])
+    leader_task = task_of(application, "leader_review")
+    response = client.post(f"/api/v1/tasks/{leader_task.id}/complete", headers=headers,
+                           json={"data": {"decision": "approve", "approved_hours": 40}})
+    assert response.status_code == 422, "more hours than asked are refused"
+    assert "approved_hours" in response.get_json()["error"]["fields"]
+    response = client.post(f"/api/v1/tasks/{leader_task.id}/complete", headers=headers,
+                           json={"data": {"decision": "approve", "approved_hours": 30}})
+    assert response.status_code == 200, response.get_json()
+    school_task = task_of(application, "school_review")
+    refused = client.post(f"/api/v1/tasks/{school_task.id}/complete", headers=headers,
+                          json={"data": {"decision": "approve", "approved_hours": 30}})
+    assert refused.status_code == 403
+    assert "four-eyes" in refused.get_json()["error"]["message"]
+    teacher_token = issue(chain["teacher"], "test")[1]
+    db.session.commit()
+    application2 = apply(chain["teacher"], files=(("other.pdf", PDF + b"2"),))
+    db.session.commit()
+    applications.review(task_of(application2, "leader_review"), chain["leader"], "return", None, "补充材料")
+    db.session.commit()
+    revise = task_of(application2, "revise")
+    answer = client.post(f"/api/v1/tasks/{revise.id}/complete", json={"data": {}},
+                         headers={"Authorization": f"Bearer {teacher_token}"})
+    assert answer.status_code == 400

@@ -16,6 +16,7 @@ from webapp.engine import EngineError
 from webapp.extensions import db
 from webapp.models import HumanTask, Org, TaskStatus, User
 from webapp.models.base import utcnow
+from webapp.services import applications
 from webapp.services import instances as instance_service
 from webapp.services import tasks as task_service
 from webapp.services.errors import ServiceError
@@ -122,7 +123,15 @@ def complete_task(task_id: int):
     data = json_body().get("data", {})
     if not isinstance(data, dict):
         raise invalid({"data": [_("Send the form values as an object of field id to value.")]})
-    instance_service.complete_task(task, user, data, task_service.authorise_complete)
+    if task.form_key == "credit.review":
+        # The application's own rules (four-eyes, hours limit, required reasons) apply here as on the page.
+        applications.review(task, user, str(data.get("decision") or ""), data.get("approved_hours"),
+                            str(data.get("comment") or ""))
+    elif task.form_key == "credit.application":
+        raise ServiceError(_("This task is done by revising the application and its evidence files in YanXun."),
+                           field="data")
+    else:
+        instance_service.complete_task(task, user, data, task_service.authorise_complete)
     db.session.commit()
     instance = task.instance
     return jsonify({"task": _after_action(task, user), "instance": out.instance(instance),
