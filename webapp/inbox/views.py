@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, time, timedelta
 
 import sqlalchemy as sa
 from flask import abort, current_app, flash, redirect, render_template, request, url_for
@@ -14,9 +14,11 @@ from forms.generated import FieldSpec, build_form
 from webapp.engine import EngineError
 from webapp.extensions import db
 from webapp.inbox import bp
-from webapp.models import HumanTask, ProcessInstance, TaskStatus, User
+from webapp.models import HumanTask, Org, OrgType, ProcessInstance, Role, TaskStatus, User
+from webapp.security import current_roles
 from webapp.services import applications, instances, tasks
 from webapp.services.errors import Conflict, FormRejected, NotAllowed, NotFound, ServiceError
+from webapp.services.orgs import descendant_ids
 
 TABS = ("assigned", "claimable", "done", "started")
 SORTS = {
@@ -41,6 +43,24 @@ def _inbox_counts() -> dict:
     return {"inbox_counts": task_counts(current_user)}
 
 
+def _date_arg(name: str) -> date | None:
+    try:
+        return date.fromisoformat(request.args.get(name, ""))
+    except ValueError:
+        return None
+
+
+def _schools_in_scope(user: User) -> list[Org]:
+    """Schools at or below the organisations where the user reviews (for the school filter)."""
+    paths = {held.org.path for held in current_roles() if held.role is not Role.TEACHER}
+    if not paths:
+        return []
+    query = (sa.select(Org).where(Org.type == OrgType.SCHOOL, Org.active.is_(True),
+                                  sa.or_(*(Org.path.startswith(path, autoescape=True) for path in paths)))
+             .order_by(Org.name).limit(500))
+    return list(db.session.scalars(query))
+
+
 @bp.route("/")
 @login_required
 def index():
@@ -54,15 +74,53 @@ def index():
         query = instances.started_by(current_user, process_key=process)
         page = db.paginate(query, per_page=page_size, error_out=False)
         return render_template("inbox/index.html", tab=tab, page=page, process=process, overdue=overdue,
-                               sort=None, now=datetime.now(UTC))
+                               sort=None, now=datetime.now(UTC), filters={})
     sort = request.args.get("sort", "due" if tab != "done" else "created")
-    query = tasks.inbox_query(current_user, tasks.Scope(tab), process_key=process,
-                              overdue_at=datetime.now(UTC) if overdue else None)
+    schools = _schools_in_scope(current_user)
+    school = next((s for s in schools if str(s.id) == request.args.get("school")), None)
+    base = tasks.inbox_query(current_user, tasks.Scope(tab), process_key=process,
+                             subject_org_ids=descendant_ids(school) if school else None,
+                             overdue_at=datetime.now(UTC) if overdue else None)
+    categories = applications.categories_of(base)
+    category = request.args.get("category") if request.args.get("category") in dict(categories) else None
+    query = base
+    if category:
+        query = query.where(HumanTask.instance_id.in_(applications.instances_in_category(category)))
+    since, until = _date_arg("since"), _date_arg("until")
+    if since:
+        query = query.where(HumanTask.created_at >= datetime.combine(since, time.min, UTC))
+    if until:
+        query = query.where(HumanTask.created_at < datetime.combine(until + timedelta(days=1), time.min, UTC))
     if sort in SORTS and tab != "done":
         query = query.order_by(None).order_by(*SORTS[sort])
     page = db.paginate(query, per_page=page_size, error_out=False)
+    filters = {"schools": schools, "school": school, "categories": categories, "category": category,
+               "since": since, "until": until}
     return render_template("inbox/index.html", tab=tab, page=page, process=process, overdue=overdue, sort=sort,
-                           now=datetime.now(UTC))
+                           now=datetime.now(UTC), filters=filters,
+                           bulk=tab in ("assigned", "claimable") and any(t.form_key == "credit.review"
+                                                                          for t in page.items))
+
+
+@bp.route("/bulk-approve", methods=["POST"])
+@login_required
+def bulk_approve():
+    """Approve the selected credit application reviews with one comment, each with the hours asked."""
+    ids = [int(value) for value in request.form.getlist("task_id") if value.isdigit()]
+    back = request.form.get("next") or url_for("inbox.index")
+    if not back.startswith("/") or back.startswith("//"):
+        back = url_for("inbox.index")
+    if not ids:
+        flash(_("Select the applications to approve first."), "warning")
+        return redirect(back)
+    result = applications.bulk_approve(ids, current_user, request.form.get("comment", ""))
+    db.session.commit()
+    if result.approved:
+        flash(_("%(n)d applications approved.", n=len(result.approved)), "success")
+    for task, why in result.refused:
+        flash(_("Not approved: %(task)s (%(title)s): %(why)s", task=task.name, title=task.instance.title, why=why),
+              "warning")
+    return redirect(back)
 
 
 def _visible_task(task_id: int) -> HumanTask:

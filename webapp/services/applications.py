@@ -17,7 +17,7 @@ import hashlib
 import os
 import tempfile
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -37,6 +37,7 @@ from webapp.models import (
     InstanceStatus,
     Org,
     Role,
+    RuleSet,
     TaskStatus,
     User,
 )
@@ -44,7 +45,7 @@ from webapp.models.base import utcnow
 from webapp.services import audit, instances, tasks
 from webapp.services import roles as role_service
 from webapp.services.credit_handlers import needs_county
-from webapp.services.errors import Conflict, FormRejected, NotAllowed, NotFound
+from webapp.services.errors import Conflict, FormRejected, NotAllowed, NotFound, ServiceError
 from webapp.services.rules import LEVELS, Rules, rule_set_for
 
 PROCESS_KEY = "credit_application"
@@ -470,3 +471,59 @@ def get_visible(application_id: int, user: User) -> Application:
 def mine(teacher: User) -> sa.Select:
     return (sa.select(Application).where(Application.teacher_id == teacher.id)
             .order_by(Application.created_at.desc(), Application.id.desc()))
+
+
+# -- bulk review --------------------------------------------------------------------------------------------
+
+@dataclass
+class BulkResult:
+    approved: list[HumanTask] = field(default_factory=list)
+    #: (task, why it was not approved) in the order given.
+    refused: list[tuple[HumanTask, str]] = field(default_factory=list)
+
+
+def bulk_approve(task_ids: Iterable[int], actor: User, comment: str = "") -> BulkResult:
+    """Approve each review task with the hours asked (or approved at the level before) and one comment.
+
+    Every task is approved in its own savepoint: one that cannot be approved (four-eyes, claimed by someone
+    else, already done, a failing step) is reported and leaves the others alone.
+    """
+    result = BulkResult()
+    for task_id in dict.fromkeys(task_ids):
+        task = db.session.get(HumanTask, task_id)
+        if task is None or task.bpmn_id not in REVIEW_TASKS or not tasks.can_see(task, actor):
+            continue
+        application = for_task(task)
+        if application is None:
+            continue
+        savepoint = db.session.begin_nested()
+        try:
+            review(task, actor, "approve", review_limit(application), comment)
+            savepoint.commit()
+            result.approved.append(task)
+        except ServiceError as error:
+            savepoint.rollback()
+            result.refused.append((task, str(error)))
+        except instances.ActionFailed as failure:
+            savepoint.rollback()
+            instances.record_incident(failure)
+            result.refused.append((task, str(failure.error)))
+    return result
+
+
+def categories_of(task_query: sa.Select) -> list[tuple[str, str]]:
+    """(code, name) of the application categories behind the tasks of ``task_query``, for a filter."""
+    ids = task_query.order_by(None).with_only_columns(HumanTask.instance_id).scalar_subquery()
+    rows = db.session.execute(sa.select(Application.category, Application.rule_set_id).distinct()
+                              .where(Application.instance_id.in_(ids))).all()
+    names: dict[str, str] = {}
+    for code, rule_set_id in rows:
+        if code in names:
+            continue
+        rule_set = db.session.get(RuleSet, rule_set_id) if rule_set_id else None
+        names[code] = Rules(rule_set).category_name(code) if rule_set else code
+    return sorted(names.items(), key=lambda pair: pair[1])
+
+
+def instances_in_category(category: str) -> sa.Select:
+    return sa.select(Application.instance_id).where(Application.category == category)
