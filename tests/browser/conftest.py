@@ -30,11 +30,13 @@ def live_server(tmp_path_factory):
     """``make run`` in miniature: migrate a fresh SQLite database, seed the demo region, serve it."""
     instance = tmp_path_factory.mktemp("instance")
     env = {**os.environ, "YANXUN_DATABASE_URL": f"sqlite:///{instance / 'yanxun.db'}",
-           "YANXUN_SECRET_KEY": "browser-test-secret-" + "x" * 20}
+           "YANXUN_SECRET_KEY": "browser-test-secret-" + "x" * 20,
+           "YANXUN_EVIDENCE_DIR": str(instance / "evidence")}
     env.pop("YANXUN_REDIS_URL", None)
     flask = [sys.executable, "-m", "flask", "--app", "webapp"]
-    subprocess.run([*flask, "db", "upgrade"], cwd=ROOT, env=env, check=True, capture_output=True)
-    subprocess.run([*flask, "seed-demo-if-empty"], cwd=ROOT, env=env, check=True, capture_output=True)
+    for step in (["db", "upgrade"], ["rules", "load", "rules"], ["workflows", "deploy", "workflows"],
+                 ["seed-demo-if-empty"]):  # what `make run` does
+        subprocess.run([*flask, *step], cwd=ROOT, env=env, check=True, capture_output=True)
     port = _free_port()
     log_path = instance / "server.log"
     log = log_path.open("wb")
