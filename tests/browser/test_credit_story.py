@@ -38,6 +38,7 @@ def review(page, decision: str, comment: str = "", hours: str | None = None) -> 
     if comment:
         page.fill("#comment", comment)
     page.locator("#main form[method=post] button[type=submit]").first.click()
+    expect(page.get_by_role("alert").first).to_be_visible()  # the decision was saved before anyone goes on
 
 
 def test_apply_return_revise_approve_and_see_the_ledger(browser, live_server, tmp_path):
@@ -70,6 +71,7 @@ def test_apply_return_revise_approve_and_see_the_ledger(browser, live_server, tm
         teacher.get_by_role("link", name=re.compile("修改")).first.click()
     teacher.fill("#hours_requested", "12")
     teacher.locator("#main form[method=post] button[type=submit]").first.click()
+    expect(teacher.get_by_role("alert").first).to_be_visible()
     teacher.goto(application_url)
     expect(teacher.locator("body")).to_contain_text("12")
 
