@@ -182,48 +182,25 @@ def task(task_id: int):
         return redirect(url_for("applications.edit", application_id=application.id))
     specs = _field_specs(task)
     form = build_form(specs, request.form if request.method == "POST" else None)
-    if request.method == "GET":
-        return _render_task(task, form, application=application)
-    if not form.validate():
-        return _render_task(task, form, 400, application)
-    try:
-        instances.complete_task(task, current_user, form.engine_data(), tasks.authorise_complete)
-        db.session.commit()
-    except FormRejected as rejected:
-        db.session.rollback()
-        for field_id, messages in rejected.errors.items():
-            for message in messages:
-                form.add_error(field_id, message)
-        form.form_errors.append(str(rejected))
-        return _render_task(task, form, 422)
-    except NotAllowed as error:
-        db.session.rollback()
-        flash(str(error), "danger")
-        return redirect(url_for("inbox.task", task_id=task.id))
-    except Conflict as error:
-        db.session.rollback()
-        flash(str(error), "warning")
-        return redirect(url_for("inbox.task", task_id=task.id))
-    except instances.ActionFailed as failure:
-        db.session.rollback()
-        incident = instances.record_incident(failure)
-        db.session.commit()
-        flash(_("The process could not continue, so nothing was saved. The error has been recorded for the "
-                "administrator (incident %(id)s): %(error)s", id=incident.id if incident else "-",
-                error=str(failure.error)), "danger")
-        return redirect(url_for("inbox.task", task_id=task.id))
-    flash(_("Done: “%(name)s” is completed.", name=task.name), "success")
-    return redirect(url_for("inbox.index"))
+    return _handle_completion(task, form, application, lambda: instances.complete_task(
+        task, current_user, form.engine_data(), tasks.authorise_complete))
 
 
 def _review_task(task: HumanTask, form, application):
     """A credit application review: the registered ``credit.review`` form, validated again by the service."""
+    return _handle_completion(task, form, application, lambda: applications.review(
+        task, current_user, form.decision.data, form.approved_hours.data, form.comment.data or ""))
+
+
+def _handle_completion(task: HumanTask, form, application, complete):
+    """Show the task (GET) or complete it (POST): one commit; every refusal explained, nothing half-saved."""
     if request.method == "GET":
         return _render_task(task, form, application=application)
     if not form.validate():
         return _render_task(task, form, 400, application)
+    back = redirect(url_for("inbox.task", task_id=task.id))
     try:
-        applications.review(task, current_user, form.decision.data, form.approved_hours.data, form.comment.data or "")
+        complete()
         db.session.commit()
     except FormRejected as rejected:
         db.session.rollback()
@@ -232,14 +209,10 @@ def _review_task(task: HumanTask, form, application):
                 form.add_error(field_id, message)
         form.form_errors.append(str(rejected))
         return _render_task(task, form, 422, application)
-    except NotAllowed as error:
+    except (NotAllowed, Conflict) as error:
         db.session.rollback()
-        flash(str(error), "danger")
-        return redirect(url_for("inbox.task", task_id=task.id))
-    except Conflict as error:
-        db.session.rollback()
-        flash(str(error), "warning")
-        return redirect(url_for("inbox.task", task_id=task.id))
+        flash(str(error), "danger" if isinstance(error, NotAllowed) else "warning")
+        return back
     except instances.ActionFailed as failure:
         db.session.rollback()
         incident = instances.record_incident(failure)
@@ -247,7 +220,7 @@ def _review_task(task: HumanTask, form, application):
         flash(_("The process could not continue, so nothing was saved. The error has been recorded for the "
                 "administrator (incident %(id)s): %(error)s", id=incident.id if incident else "-",
                 error=str(failure.error)), "danger")
-        return redirect(url_for("inbox.task", task_id=task.id))
+        return back
     flash(_("Done: “%(name)s” is completed.", name=task.name), "success")
     return redirect(url_for("inbox.index"))
 
