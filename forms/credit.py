@@ -29,8 +29,8 @@ from wtforms.widgets import CheckboxInput, ListWidget
 from forms import register
 from forms.base import BaseForm
 
-LEVEL_CHOICES = (("national", _l("National")), ("province", _l("Provincial")), ("city", _l("City")),
-                 ("county", _l("County")), ("school", _l("School")))
+LEVEL_CHOICES = (("national", _l("National")), ("province", _l("Provincial")), ("city", _l("City level")),
+                 ("county", _l("County")), ("school", _l("School level")))
 
 
 class _CheckboxList(SelectMultipleField):

@@ -81,7 +81,7 @@ def chain(db, region, make_user, tmp_path, evidence_dir):
         "leader": make_user("leader1", org=school, roles=((Role.SUBGROUP_LEADER, region["maths"]),)),
         "officer": make_user("officer1", org=school, roles=((Role.SCHOOL_OFFICER, school),)),
         "county": make_user("county1", roles=((Role.COUNTY_OFFICER, county),)),
-        "other_teacher": make_user("teacher2", org=school, roles=((Role.TEACHER, school),)),
+        "other_teacher": make_user("teacher2", org=school, locale="en", roles=((Role.TEACHER, school),)),
         "other_leader": make_user("leader2", org=school, roles=((Role.SUBGROUP_LEADER, region["chinese"]),)),
         "other_officer": make_user("officer2", roles=((Role.SCHOOL_OFFICER, region["school2"]),)),
         "other_county": make_user("county2", roles=((Role.COUNTY_OFFICER, region["county2"]),)),

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, date, datetime, time, timedelta
 
 import sqlalchemy as sa
-from flask import abort, current_app, flash, redirect, render_template, request, url_for
+from flask import abort, current_app, flash, g, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
 
@@ -29,11 +29,21 @@ SORTS = {
 
 
 def task_counts(user: User) -> dict[str, int]:
-    counts = {}
-    for scope in (tasks.Scope.ASSIGNED, tasks.Scope.CLAIMABLE):
-        query = tasks.inbox_query(user, scope).order_by(None).with_only_columns(sa.func.count(HumanTask.id))
-        counts[scope.value] = db.session.scalar(query) or 0
-    return counts
+    """Open tasks waiting for the user and claimable by them, counted once per request."""
+    if "_yanxun_task_counts" not in g:
+        pairs = _pairs()
+        counts = {}
+        for scope in (tasks.Scope.ASSIGNED, tasks.Scope.CLAIMABLE):
+            query = (tasks.inbox_query(user, scope, pairs=pairs).order_by(None)
+                     .with_only_columns(sa.func.count(HumanTask.id)))
+            counts[scope.value] = db.session.scalar(query) or 0
+        g._yanxun_task_counts = counts
+    return g._yanxun_task_counts
+
+
+def _pairs() -> list[tuple[str, int]]:
+    """The current user's (role, org) pairs from the request's cached roles: no second look-up."""
+    return [(held.role.value, held.org.id) for held in current_roles()]
 
 
 @bp.app_context_processor
@@ -80,7 +90,7 @@ def index():
     school = next((s for s in schools if str(s.id) == request.args.get("school")), None)
     base = tasks.inbox_query(current_user, tasks.Scope(tab), process_key=process,
                              subject_org_ids=descendant_ids(school) if school else None,
-                             overdue_at=datetime.now(UTC) if overdue else None)
+                             overdue_at=datetime.now(UTC) if overdue else None, pairs=_pairs())
     categories = applications.categories_of(base)
     category = request.args.get("category") if request.args.get("category") in dict(categories) else None
     query = base
@@ -93,7 +103,10 @@ def index():
         query = query.where(HumanTask.created_at < datetime.combine(until + timedelta(days=1), time.min, UTC))
     if sort in SORTS and tab != "done":
         query = query.order_by(None).order_by(*SORTS[sort])
-    page = db.paginate(query, per_page=page_size, error_out=False)
+    unfiltered = not (process or overdue or school or category or since or until) and tab != "done"
+    page = db.paginate(query, per_page=page_size, error_out=False, count=not unfiltered)
+    if unfiltered:
+        page.total = task_counts(current_user)[tab]  # the navigation's count is this very number
     filters = {"schools": schools, "school": school, "categories": categories, "category": category,
                "since": since, "until": until}
     return render_template("inbox/index.html", tab=tab, page=page, process=process, overdue=overdue, sort=sort,

@@ -40,28 +40,38 @@ class Scope(enum.StrEnum):
     DONE = "done"
 
 
-def _held_pairs(user: User) -> list[tuple[str, int]]:
+def held_pairs(user: User) -> list[tuple[str, int]]:
+    """The (role code, org id) pairs ``user`` acts in today, for :func:`inbox_query`."""
     return [(held.role.value, held.org.id) for held in role_service.roles_of(user)]
 
 
-def _candidate_clause(user: User, pairs: Sequence[tuple[str, int]]):
-    conditions = [TaskCandidate.user_id == user.id]
+def _claimable_by(user: User, pairs: Sequence[tuple[str, int]]):
+    """Task ids naming the user, or one of their (role, org) pairs: two index-only probes (see the indexes)."""
+    ids = sa.select(TaskCandidate.task_id).where(TaskCandidate.user_id == user.id)
     if pairs:
-        conditions.append(sa.tuple_(TaskCandidate.role, TaskCandidate.org_id).in_(pairs))
-    return sa.exists().where(TaskCandidate.task_id == HumanTask.id, sa.or_(*conditions))
+        ids = sa.union_all(sa.select(TaskCandidate.task_id)
+                           .where(sa.tuple_(TaskCandidate.role, TaskCandidate.org_id).in_(pairs)), ids)
+    return HumanTask.id.in_(ids)
 
 
 def inbox_query(user: User, scope: Scope = Scope.ALL, *, process_key: str | None = None,
-                subject_org_ids: sa.Select | None = None, overdue_at: datetime | None = None) -> sa.Select:
-    """The tasks ``user`` sees in ``scope``, newest first; filters narrow it further."""
+                subject_org_ids: sa.Select | None = None, overdue_at: datetime | None = None,
+                pairs: Sequence[tuple[str, int]] | None = None) -> sa.Select:
+    """The tasks ``user`` sees in ``scope``, newest first; filters narrow it further.
+
+    ``pairs``: the user's :func:`held_pairs`, when the caller has them already (a page asks several times).
+    """
     if scope is Scope.DONE:
         query = sa.select(HumanTask).where(HumanTask.completed_by_id == user.id)
         order = HumanTask.completed_at.desc()
     else:
         mine = sa.or_(HumanTask.assignee_id == user.id, HumanTask.claimed_by_id == user.id)
-        claimable = sa.and_(HumanTask.assignee_id.is_(None), HumanTask.claimed_by_id.is_(None),
-                            _candidate_clause(user, _held_pairs(user)))
-        who = {Scope.ASSIGNED: mine, Scope.CLAIMABLE: claimable, Scope.ALL: sa.or_(mine, claimable)}[scope]
+        if scope is Scope.ASSIGNED:
+            who = mine
+        else:
+            claimable = sa.and_(HumanTask.assignee_id.is_(None), HumanTask.claimed_by_id.is_(None),
+                                _claimable_by(user, held_pairs(user) if pairs is None else pairs))
+            who = claimable if scope is Scope.CLAIMABLE else sa.or_(mine, claimable)
         query = sa.select(HumanTask).where(HumanTask.status == TaskStatus.OPEN, who)
         order = HumanTask.created_at.desc()
     if process_key:
