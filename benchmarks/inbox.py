@@ -1,7 +1,7 @@
 """Inbox queries at scale: 1,000,000 human tasks over 100,000+ users in PostgreSQL, p50/p95 of the inbox.
 
 Usage: ``.venv/bin/python -m benchmarks.inbox [--tasks 1000000] [--baseline-tasks 10000] [--users 100000]
-[--samples 200] [--rounds 4] [--no-denormalised] [--no-write] [--database-url postgresql://...]``
+[--samples 200] [--rounds 4] [--no-write] [--database-url postgresql://...]``
 
 It works in two throw-away schemas (migrated with ``flask_migrate.upgrade``, so with exactly the indexes of
 our migrations, 0a11ce000006's inbox indexes included), fills the region of ``benchmarks/roles.py`` (10
@@ -14,11 +14,10 @@ is now, for a school officer, a county officer and a teacher:
 * the inbox page as ``inbox.views.index`` runs it for the assigned and claimable tabs: a fresh
   ``app.test_request_context()`` per sample with the user logged in by ``flask_login.login_user``, then
   ``task_counts(user)`` (memoised on ``g``, roles from ``security.current_roles()``) and
-  ``db.paginate(inbox_query(..., pairs=_pairs()), count=False)`` with the total from ``task_counts``.
+  the tab's list as the view builds it (the claimable tab from ``tasks.claimable_page``, the assigned tab
+  with ``db.paginate(inbox_query(..., pairs=_pairs()), count=False)``), totals from ``task_counts``.
 
-Optionally (on by default) it also times an experiment not in the app: ``claimable``/``due_at`` denormalised
-onto ``task_candidate`` (DDL added and dropped again in the throw-away schemas each round). It prints
-EXPLAIN (ANALYZE, BUFFERS) of the slowest statement at the large size. Figures go to docs/benchmarks.md
+It prints EXPLAIN (ANALYZE, BUFFERS) of the slowest statement at the large size. Figures go to docs/benchmarks.md
 ("Inbox queries").
 """
 
@@ -53,23 +52,6 @@ CLAIMED_SHARE = 0.25      # open group tasks someone has claimed
 NAMED_CANDIDATE = 0.03    # open group tasks that also name one teacher as candidate user
 NO_DUE_SHARE = 0.10
 CANCELLED_SHARE = 0.03    # closed instances cancelled at some stage
-
-
-# Experiment, not in the app: denormalise "claimable" (open tasks only have candidate rows, so: unassigned and
-# unclaimed) and due_at onto task_candidate, so the claimable count and page never touch human_task's heap.
-DENORMALISED = [
-    "ALTER TABLE task_candidate ADD COLUMN claimable boolean NOT NULL DEFAULT true",
-    "ALTER TABLE task_candidate ADD COLUMN due_at timestamptz",
-    "UPDATE task_candidate c SET claimable = (h.assignee_id IS NULL AND h.claimed_by_id IS NULL), due_at = h.due_at "
-    "FROM human_task h WHERE h.id = c.task_id",
-    "CREATE INDEX bench_tc_claimable_role ON task_candidate (role, org_id, task_id) INCLUDE (due_at) WHERE claimable",
-    "CREATE INDEX bench_tc_claimable_user ON task_candidate (user_id, task_id) INCLUDE (due_at) WHERE claimable",
-]
-DENORMALISED_UNDO = ["DROP INDEX bench_tc_claimable_role", "DROP INDEX bench_tc_claimable_user",
-                     "ALTER TABLE task_candidate DROP COLUMN claimable",
-                     "ALTER TABLE task_candidate DROP COLUMN due_at"]
-
-
 
 
 def _region(conn) -> dict:
@@ -209,6 +191,9 @@ def _load_tasks(engine, admin, schema: str, region: dict, n_tasks: int, open_sha
                    "form_key, assignee_id, claimed_by_id, claimed_at, due_at, follow_up_at, priority, status, "
                    "created_at, completed_at, completed_by_id) FROM STDIN", tasks_)
         _copy(raw, "COPY task_candidate (id, task_id, role, org_id, user_id) FROM STDIN", candidates)
+        # The app keeps these copies of the task's state on every candidate row (see TaskCandidate.claimable).
+        conn.exec_driver_sql("UPDATE task_candidate c SET claimable = (h.assignee_id IS NULL AND h.claimed_by_id "
+                             "IS NULL), due_at = h.due_at FROM human_task h WHERE h.id = c.task_id")
         for table in ("process_instance", "human_task", "task_candidate"):
             conn.exec_driver_sql(f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "
                                  f"(SELECT coalesce(max(id), 1) FROM {table}))")
@@ -227,38 +212,13 @@ def _users(region: dict, samples: int, rng: random.Random) -> dict[str, list[int
             "county officer": cycle(county_officers), "teacher": cycle(teachers)}
 
 
-def denormalised_claimable(user, pairs) -> tuple[sa.Select, sa.Select]:
-    """Count and page 1 (due) of the claimable tab read from task_candidate(claimable, due_at) (DENORMALISED)."""
-    from webapp.models import HumanTask
-
-    tc = sa.table("task_candidate", sa.column("task_id"), sa.column("role"), sa.column("org_id"),
-                  sa.column("user_id"), sa.column("claimable", sa.Boolean), sa.column("due_at"))
-    ids = sa.select(tc.c.task_id, tc.c.due_at).where(tc.c.claimable, tc.c.user_id == user.id)
-    if pairs:
-        ids = sa.union(sa.select(tc.c.task_id, tc.c.due_at)
-                       .where(tc.c.claimable, sa.tuple_(tc.c.role, tc.c.org_id).in_(pairs)), ids)
-    found = ids.subquery()
-    count = sa.select(sa.func.count()).select_from(found)
-    top = (sa.select(found.c.task_id, found.c.due_at)
-           .order_by(found.c.due_at.is_(None), found.c.due_at, found.c.task_id).limit(PAGE).subquery())
-    page = (sa.select(HumanTask).join(top, top.c.task_id == HumanTask.id)
-            .order_by(top.c.due_at.is_(None), top.c.due_at, HumanTask.id))
-    return count, page
-
-
-def _queries(user, variant: str = "app") -> dict[str, sa.Select]:
-    """The statements the inbox issues for ``user``, built by the real code (roles_of runs here, untimed).
-
-    ``denormalised``: the claimable count and page of :func:`denormalised_claimable` (the experiment).
-    """
+def _queries(user) -> dict[str, sa.Select]:
+    """The statements the inbox issues for ``user``, built by the real code (roles_of runs here, untimed)."""
     from webapp.inbox.views import SORTS
     from webapp.models import HumanTask
     from webapp.services import tasks
 
     pairs = tasks.held_pairs(user)
-    if variant == "denormalised":
-        count_d, page_d = denormalised_claimable(user, pairs)
-        return {"count claimable [denormalised]": count_d, "claimable page 1 (due) [denormalised]": page_d}
 
     def count(scope):
         return (tasks.inbox_query(user, scope, pairs=pairs).order_by(None)
@@ -270,8 +230,9 @@ def _queries(user, variant: str = "app") -> dict[str, sa.Select]:
             query = query.order_by(None).order_by(*SORTS[sort])
         return query.limit(PAGE).offset(0)
 
-    return {"count assigned": count(tasks.Scope.ASSIGNED), "count claimable": count(tasks.Scope.CLAIMABLE),
-            "claimable page 1 (due)": page(tasks.Scope.CLAIMABLE, "due"),
+    # The claimable count and first page are what the app issues: task_candidate's claimable indexes alone.
+    return {"count assigned": count(tasks.Scope.ASSIGNED), "count claimable": tasks.claimable_count_query(user, pairs),
+            "claimable page 1 (due)": tasks.claimable_ids_query(user, pairs, page=1, per_page=PAGE),
             "assigned page 1 (due)": page(tasks.Scope.ASSIGNED, "due"),
             "done page 1 (completed_at)": page(tasks.Scope.DONE, None)}
 
@@ -286,14 +247,14 @@ def _merge(into: Raw, new: Raw) -> None:
         into[key][1].extend(rows)
 
 
-def _time_queries(users: dict[str, list[int]], variant: str = "app") -> Raw:
+def _time_queries(users: dict[str, list[int]]) -> Raw:
     """Seconds and row counts of each query for each kind of user, one sample per user; warm session."""
     from webapp.extensions import db
     from webapp.models import User
 
     results: Raw = {}
     for kind, ids in users.items():
-        built = [_queries(db.session.get(User, uid), variant) for uid in ids]
+        built = [_queries(db.session.get(User, uid)) for uid in ids]
         for name in built[0]:
             for b in built[:5]:  # warm-up (and psycopg's prepare threshold)
                 db.session.execute(b[name]).all()
@@ -329,14 +290,15 @@ def _inbox_page(app, uid: int, tab: str) -> tuple[float, int, int]:
     with app.test_request_context(f"/inbox/?tab={tab}"):
         login_user(db.session.get(User, uid))
         begin = time.perf_counter()
-        task_counts(current_user)  # the navigation's counts (context processor)
-        query = tasks.inbox_query(current_user, tasks.Scope(tab), pairs=_pairs())
-        query = query.order_by(None).order_by(*SORTS["due"])
-        page = db.paginate(query, page=1, per_page=PAGE, error_out=False, count=False)
-        page.total = task_counts(current_user)[tab]
-        items = list(page.items)
+        counts = task_counts(current_user)  # the navigation's counts (context processor)
+        if tab == "claimable":  # the view's fast path for the unfiltered claimable tab sorted by due
+            items = tasks.claimable_page(current_user, _pairs(), page=1, per_page=PAGE)
+        else:
+            query = tasks.inbox_query(current_user, tasks.Scope(tab), pairs=_pairs())
+            query = query.order_by(None).order_by(*SORTS["due"])
+            items = list(db.paginate(query, page=1, per_page=PAGE, error_out=False, count=False).items)
         seconds = time.perf_counter() - begin
-        return seconds, len(items), page.total or 0
+        return seconds, len(items), counts[tab]
 
 
 def _time_pages(app, users: dict[str, list[int]]) -> Raw:
@@ -428,22 +390,6 @@ def _prepare(url: str, admin, schemas: list[str], n_users: int, size: int, sampl
     return Setup(size, schema, app, tally, seconds, _users(region, samples, random.Random(7)))
 
 
-def _ddl(setup: Setup, statements: list[str], drop: bool = False) -> None:
-    from webapp.extensions import db
-
-    if drop:  # undo: drop the indexes, then the denormalised columns if they were added
-        undo = [f"DROP INDEX {d.split()[2]}" for d in statements if d.startswith("CREATE INDEX")]
-        statements = undo + (DENORMALISED_UNDO[2:] if DENORMALISED[0] in statements else [])
-    with setup.app.app_context(), db.engine.begin() as conn:
-        for statement in statements:
-            conn.exec_driver_sql(statement)
-    with setup.app.app_context(), db.engine.connect() as conn:
-        conn = conn.execution_options(isolation_level="AUTOCOMMIT")
-        conn.exec_driver_sql("VACUUM ANALYZE task_candidate")
-        if not drop:
-            conn.exec_driver_sql("ANALYZE human_task")
-
-
 def _load_average() -> str:
     try:
         return " / ".join(Path("/proc/loadavg").read_text().split()[:3])
@@ -452,7 +398,7 @@ def _load_average() -> str:
 
 
 def run(database_url: str, n_users: int, small: int, large: int, samples: int, rounds: int, open_share: float,
-        denormalised: bool = True, keep: bool = False) -> dict:
+        keep: bool = False) -> dict:
     from webapp.config import normalise_database_url
     from webapp.extensions import db
     from webapp.models import User
@@ -473,27 +419,16 @@ def run(database_url: str, n_users: int, small: int, large: int, samples: int, r
         # Interleaved rounds: every configuration gets a slice of the users in every round, so that load from
         # other processes on this shared machine hits all of them alike.
         configs = [("app", small), ("app", large)]
-        if denormalised:
-            configs += [("denormalised", small), ("denormalised", large)]
         raw: dict[tuple[str, int], Raw] = {config: {} for config in configs}
         step = max(1, samples // rounds)
         for r in range(rounds):
             for label, size in configs:
                 setup = setups[size]
                 users = {kind: ids[r * step:(r + 1) * step] for kind, ids in setup.users.items()}
-                if label == "denormalised":
-                    _ddl(setup, DENORMALISED)
-                    with setup.app.app_context():
-                        if r == 0:
-                            _check_denormalised(setup)
-                        _merge(raw[(label, size)], _time_queries(users, "denormalised"))
-                        db.session.remove()
-                    _ddl(setup, DENORMALISED, drop=True)
-                else:
-                    with setup.app.app_context():
-                        _merge(raw[(label, size)], _time_queries(users))
-                        db.session.remove()
-                    _merge(raw[(label, size)], _time_pages(setup.app, users))  # outside: a request per sample
+                with setup.app.app_context():
+                    _merge(raw[(label, size)], _time_queries(users))
+                    db.session.remove()
+                _merge(raw[(label, size)], _time_pages(setup.app, users))  # outside: a request per sample
                 print(f"  round {r + 1}/{rounds} {label} @{size:,} done (load {_load_average()})", flush=True)
         out["results"] = {config: {key: (*_percentiles(t), statistics.fmean(rows) if rows else None)
                                    for key, (t, rows) in data.items()} for config, data in raw.items()}
@@ -517,22 +452,6 @@ def run(database_url: str, n_users: int, small: int, large: int, samples: int, r
             print("kept schemas:", schemas)
         admin.dispose()
     return out
-
-
-def _check_denormalised(setup: Setup) -> None:
-    """The denormalised statements must return exactly what the app's claimable statements return."""
-    from webapp.extensions import db
-    from webapp.models import User
-
-    for kind, ids in setup.users.items():
-        for uid in ids[:10]:
-            user = db.session.get(User, uid)
-            app, other = _queries(user), _queries(user, "denormalised")
-            for name in ("count claimable", "claimable page 1 (due)"):
-                want = db.session.execute(app[name]).all()
-                got = db.session.execute(other[name + " [denormalised]"]).all()
-                assert [tuple(r) for r in want] == [tuple(r) for r in got], (kind, uid, name)
-    db.session.rollback()
 
 
 def _rtt() -> float:
@@ -569,14 +488,12 @@ def _report(out: dict, small: int, large: int, samples: int, rounds: int) -> str
     setup = out["setups"][large]
     t = setup.tally
     k = lambda n: f"{n // 1000:,}k"  # noqa: E731
-    denormalised = ("denormalised", large) in res
-    n_configs = 4 if denormalised else 2
+    n_configs = 2
     lines = [
         f"Measured {date.today().isoformat()} on this machine: 2 cores shared with the PostgreSQL 15 server "
-        f"(default `shared_buffers` 128 MB, `work_mem` 4 MB; `SELECT 1` round trip {out['rtt']:.2f} ms) **and with "
-        f"other people's test runs and a headless browser** — load average {out['load_before']} (1/5/15 min) at "
-        f"the start, {out['load_after']} at the end. Absolute figures are therefore pessimistic and p95 "
-        f"especially noisy; the comparisons are fair because the configurations are timed in interleaved rounds.",
+        f"(default `shared_buffers` 128 MB, `work_mem` 4 MB; `SELECT 1` round trip {out['rtt']:.2f} ms); load "
+        f"average {out['load_before']} (1/5/15 min) at the start, {out['load_after']} at the end. p95 is noisy on "
+        f"a shared 2-core machine; the comparisons are fair because the sizes are timed in interleaved rounds.",
         "",
         f"**Data.** Two throw-away schemas migrated with `flask_migrate.upgrade` (so exactly the indexes of our "
         f"migrations, including 0a11ce000006's `ix_human_task_done`, `ix_human_task_open_unclaimed`, "
@@ -607,15 +524,17 @@ def _report(out: dict, small: int, large: int, samples: int, rounds: int) -> str
         f"in turn, one teacher of each of those schools). The single statements are the app's own, built by "
         f"`tasks.inbox_query(user, scope, pairs=held_pairs(user))` (counts exactly as `inbox.views.task_counts` "
         f"builds them; lists with the view's `due` sort and `LIMIT 30`, the done list by `completed_at`; the "
-        f"claimable scope uses `_claimable_by`, `id IN (… role/org … UNION ALL … user …)`); `roles_of` runs while "
+        f"claimable count and first page are `tasks.claimable_count_query` / `claimable_ids_query`, read from "
+        f"`task_candidate`'s claimable indexes alone); `roles_of` runs while "
         f"building them and is not in these rows. A sample includes SQLAlchemy (cached compile), the round trip "
         f"and loading the rows as `HumanTask` objects (identity map emptied first). The *inbox page* rows are "
         f"what a request for the unfiltered assigned / claimable tab does, in a fresh `app.test_request_context()` "
         f"per sample (its own app context, `g` and session) with the user logged in by `flask_login.login_user` "
         f"(loading the user is untimed, as the user loader runs before the view): `task_counts(current_user)` "
         f"(two counts, memoised on `g`; `current_roles()` looks the roles up once per request) + "
-        f"`db.paginate(inbox_query(current_user, tab, pairs=_pairs()) sorted by due, per_page=30, count=False)` "
-        f"with `page.total` from the memoised `task_counts` + the items. Not included: `_schools_in_scope` and "
+        f"the tab's first 30 items as the view fetches them (claimable: `tasks.claimable_page`; assigned: "
+        f"`db.paginate(inbox_query(current_user, tab, pairs=_pairs()) sorted by due, count=False)`), totals "
+        f"from the memoised `task_counts`. Not included: `_schools_in_scope` and "
         f"`applications.categories_of` (the filter widgets; no applications exist in these schemas) and "
         f"rendering. The benchmark checks first that the page's items and total match the single statements.",
         "",
@@ -625,14 +544,6 @@ def _report(out: dict, small: int, large: int, samples: int, rounds: int) -> str
         "",
         *_table(res, "app", small, large),
     ]
-    if denormalised:
-        lines += ["*Experiment, not in the app:* `claimable`/`due_at` denormalised onto `task_candidate` (DDL "
-                  "below, added and dropped again each round in the throw-away schemas); the statements are "
-                  "`benchmarks.inbox.denormalised_claimable`, checked to return exactly the rows of the app's "
-                  "claimable count and page:", "", *_table(res, "denormalised", small, large),
-                  "```sql", *[d + ";" for d in DENORMALISED], "```", "",
-                  "(The app would have to keep `claimable` in step in `_new_task`, `claim`, `unclaim` and "
-                  "`delegate`.)", ""]
     kind, name, plan = out["explained"]
     lines += [f"EXPLAIN (ANALYZE, BUFFERS) at {large:,} tasks of the slowest statement by p95, **{name}** for a "
               f"{kind}:", "", "```", plan, "```"]
@@ -647,14 +558,13 @@ def main() -> None:
     parser.add_argument("--samples", type=int, default=200)
     parser.add_argument("--rounds", type=int, default=4)
     parser.add_argument("--open-share", type=float, default=0.10)
-    parser.add_argument("--no-denormalised", action="store_true", help="skip the denormalisation experiment")
     parser.add_argument("--keep", action="store_true", help="keep the schemas (to explore them in psql)")
     parser.add_argument("--database-url", default="postgresql://postgres@127.0.0.1:5432/test")
     parser.add_argument("--no-write", action="store_true", help="print only; leave docs/benchmarks.md alone")
     args = parser.parse_args()
     began = time.perf_counter()
     out = run(args.database_url, args.users, args.baseline_tasks, args.tasks, args.samples, args.rounds,
-              args.open_share, not args.no_denormalised, args.keep)
+              args.open_share, args.keep)
     text = _report(out, args.baseline_tasks, args.tasks, args.samples, args.rounds)
     text += f"\n\nWhole run (fill of both schemas, checks, rounds, EXPLAIN): {time.perf_counter() - began:.0f} s."
     print(text)

@@ -157,3 +157,34 @@ def test_closed_tasks_stay_visible_to_the_chain_only(db, started, people, make_u
     assert not tasks.can_see(review, people["other_officer"])
     assert not tasks.can_see(review, other_teacher)
     assert tasks.can_see(review, people["teacher"]), "the applicant"
+
+
+def test_claimable_copies_follow_claim_unclaim_and_delegate(db, region, people, make_user):
+    """The index-only claimable count and page agree with the inbox query through every change."""
+    definitions.deploy(hours_review_files(), None)
+    colleague = make_user("officer3", roles=((Role.SCHOOL_OFFICER, region["school"]),))
+    reviews = []
+    for hours in (4, 6, 8):
+        instance = instances.start("hours_review", subject_org=region["maths"], initiator=people["teacher"])
+        submit(open_tasks(instance)[0], people["teacher"], hours=hours)
+        reviews.append(open_tasks(instance)[0])
+    officer = people["officer"]
+    pairs = tasks.held_pairs(officer)
+
+    def agree(expected: int) -> None:
+        generic = list(db.session.scalars(tasks.inbox_query(officer, tasks.Scope.CLAIMABLE, pairs=pairs)
+                                          .order_by(None).order_by(HumanTask.due_at, HumanTask.id)))
+        assert tasks.claimable_count(officer, pairs) == len(generic) == expected
+        assert tasks.claimable_page(officer, pairs, page=1, per_page=30) == generic
+        assert tasks.claimable_page(officer, pairs, page=2, per_page=2) == generic[2:]
+
+    agree(3)
+    tasks.claim(reviews[0], colleague)
+    agree(2)
+    tasks.unclaim(reviews[0], colleague)
+    agree(3)
+    tasks.delegate(reviews[1], officer, colleague)
+    agree(2)
+    instances.complete_task(reviews[2], officer, {"approved": True}, tasks.authorise_complete)
+    agree(1)
+    assert tasks.claimable_count(people["other_officer"], tasks.held_pairs(people["other_officer"])) == 0

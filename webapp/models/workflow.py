@@ -152,13 +152,23 @@ class TaskCandidate(Base):
     role: Mapped[Role | None] = mapped_column(str_enum(Role, "role"))
     org_id: Mapped[int | None] = mapped_column(sa.ForeignKey("org.id", ondelete="CASCADE"))
     user_id: Mapped[int | None] = mapped_column(sa.ForeignKey("user_account.id", ondelete="CASCADE"))
+    #: Copies of the task's state, so "what can I claim" never has to visit ``human_task``: the task is
+    #: open, unassigned and unclaimed (kept by the services that claim, unclaim and delegate)...
+    claimable: Mapped[bool] = mapped_column(default=True, server_default=sa.true())
+    #: ...and its due date, for the list's order.
+    due_at: Mapped[datetime | None] = mapped_column(TZDateTime())
 
     task: Mapped[HumanTask] = relationship(back_populates="candidates")
 
     __table_args__ = (
-        # Index-only probes for "tasks my (role, org) pairs may claim" and "tasks naming me".
+        # Index-only probes for "tasks my (role, org) pairs may act on" and "tasks naming me".
         sa.Index("ix_task_candidate_role_org_task", "role", "org_id", "task_id"),
         sa.Index("ix_task_candidate_user_task", "user_id", "task_id"),
+        # The same, for claimable tasks only, with the due date: counts and pages from the index alone.
+        sa.Index("ix_task_candidate_claimable_role", "role", "org_id", "due_at", "task_id",
+                 postgresql_where=sa.text("claimable"), sqlite_where=sa.text("claimable")),
+        sa.Index("ix_task_candidate_claimable_user", "user_id", "due_at", "task_id",
+                 postgresql_where=sa.text("claimable"), sqlite_where=sa.text("claimable")),
         sa.CheckConstraint("(role IS NOT NULL AND org_id IS NOT NULL) OR user_id IS NOT NULL", name="who"),
     )
 

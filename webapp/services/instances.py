@@ -297,15 +297,17 @@ def _new_task(instance: ProcessInstance, info: UserTaskInfo, known: Mapping[str,
                      lane=info.lane, process_key=instance.process_key, subject_org_id=instance.subject_org_id,
                      form_key=info.form_key, due_at=info.due_at, follow_up_at=info.follow_up_at,
                      priority=info.priority, assignee=named.get(info.assignee) if info.assignee else None)
+    claimable = task.assignee is None
     for code in info.role_codes:
         if code not in ROLE_CODES:
             raise EngineIncident(f"Task {info.name or info.bpmn_id!r} names the unknown role {code!r}",
                                  code="unknown_role", bpmn_id=info.bpmn_id, task_id=info.task_id)
         scope = role_service.scope_of(code, instance.subject_org)
-        task.candidates.append(TaskCandidate(role=Role(code), org_id=scope or instance.subject_org_id))
+        task.candidates.append(TaskCandidate(role=Role(code), org_id=scope or instance.subject_org_id,
+                                             claimable=claimable, due_at=info.due_at))
     for login in info.candidate_users:
         if login in named:
-            task.candidates.append(TaskCandidate(user_id=named[login].id))
+            task.candidates.append(TaskCandidate(user_id=named[login].id, claimable=claimable, due_at=info.due_at))
     return task
 
 

@@ -54,6 +54,39 @@ def _claimable_by(user: User, pairs: Sequence[tuple[str, int]]):
     return HumanTask.id.in_(ids)
 
 
+def _claimable_rows(user: User, pairs: Sequence[tuple[str, int]]) -> sa.Select:
+    who = [TaskCandidate.user_id == user.id]
+    if pairs:
+        who.append(sa.tuple_(TaskCandidate.role, TaskCandidate.org_id).in_(pairs))
+    return sa.select(TaskCandidate.task_id, TaskCandidate.due_at).where(TaskCandidate.claimable.is_(True),
+                                                                        sa.or_(*who))
+
+
+def claimable_count_query(user: User, pairs: Sequence[tuple[str, int]]) -> sa.Select:
+    ids = _claimable_rows(user, pairs).with_only_columns(TaskCandidate.task_id).distinct().subquery()
+    return sa.select(sa.func.count()).select_from(ids)
+
+
+def claimable_count(user: User, pairs: Sequence[tuple[str, int]]) -> int:
+    """How many tasks ``user`` can claim, counted in ``task_candidate``'s claimable indexes alone."""
+    return db.session.scalar(claimable_count_query(user, pairs)) or 0
+
+
+def claimable_ids_query(user: User, pairs: Sequence[tuple[str, int]], *, page: int, per_page: int) -> sa.Select:
+    rows = _claimable_rows(user, pairs).subquery()
+    due = sa.func.min(rows.c.due_at)
+    return (sa.select(rows.c.task_id).group_by(rows.c.task_id).order_by(due.is_(None), due, rows.c.task_id)
+            .limit(per_page).offset((page - 1) * per_page))
+
+
+def claimable_page(user: User, pairs: Sequence[tuple[str, int]], *, page: int, per_page: int) -> list[HumanTask]:
+    """One page of the tasks ``user`` can claim, soonest due first (undated last), from the indexes alone;
+    the same tasks and order as ``inbox_query(user, Scope.CLAIMABLE)`` sorted by due date."""
+    ids = db.session.scalars(claimable_ids_query(user, pairs, page=page, per_page=per_page)).all()
+    found = {task.id: task for task in db.session.scalars(sa.select(HumanTask).where(HumanTask.id.in_(ids)))}
+    return [found[task_id] for task_id in ids if task_id in found]
+
+
 def inbox_query(user: User, scope: Scope = Scope.ALL, *, process_key: str | None = None,
                 subject_org_ids: sa.Select | None = None, overdue_at: datetime | None = None,
                 pairs: Sequence[tuple[str, int]] | None = None) -> sa.Select:
@@ -164,6 +197,14 @@ def _lock_task(task: HumanTask) -> HumanTask:
     return locked
 
 
+def _sync_claimable(task: HumanTask) -> None:
+    """Copy "open, unassigned and unclaimed" onto the task's candidate rows (see TaskCandidate.claimable)."""
+    db.session.execute(sa.update(TaskCandidate).where(TaskCandidate.task_id == task.id)
+                       .values(claimable=task.assignee_id is None and task.claimed_by_id is None)
+                       .execution_options(synchronize_session=False))
+    db.session.expire(task, ["candidates"])
+
+
 def claim(task: HumanTask, user: User) -> HumanTask:
     task = _lock_task(task)
     if task.claimed_by_id == user.id:
@@ -173,6 +214,7 @@ def claim(task: HumanTask, user: User) -> HumanTask:
     if task.assignee_id not in (None, user.id) or not (task.assignee_id == user.id or is_candidate(task, user)):
         raise NotAllowed(_l("You may not claim this task."))
     task.claimed_by_id, task.claimed_at = user.id, utcnow()
+    _sync_claimable(task)
     audit.record("task.claim", actor=user, obj=task, instance_id=task.instance_id, after={"task": task.bpmn_id})
     db.session.flush()
     return task
@@ -183,6 +225,7 @@ def unclaim(task: HumanTask, user: User) -> HumanTask:
     if task.claimed_by_id != user.id:
         raise NotAllowed(_l("Only the person who claimed this task can give it back."))
     task.claimed_by_id, task.claimed_at = None, None
+    _sync_claimable(task)
     audit.record("task.unclaim", actor=user, obj=task, instance_id=task.instance_id, after={"task": task.bpmn_id})
     db.session.flush()
     return task
@@ -200,6 +243,7 @@ def delegate(task: HumanTask, user: User, colleague: User) -> HumanTask:
                            field="to_user")
     before = {"assignee_id": task.assignee_id, "claimed_by_id": task.claimed_by_id}
     task.assignee_id, task.claimed_by_id, task.claimed_at = colleague.id, None, None
+    _sync_claimable(task)
     audit.record("task.delegate", actor=user, obj=task, instance_id=task.instance_id, before=before,
                  after={"assignee_id": colleague.id, "task": task.bpmn_id})
     db.session.flush()
