@@ -195,3 +195,10 @@ def test_unknown_page_is_a_friendly_404(client):
     response = client.get("/no-such-page")
     assert response.status_code == 404
     assert "页面不存在" in response.get_data(as_text=True)
+
+
+def test_backslash_next_cannot_leave_the_site(client, teacher):
+    token = client.csrf_token()
+    response = client.post("/auth/login?next=/\\evil.example",
+                           data={"login": "teacher1", "password": TEST_PASSWORD, "csrf_token": token})
+    assert response.headers["Location"] == "/"

@@ -101,3 +101,12 @@ def test_empty_inbox_explains_itself(client, make_user, region):
     client.login("lonely")
     page = client.get("/inbox/").get_data(as_text=True)
     assert "暂无待办" in page
+
+
+def test_task_actions_never_redirect_off_site(client, db, flow):
+    client.login("teacher1")
+    task = open_task(db, flow)
+    response = client.post_form(f"/inbox/tasks/{task.id}/comment",
+                                {"body": "看一下", "next": "https://evil.example/x",
+                                 "csrf_token": client.csrf_token("/inbox/")})
+    assert response.headers["Location"] == f"/inbox/tasks/{task.id}"

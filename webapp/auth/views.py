@@ -12,6 +12,7 @@ from flask_login import current_user, login_required, login_user, logout_user
 from forms.auth import ChangePasswordForm, LoginForm
 from webapp.auth import bp
 from webapp.extensions import db
+from webapp.links import local_or
 from webapp.services import audit
 from webapp.services.auth import Throttle, authenticate
 from webapp.services.errors import ServiceError
@@ -27,12 +28,8 @@ def _throttle() -> Throttle:
 
 
 def _safe_next(target: str | None) -> str:
-    """Only follow ``next`` to a path on this site (no scheme, no host, no protocol-relative //)."""
-    if target:
-        parts = urlsplit(target)
-        if not parts.scheme and not parts.netloc and target.startswith("/") and not target.startswith("//"):
-            return target
-    return url_for("home.index")
+    """Only follow ``next`` to a path on this site."""
+    return local_or(target, url_for("home.index"))
 
 
 @bp.route("/login", methods=["GET", "POST"])

@@ -15,6 +15,7 @@ from forms.generated import FieldSpec, build_form
 from webapp.engine import EngineError
 from webapp.extensions import db
 from webapp.inbox import bp
+from webapp.links import local_or
 from webapp.models import HumanTask, Org, OrgType, ProcessInstance, Role, TaskStatus, User
 from webapp.security import current_roles
 from webapp.services import applications, instances, tasks
@@ -139,9 +140,7 @@ def index():
 def bulk_approve():
     """Approve the selected credit application reviews with one comment, each with the hours asked."""
     ids = [int(value) for value in request.form.getlist("task_id") if value.isdigit()]
-    back = request.form.get("next") or url_for("inbox.index")
-    if not back.startswith("/") or back.startswith("//"):
-        back = url_for("inbox.index")
+    back = local_or(request.form.get("next"), url_for("inbox.index"))
     if not ids:
         flash(_("Select the applications to approve first."), "warning")
         return redirect(back)
@@ -266,7 +265,7 @@ def _task_action(task_id: int, action, success: str):
     except ServiceError as error:
         db.session.rollback()
         flash(str(error), "warning" if isinstance(error, Conflict) else "danger")
-    return redirect(request.form.get("next") or url_for("inbox.task", task_id=task_id))
+    return redirect(local_or(request.form.get("next"), url_for("inbox.task", task_id=task_id)))
 
 
 @bp.route("/tasks/<int:task_id>/claim", methods=["POST"])

@@ -21,6 +21,7 @@ from flask_babel import gettext as _
 from flask_login import current_user, login_required
 
 from webapp.extensions import db
+from webapp.links import is_local_link
 from webapp.notifications import bp
 from webapp.services import notifications as notification_service
 
@@ -54,7 +55,7 @@ def mark_read():
         flash(_("%(n)d notifications marked as read.", n=changed), "success")
     db.session.commit()
     target = request.form.get("next", "")
-    return redirect(target if notification_service.is_local_link(target) else url_for("notifications.index"))
+    return redirect(target if is_local_link(target) else url_for("notifications.index"))
 
 
 @bp.route("/<int:notification_id>")
@@ -66,7 +67,7 @@ def open_notification(notification_id: int):
         abort(404)
     notification_service.mark_read(current_user, [note.id])
     db.session.commit()
-    if notification_service.is_local_link(note.link):
+    if is_local_link(note.link):
         return redirect(note.link)
     return redirect(url_for("notifications.index"))
 

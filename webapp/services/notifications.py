@@ -25,7 +25,6 @@ from datetime import date, timedelta
 from email.message import EmailMessage
 from email.utils import formatdate, make_msgid
 from typing import Any
-from urllib.parse import urlsplit
 
 import sqlalchemy as sa
 from flask import current_app, has_request_context, request
@@ -34,6 +33,7 @@ from flask_babel import lazy_gettext as _l
 from sqlalchemy.orm import Session
 
 from webapp.extensions import db
+from webapp.links import is_local_link
 from webapp.models import Delegation, HumanTask, Notification, RoleAssignment, User
 from webapp.models.base import utcnow
 from webapp.services import roles as role_service
@@ -63,16 +63,6 @@ def locale_of(user: User) -> str:
     """The language ``user`` reads: their saved choice when available, else the default."""
     settings = current_app.config["YANXUN"]
     return user.locale if user.locale in settings["LOCALES"] else settings["DEFAULT_LOCALE"]
-
-
-def is_local_link(link: str | None) -> bool:
-    """A path inside YanXun (``/inbox/tasks/1``), not another site (``//evil``, ``https://...``, ``\\\\x``)."""
-    if not link or not link.startswith("/") or link.startswith(("//", "/\\")):
-        return False
-    if any(ch in link for ch in "\\\r\n\t") or any(ord(ch) < 32 for ch in link):
-        return False
-    parts = urlsplit(link)
-    return not parts.scheme and not parts.netloc
 
 
 def _render(text: Text) -> str:
