@@ -407,3 +407,21 @@ def test_api_completion_of_a_review_keeps_four_eyes(app, db, chain, make_user, r
     answer = client.post(f"/api/v1/tasks/{revise.id}/complete", json={"data": {}},
                          headers={"Authorization": f"Bearer {teacher_token}"})
     assert answer.status_code == 400
+
+
+def test_the_credit_process_cannot_be_started_with_made_up_data(app, db, chain):
+    """Starting credit_application directly (API or service) is refused: it would act on others' records."""
+    from webapp.api.tokens import issue
+
+    application = apply(chain["teacher"])
+    token = issue(chain["officer"], "test")[1]
+    db.session.commit()
+    response = app.test_client().post(
+        "/api/v1/instances", headers={"Authorization": f"Bearer {token}"},
+        json={"process_key": "credit_application", "subject_org": chain["officer"].org_id,
+              "data": {"application_id": application.id, "needs_leader": False, "decision": "approve",
+                       "approved_hours": 30, "last_reviewer": "county1"}})
+    assert response.status_code == 403
+    with pytest.raises(NotAllowed):
+        instances.start("credit_application", subject_org=chain["officer"].org, initiator=chain["officer"],
+                        data={"application_id": application.id})

@@ -206,6 +206,8 @@ def _render_task(task: HumanTask, form, status: int = 200, application=None):
 def task(task_id: int):
     task = _visible_task(task_id)
     application = applications.for_task(task)
+    if task.form_key in applications.FORM_KEYS and application is None:
+        abort(404)  # a credit task always belongs to an application; never fall back to a generic form
     registered = _registered_form(task, application)
     if registered is not None:
         return _review_task(task, registered, application)

@@ -49,6 +49,9 @@ from webapp.services.errors import Conflict, FormRejected, NotAllowed, NotFound,
 from webapp.services.rules import LEVELS, Rules, rule_set_for
 
 PROCESS_KEY = "credit_application"
+#: The forms of this process's tasks; they are completed only through this module's rules.
+FORM_KEYS = frozenset({"credit.application", "credit.review"})
+instances.FEATURE_PROCESSES.add(PROCESS_KEY)
 REVIEW_TASKS = ("leader_review", "school_review", "county_review")
 REVISE_TASK = "revise"
 DECISIONS = ("approve", "return", "reject")
@@ -270,7 +273,7 @@ def submit(teacher: User, values: Mapping[str, Any], uploads: list[Upload]) -> A
     db.session.add(application)
     _add_evidence(application, uploads, teacher)
     db.session.flush()
-    instance = instances.start(PROCESS_KEY, subject_org=subject, initiator=teacher,
+    instance = instances.start(PROCESS_KEY, by_feature=True, subject_org=subject, initiator=teacher,
                                data=_start_data(application, rules), title=str(_l("Credit hours application")),
                                summary={"application_id": application.id, "hours": clean["hours_requested"],
                                         "category": clean["category"]})

@@ -32,7 +32,7 @@ from webapp.models import (
     User,
 )
 from webapp.models.base import utcnow
-from webapp.services import ledger, notifications
+from webapp.services import instances, ledger, notifications
 from webapp.services import roles as role_service
 from webapp.services.rules import LEVELS, Rules, rule_set_for
 from webapp.services.runtime import services
@@ -44,6 +44,8 @@ def _application(call: ServiceCall) -> Application:
     application = db.session.get(Application, int(call.data["application_id"]))
     if application is None:
         raise LookupError(f"application {call.data['application_id']} does not exist")
+    if application.instance_id not in (None, instances.current_instance.get()):
+        raise LookupError(f"application {application.id} belongs to another process instance")
     return application
 
 

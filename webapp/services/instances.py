@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Collection, Iterator, Mapping
 from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -39,8 +40,14 @@ from webapp.models import (
 from webapp.models.base import utcnow
 from webapp.services import audit
 from webapp.services import roles as role_service
-from webapp.services.errors import Conflict, FormRejected, NotFound
+from webapp.services.errors import Conflict, FormRejected, NotAllowed, NotFound
 from webapp.services.runtime import get_runtime
+
+#: Processes that only their feature's own service may start (it creates the business record they reference).
+FEATURE_PROCESSES: set[str] = set()
+
+#: The instance an action is running on, for service handlers that must check what the data refers to.
+current_instance: ContextVar[int | None] = ContextVar("current_instance", default=None)
 
 
 class ActionFailed(Exception):
@@ -88,6 +95,7 @@ class _Context:
 def _acting(instance: ProcessInstance, action: str, actor: User | None) -> Iterator[_Context]:
     """Load the workflow, let the caller act, then save state and projection (all or nothing)."""
     runtime = get_runtime()
+    token = current_instance.set(instance.id)
     try:
         workflow = runtime.load(engine_definition(instance.definition), instance.state_json)
         context = _Context(instance, workflow)
@@ -97,6 +105,8 @@ def _acting(instance: ProcessInstance, action: str, actor: User | None) -> Itera
         if isinstance(error, FormInvalid | TaskRefused):
             raise
         raise ActionFailed(instance.id, action, error, actor) from error
+    finally:
+        current_instance.reset(token)
 
 
 def _save(instance: ProcessInstance, workflow: Any) -> None:
@@ -111,8 +121,15 @@ def _save(instance: ProcessInstance, workflow: Any) -> None:
 
 
 def start(key: str, *, subject_org: Org, initiator: User, data: Mapping[str, Any] | None = None,
-          title: str | None = None, summary: Mapping[str, Any] | None = None) -> ProcessInstance:
-    """Start the latest version of process ``key`` about ``subject_org``; ``initiator`` is ``${initiator}``."""
+          title: str | None = None, summary: Mapping[str, Any] | None = None,
+          by_feature: bool = False) -> ProcessInstance:
+    """Start the latest version of process ``key`` about ``subject_org``; ``initiator`` is ``${initiator}``.
+
+    Processes in :data:`FEATURE_PROCESSES` start only through their feature (``by_feature``): started with
+    made-up data they would act on records that are not theirs.
+    """
+    if key in FEATURE_PROCESSES and not by_feature:
+        raise NotAllowed(_l("This process is started from its own page in YanXun, not directly."))
     definition = db.session.scalar(sa.select(ProcessDefinition).where(ProcessDefinition.key == key)
                                    .order_by(ProcessDefinition.version.desc()).limit(1))
     if definition is None:
