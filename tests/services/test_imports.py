@@ -201,3 +201,10 @@ def test_header_is_case_and_order_insensitive_and_extra_cells_are_rejected(db, r
                           ["school", "乙校", "A2", "C1-K1", "surplus"]])
     assert outcome(report)["A1"][0] == "created"
     assert outcome(report)["A2"] == ("rejected", [(None, "This row has more cells than the header has columns.")])
+
+
+def test_rejected_rows_cannot_carry_spreadsheet_formulas(db, region):
+    report = run("users", [USER_HEADER, user_row("=HYPERLINK(\"http://evil\")", name="@SUM(1)")])
+    rows = list(csv.DictReader(io.StringIO(imports.rejected_csv(report.event.after).lstrip("\ufeff"))))
+    assert rows[0]["login"].startswith("'=")
+    assert rows[0]["display_name"] == "'@SUM(1)"

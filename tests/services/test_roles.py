@@ -117,3 +117,15 @@ def test_delegation_of_all_roles(region, make_user):
 def test_role_strings_are_accepted(region, make_user):
     make_user("leader", roles=(("subgroup_leader", region["maths"]),))
     assert logins(roles.resolve("subgroup_leader", region["maths"])) == ["leader"]
+
+
+def test_administration_is_held_at_the_top_only(region, make_user):
+    import pytest
+
+    from webapp.services.errors import ServiceError
+
+    user = make_user("county_admin")
+    with pytest.raises(ServiceError) as refused:
+        assign_role(user, Role.ADMIN, region["county"])
+    assert refused.value.field == "org"
+    assign_role(user, Role.ADMIN, region["city"])

@@ -21,6 +21,7 @@ from webapp.models import CreditEntry, EntrySource, Org, OrgType, Role, RuleSet
 from webapp.security import current_roles, require_role
 from webapp.services import ledger
 from webapp.services.rules import FIXED_PERIODS, Period, Rules
+from webapp.services.spreadsheet import safe_cell
 
 #: Roles that may see a school's list; an officer sees the schools at or below where the role is held.
 SCHOOL_ROLES = (Role.SCHOOL_OFFICER, Role.PRINCIPAL, Role.COUNTY_OFFICER, Role.ADMIN)
@@ -210,15 +211,6 @@ def school():
     return render_template("ledger/school.html", today=date.today(), **_school_context())
 
 
-_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
-
-
-def _cell(value: object) -> str:
-    """Text for a spreadsheet cell; text that a spreadsheet would run as a formula is quoted."""
-    text = "" if value is None else str(value)
-    return "'" + text if text.startswith(_FORMULA_START) else text
-
-
 @bp.route("/school.csv")
 @require_role(*SCHOOL_ROLES)
 def school_csv():
@@ -233,10 +225,10 @@ def school_csv():
     for row in context["rows"]:
         for period, line in row.missing:
             minimum = ("> " if line.exclusive else "") + amount(line.minimum)
-            writer.writerow([_cell(row.user.login), _cell(row.user.display_name),
-                             _cell(row.user.org.name if row.user.org else ""),
-                             _cell(f"{period_kind_label(period.kind)} {period.name}"), period.key,
-                             _cell(line_name(line)), MEASURE_LABELS.get(line.measure, line.measure),
+            writer.writerow([safe_cell(row.user.login), safe_cell(row.user.display_name),
+                             safe_cell(row.user.org.name if row.user.org else ""),
+                             safe_cell(f"{period_kind_label(period.kind)} {period.name}"), period.key,
+                             safe_cell(line_name(line)), MEASURE_LABELS.get(line.measure, line.measure),
                              amount(line.counted), minimum, amount(line.remaining)])
     filename = f"yanxun-below-minimum-{school.code}-{context['day'].isoformat()}.csv"
     # A byte-order mark, so that spreadsheet programs read the Chinese text as UTF-8.

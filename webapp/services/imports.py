@@ -30,6 +30,7 @@ from webapp.services import audit
 from webapp.services import orgs as org_service
 from webapp.services import users as user_service
 from webapp.services.errors import ServiceError
+from webapp.services.spreadsheet import safe_cell
 
 CREATED = "created"
 REJECTED = "rejected"
@@ -438,7 +439,7 @@ def rejected_csv(report: dict[str, Any]) -> str:
         if row["status"] != REJECTED:
             continue
         messages = "; ".join(f"{column}: {message}" if column else message for column, message in row["errors"])
-        lines.append([*(row.get("values", {}).get(name, "") for name in columns), messages])
+        lines.append([*(safe_cell(row.get("values", {}).get(name, "")) for name in columns), safe_cell(messages)])
     return _csv(lines)
 
 

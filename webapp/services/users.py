@@ -103,9 +103,18 @@ def _check_period(valid_from: date | None, valid_to: date | None) -> None:
         raise ServiceError(_l("The end date must not be before the start date."), field="valid_to")
 
 
+def _check_admin_scope(role: Role | str, org: Org) -> None:
+    """Administration is global (the admin pages reach every organisation), so it is held at the top only:
+    a lower "admin" could otherwise make itself administrator of everything."""
+    if Role(role) is Role.ADMIN and org.parent_id is not None:
+        raise ServiceError(_l("The administrator role covers the whole system; assign it at the top "
+                              "organisation."), field="org")
+
+
 def assign_role(user: User, role: Role | str, org: Org, *, valid_from: date | None = None,
                 valid_to: date | None = None) -> RoleAssignment:
     _check_period(valid_from, valid_to)
+    _check_admin_scope(role, org)
     assignment = RoleAssignment(user=user, role=Role(role), org=org, valid_from=valid_from, valid_to=valid_to)
     db.session.add(assignment)
     db.session.flush()
@@ -115,6 +124,7 @@ def assign_role(user: User, role: Role | str, org: Org, *, valid_from: date | No
 def update_assignment(assignment: RoleAssignment, *, role: Role | str, org: Org, valid_from: date | None,
                       valid_to: date | None) -> RoleAssignment:
     _check_period(valid_from, valid_to)
+    _check_admin_scope(role, org)
     assignment.role, assignment.org = Role(role), org
     assignment.valid_from, assignment.valid_to = valid_from, valid_to
     db.session.flush()
@@ -205,6 +215,7 @@ def check_assignment(user: User, role: Role | str, org: Org, *, valid_from: date
                      exclude: RoleAssignment | None = None) -> None:
     """Refuse an assignment at a deactivated organisation, or one that repeats an active assignment of the
     same user, role and organisation for an overlapping period."""
+    _check_admin_scope(role, org)
     if not org.active:
         raise ServiceError(_l("%(org)s is deactivated; roles can only be held at active organisations.",
                               org=org.name), field="org")
