@@ -188,3 +188,15 @@ def test_claimable_copies_follow_claim_unclaim_and_delegate(db, region, people, 
     instances.complete_task(reviews[2], officer, {"approved": True}, tasks.authorise_complete)
     agree(1)
     assert tasks.claimable_count(people["other_officer"], tasks.held_pairs(people["other_officer"])) == 0
+
+
+def test_designers_and_experts_above_do_not_see_applications(db, started, people, make_user, region):
+    (submit_task,) = open_tasks(started)
+    submit(submit_task, people["teacher"])
+    (review,) = open_tasks(started)
+    designer = make_user("designer1", roles=((Role.DESIGNER, region["city"]),))
+    expert = make_user("expert1", roles=((Role.EXPERT, region["county"]),))
+    county = make_user("county9", roles=((Role.COUNTY_OFFICER, region["county"]),))
+    assert not tasks.can_see(review, designer)
+    assert not tasks.can_see(review, expert)
+    assert tasks.can_see(review, county), "the county centre reviews the school's work"

@@ -151,14 +151,18 @@ def can_act(task: HumanTask, user: User) -> bool:
     return is_candidate(task, user)
 
 
+#: The roles that review and recognise work along the organisation tree (not designers, experts, admins...).
+CHAIN_ROLES = (Role.SUBGROUP_LEADER, Role.SCHOOL_OFFICER, Role.PRINCIPAL, Role.COUNTY_OFFICER, Role.BUREAU_OFFICER)
+
+
 def reviews_in_chain(task: HumanTask, user: User) -> bool:
-    """Does ``user`` act in a leading role (not ``teacher``) at the task's subject organisation or above it?
+    """Does ``user`` act in a reviewing role (:data:`CHAIN_ROLES`) at the task's subject organisation or above?
 
     They may look at the task even when they are not (or no longer: closed tasks keep no candidates) among
     those who may act on it, so a reviewer who comes too late is told it is closed rather than "not found".
     """
     valid, whose = _acts_in(user, date.today())
-    query = sa.select(sa.exists().where(RoleAssignment.role != Role.TEACHER,
+    query = sa.select(sa.exists().where(RoleAssignment.role.in_(CHAIN_ROLES),
                                         RoleAssignment.org_id.in_(task.subject_org.ancestor_ids), valid, whose))
     return bool(db.session.scalar(query))
 
