@@ -454,3 +454,25 @@ def test_subgroup_options_follow_the_chosen_org(admin_client, region):
     assert "数学备课组" in page and "语文备课组" in page
     page = admin_client.get(f"/admin/users/subgroup-options?org={region['school2'].id}").get_data(as_text=True)
     assert "备课组" not in page
+
+
+def test_the_last_administrator_cannot_be_removed(app, db, make_user, region):
+    import sqlalchemy as sa
+
+    from webapp.models import Role, RoleAssignment
+
+    only = make_user("onlyadmin", locale="en", roles=((Role.ADMIN, region["city"]),))
+    client = app.test_client()
+    client.login("onlyadmin")
+    assignment = db.session.scalar(sa.select(RoleAssignment).where(RoleAssignment.user_id == only.id))
+    response = client.post_form(f"/admin/assignments/{assignment.id}/end",
+                                {"csrf_token": client.csrf_token("/admin/")}, follow_redirects=True)
+    assert "last administrator" in response.get_data(as_text=True)
+    db.session.refresh(assignment)
+    assert assignment.active
+    second = make_user("secondadmin", roles=((Role.ADMIN, region["city"]),))
+    db.session.commit()
+    client.post_form(f"/admin/assignments/{assignment.id}/end", {"csrf_token": client.csrf_token("/")})
+    db.session.refresh(assignment)
+    assert not assignment.active, "with another administrator it may end"
+    assert second.active

@@ -125,7 +125,12 @@ def assignment_end(assignment_id: int):
     form = ConfirmForm()
     if form.validate_on_submit():
         before = _snapshot(assignment)
-        user_service.end_assignment(assignment)
+        try:
+            user_service.end_assignment(assignment)
+        except ServiceError as error:
+            db.session.rollback()
+            flash(str(error), "danger")
+            return redirect(back)
         record("role.end", assignment, before=before, after=_snapshot(assignment))
         db.session.commit()
         flash(_("Role assignment of %(name)s ended.", name=assignment.user.display_name), "success")

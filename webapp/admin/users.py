@@ -202,7 +202,12 @@ def user_deactivate(user_id: int):
     form = ConfirmForm()
     if form.validate_on_submit():
         before = _snapshot(user)
-        user_service.set_user_active(user, False)
+        try:
+            user_service.set_user_active(user, False)
+        except ServiceError as error:
+            db.session.rollback()
+            flash(str(error), "danger")
+            return redirect(url_for("admin.user_detail", user_id=user.id))
         common.record("user.deactivate", user, before=before, after=_snapshot(user))
         db.session.commit()
         flash(_("User %(name)s deactivated.", name=user.display_name), "success")

@@ -79,6 +79,10 @@ def set_password(user: User, password: str) -> None:
 
 
 def set_user_active(user: User, active: bool) -> None:
+    if not active and db.session.scalar(sa.select(RoleAssignment.id).where(
+            RoleAssignment.user_id == user.id, RoleAssignment.role == Role.ADMIN,
+            RoleAssignment.active.is_(True)).limit(1)) is not None:
+        _keep_an_administrator(user=user)
     user.active = active
     db.session.flush()
 
@@ -131,8 +135,28 @@ def update_assignment(assignment: RoleAssignment, *, role: Role | str, org: Org,
     return assignment
 
 
+def _other_admins(excluding_user: User | None = None, excluding: RoleAssignment | None = None) -> int:
+    day = date.today()
+    query = (sa.select(sa.func.count()).select_from(RoleAssignment).join(User, User.id == RoleAssignment.user_id)
+             .where(RoleAssignment.role == Role.ADMIN, RoleAssignment.active.is_(True), User.active.is_(True),
+                    sa.or_(RoleAssignment.valid_from.is_(None), RoleAssignment.valid_from <= day),
+                    sa.or_(RoleAssignment.valid_to.is_(None), RoleAssignment.valid_to >= day)))
+    if excluding_user is not None:
+        query = query.where(RoleAssignment.user_id != excluding_user.id)
+    if excluding is not None:
+        query = query.where(RoleAssignment.id != excluding.id)
+    return db.session.scalar(query) or 0
+
+
+def _keep_an_administrator(*, user: User | None = None, assignment: RoleAssignment | None = None) -> None:
+    if not _other_admins(user, assignment):
+        raise ServiceError(_l("This is the last administrator; make someone else administrator first."))
+
+
 def end_assignment(assignment: RoleAssignment, on: date | None = None) -> None:
     """End the assignment now; its end date becomes ``on`` (today by default) and the row stays as history."""
+    if assignment.role is Role.ADMIN:
+        _keep_an_administrator(assignment=assignment)
     day = on or date.today()
     assignment.active = False
     if assignment.valid_to is None or assignment.valid_to >= day:
