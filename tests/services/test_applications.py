@@ -206,6 +206,9 @@ def test_reviewer_returns_for_revision_with_comment(db, chain):
     assert application.status is ApplicationStatus.RETURNED
     assert application.return_reason == "请补充结业证书"
     task_of(application, "revise")
+    kinds = db.session.scalars(sa.select(Notification.kind).where(Notification.user_id == chain["teacher"].id)).all()
+    assert kinds.count("application.returned") == 1
+    assert "task.opened" not in kinds, "one notice (with the reason), not two"
     applications.resubmit(application, chain["teacher"], values(hours_requested=28),
                           [applications.Upload("extra.png", PNG)])
     db.session.commit()

@@ -42,7 +42,7 @@ from webapp.models import (
     User,
 )
 from webapp.models.base import utcnow
-from webapp.services import audit, instances, tasks
+from webapp.services import audit, instances, notifications, tasks
 from webapp.services import roles as role_service
 from webapp.services.credit_handlers import needs_county
 from webapp.services.errors import Conflict, FormRejected, NotAllowed, NotFound, ServiceError
@@ -52,6 +52,7 @@ PROCESS_KEY = "credit_application"
 #: The forms of this process's tasks; they are completed only through this module's rules.
 FORM_KEYS = frozenset({"credit.application", "credit.review"})
 instances.FEATURE_PROCESSES.add(PROCESS_KEY)
+notifications.QUIET_FORM_KEYS.add("credit.application")  # credit.notify tells the teacher why it came back
 REVIEW_TASKS = ("leader_review", "school_review", "county_review")
 REVISE_TASK = "revise"
 DECISIONS = ("approve", "return", "reject")

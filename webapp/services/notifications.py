@@ -134,8 +134,14 @@ def task_recipients(task: HumanTask, *, limit: int = MAX_TASK_RECIPIENTS) -> lis
     return users[:limit]
 
 
+#: Tasks whose feature sends its own, more specific notice (e.g. "your application was returned").
+QUIET_FORM_KEYS: set[str] = set()
+
+
 def task_opened(task: HumanTask, *, actor: User | None = None) -> list[Notification]:
     """A new inbox task: tell the people who can act on it (not ``actor``, who caused it and is looking)."""
+    if task.form_key in QUIET_FORM_KEYS:
+        return []
     instance = task.instance
 
     def body() -> str:
