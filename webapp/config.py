@@ -46,6 +46,8 @@ DEFAULTS: dict[str, Any] = {
     "SESSION_COOKIE_SECURE": False,
     # How many reverse proxies in front of the app set X-Forwarded-For/-Proto/-Host (0 = none; trust nothing).
     "TRUSTED_PROXIES": 0,
+    # Without Redis, the served app fires due workflow timers itself every this many seconds (0: never).
+    "TIMER_TICK_SECONDS": 30,
     # Email copies of notifications. No SMTP_HOST = email off (the bell still works).
     "SMTP_HOST": None,
     "SMTP_PORT": 587,

@@ -10,10 +10,10 @@ import click
 from flask import Flask
 from flask.cli import AppGroup
 
+from webapp import jobs
 from webapp.engine import Report
 from webapp.extensions import db
-from webapp.models.base import utcnow
-from webapp.services import definitions, instances
+from webapp.services import definitions
 
 DIAGRAM_SUFFIXES = {".bpmn", ".dmn"}
 
@@ -96,24 +96,10 @@ def deploy(paths: tuple[str, ...]) -> None:
 @click.option("--at", "at", help="Act as if it were this ISO 8601 time (default: now).")
 def tick(at: str | None) -> None:
     """Fire every timer due now (or at --at), each instance in its own transaction."""
-    moment = _parse_moment(at) if at else None
-    fired, failed, seen = 0, 0, set()
-    while True:
-        instance = instances.lock_next_due(moment or utcnow(), exclude=seen)
-        if instance is None:
-            db.session.rollback()
-            break
-        seen.add(instance.id)
-        try:
-            fired += len(instances.fire_due_timers(instance, moment))
-            db.session.commit()
-        except instances.ActionFailed as failure:
-            db.session.rollback()
-            instances.record_incident(failure, stop_instance=True)
-            db.session.commit()
-            failed += 1
-            click.echo(f"instance {failure.instance_id}: {failure.error}", err=True)
-    click.echo(f"{len(seen)} instance(s) ticked, {fired} timer(s) fired, {failed} failed.")
+    report = jobs.tick_timers(_parse_moment(at) if at else None)
+    for instance_id, error in report.failures:
+        click.echo(f"instance {instance_id}: {error}", err=True)
+    click.echo(f"{report.ticked} instance(s) ticked, {report.fired} timer(s) fired, {len(report.failures)} failed.")
 
 
 def _parse_moment(text: str) -> datetime:
