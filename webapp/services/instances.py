@@ -38,7 +38,7 @@ from webapp.models import (
     User,
 )
 from webapp.models.base import utcnow
-from webapp.services import audit
+from webapp.services import audit, definitions
 from webapp.services import roles as role_service
 from webapp.services.errors import Conflict, FormRejected, NotAllowed, NotFound
 from webapp.services.runtime import get_runtime
@@ -130,8 +130,7 @@ def start(key: str, *, subject_org: Org, initiator: User, data: Mapping[str, Any
     """
     if key in FEATURE_PROCESSES and not by_feature:
         raise NotAllowed(_l("This process is started from its own page in YanXun, not directly."))
-    definition = db.session.scalar(sa.select(ProcessDefinition).where(ProcessDefinition.key == key)
-                                   .order_by(ProcessDefinition.version.desc()).limit(1))
+    definition = definitions.latest(key)
     if definition is None:
         raise NotFound(_l("No process %(key)s has been deployed.", key=key))
     runtime = get_runtime()

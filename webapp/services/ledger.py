@@ -25,6 +25,7 @@ from webapp.models.base import utcnow
 from webapp.services import audit
 from webapp.services.errors import Conflict, ServiceError
 from webapp.services.orgs import descendant_ids
+from webapp.services.roles import valid_on
 from webapp.services.rules import LEVELS, Period, Rules, rule_set_for, rule_sets_for
 
 #: What an audit event records of an entry.
@@ -41,15 +42,9 @@ def _lock_teacher(user: User) -> None:
     db.session.execute(sa.select(User.id).where(User.id == user.id).with_for_update())
 
 
-def _valid_on(day: date):
-    return sa.and_(RoleAssignment.active.is_(True),
-                   sa.or_(RoleAssignment.valid_from.is_(None), RoleAssignment.valid_from <= day),
-                   sa.or_(RoleAssignment.valid_to.is_(None), RoleAssignment.valid_to >= day))
-
-
 def _roles_of(user_ids: Iterable[int] | sa.Select, day: date) -> dict[int, set[str]]:
     rows = db.session.execute(sa.select(RoleAssignment.user_id, RoleAssignment.role)
-                              .where(RoleAssignment.user_id.in_(user_ids), _valid_on(day)))
+                              .where(RoleAssignment.user_id.in_(user_ids), valid_on(RoleAssignment, day)))
     held: dict[int, set[str]] = {}
     for user_id, role in rows:
         held.setdefault(user_id, set()).add(Role(role).value)
@@ -427,7 +422,7 @@ def below_minimum(school: Org, on: date | None = None) -> list[TeacherShortfall]
     day = on or date.today()
     teacher_ids = (sa.select(RoleAssignment.user_id)
                    .where(RoleAssignment.role == Role.TEACHER, RoleAssignment.org_id.in_(descendant_ids(school)),
-                          _valid_on(day)))
+                          valid_on(RoleAssignment, day)))
     teachers = list(db.session.scalars(
         sa.select(User).options(joinedload(User.org))
         .where(User.id.in_(teacher_ids), User.active.is_(True)).order_by(User.display_name, User.id)))

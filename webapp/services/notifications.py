@@ -121,7 +121,7 @@ def task_recipients(task: HumanTask, *, limit: int = MAX_TASK_RECIPIENTS) -> lis
         holders = list(db.session.scalars(
             sa.select(RoleAssignment.user_id).where(RoleAssignment.role == candidate.role,
                                                     RoleAssignment.org_id == candidate.org_id,
-                                                    role_service._valid_on(RoleAssignment, day))))
+                                                    role_service.valid_on(RoleAssignment, day))))
         user_ids.update(holders)
         delegations: list[Delegation] = role_service.delegates_for(holders, candidate.role, day)
         user_ids.update(d.to_user_id for d in delegations if d.from_user.active)

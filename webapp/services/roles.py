@@ -40,7 +40,8 @@ class Resolution:
         return list(seen.values())
 
 
-def _valid_on(model, day: date):
+def valid_on(model, day: date):
+    """SQL: ``model`` (an assignment, delegation or organisation row) is active and in force on ``day``."""
     return sa.and_(model.active.is_(True),
                    sa.or_(model.valid_from.is_(None), model.valid_from <= day),
                    sa.or_(model.valid_to.is_(None), model.valid_to >= day))
@@ -67,9 +68,8 @@ def resolve(role: Role | str, subject_org: Org, on: date | None = None) -> Resol
         .join(RoleAssignment, RoleAssignment.user_id == User.id)
         .join(Org, Org.id == RoleAssignment.org_id)
         .where(RoleAssignment.role == role, RoleAssignment.org_id.in_(ancestor_ids),
-               _valid_on(RoleAssignment, day), User.active.is_(True),
-               Org.active.is_(True), sa.or_(Org.valid_from.is_(None), Org.valid_from <= day),
-               sa.or_(Org.valid_to.is_(None), Org.valid_to >= day))
+               valid_on(RoleAssignment, day), User.active.is_(True),
+               valid_on(Org, day))
     ).all()
     if not rows:
         return Resolution(role, subject_org, None, [])
@@ -93,9 +93,7 @@ def scope_of(role: Role | str, subject_org: Org, on: date | None = None) -> int 
         .join(User, User.id == RoleAssignment.user_id)
         .join(Org, Org.id == RoleAssignment.org_id)
         .where(RoleAssignment.role == Role(role), RoleAssignment.org_id.in_(ancestor_ids),
-               _valid_on(RoleAssignment, day), User.active.is_(True), Org.active.is_(True),
-               sa.or_(Org.valid_from.is_(None), Org.valid_from <= day),
-               sa.or_(Org.valid_to.is_(None), Org.valid_to >= day))))
+               valid_on(RoleAssignment, day), User.active.is_(True), valid_on(Org, day))))
     return next((org_id for org_id in ancestor_ids if org_id in found), None)
 
 
@@ -112,7 +110,7 @@ def roles_of(user: User, on: date | None = None) -> list[HeldRole]:
     day = on or date.today()
     own = db.session.scalars(
         sa.select(RoleAssignment).options(joinedload(RoleAssignment.org))
-        .where(RoleAssignment.user_id == user.id, _valid_on(RoleAssignment, day))
+        .where(RoleAssignment.user_id == user.id, valid_on(RoleAssignment, day))
         .order_by(RoleAssignment.role, RoleAssignment.org_id)).all()
     held = [HeldRole(a.role, a.org) for a in own]
     delegations = db.session.scalars(
@@ -124,7 +122,7 @@ def roles_of(user: User, on: date | None = None) -> list[HeldRole]:
             continue
         for assignment in db.session.scalars(
                 sa.select(RoleAssignment).options(joinedload(RoleAssignment.org))
-                .where(RoleAssignment.user_id == delegation.from_user_id, _valid_on(RoleAssignment, day))):
+                .where(RoleAssignment.user_id == delegation.from_user_id, valid_on(RoleAssignment, day))):
             if delegation.role is None or delegation.role == assignment.role:
                 held.append(HeldRole(assignment.role, assignment.org, delegated_by=delegation.from_user))
     return held

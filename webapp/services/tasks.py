@@ -118,9 +118,7 @@ def inbox_query(user: User, scope: Scope = Scope.ALL, *, process_key: str | None
 
 def _acts_in(user: User, day: date):
     """A sub-select of the (role, org_id) pairs ``user`` acts in on ``day``: own assignments and delegated ones."""
-    valid = sa.and_(RoleAssignment.active.is_(True),
-                    sa.or_(RoleAssignment.valid_from.is_(None), RoleAssignment.valid_from <= day),
-                    sa.or_(RoleAssignment.valid_to.is_(None), RoleAssignment.valid_to >= day))
+    valid = role_service.valid_on(RoleAssignment, day)
     delegators = (sa.select(Delegation.from_user_id)
                   .join(User, User.id == Delegation.from_user_id)
                   .where(Delegation.to_user_id == user.id, Delegation.active.is_(True), User.active.is_(True),

@@ -14,6 +14,7 @@ from webapp.models import BackboneLevel, Delegation, Membership, Org, OrgType, R
 from webapp.models.base import utcnow
 from webapp.services.errors import ServiceError
 from webapp.services.passwords import hash_password
+from webapp.services.roles import valid_on
 
 LOGIN_PATTERN = re.compile(r"^[A-Za-z0-9_.\-]{3,64}$")
 #: What an audit event records of a user, a role assignment and a delegation, before and after a change.
@@ -138,9 +139,7 @@ def update_assignment(assignment: RoleAssignment, *, role: Role | str, org: Org,
 def _other_admins(excluding_user: User | None = None, excluding: RoleAssignment | None = None) -> int:
     day = date.today()
     query = (sa.select(sa.func.count()).select_from(RoleAssignment).join(User, User.id == RoleAssignment.user_id)
-             .where(RoleAssignment.role == Role.ADMIN, RoleAssignment.active.is_(True), User.active.is_(True),
-                    sa.or_(RoleAssignment.valid_from.is_(None), RoleAssignment.valid_from <= day),
-                    sa.or_(RoleAssignment.valid_to.is_(None), RoleAssignment.valid_to >= day)))
+             .where(RoleAssignment.role == Role.ADMIN, User.active.is_(True), valid_on(RoleAssignment, day)))
     if excluding_user is not None:
         query = query.where(RoleAssignment.user_id != excluding_user.id)
     if excluding is not None:
