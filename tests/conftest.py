@@ -89,7 +89,8 @@ def app(database_url):
         "SECRET_KEY": secrets.token_urlsafe(48),
         "TESTING": True,
         "SQLALCHEMY_ENGINE_OPTIONS": engine_options,
-        "REDIS_URL": REDIS_URL or None,
+        # The embedded default: jobs run in-process (eager). Tests of the Redis set-up build their own app.
+        "REDIS_URL": None,
     })
     application.test_client_class = IsolatedClient
     with application.app_context():

@@ -7,6 +7,7 @@ import secrets
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 
 class ConfigError(RuntimeError):
@@ -46,8 +47,18 @@ DEFAULTS: dict[str, Any] = {
     "SESSION_COOKIE_SECURE": False,
     # How many reverse proxies in front of the app set X-Forwarded-For/-Proto/-Host (0 = none; trust nothing).
     "TRUSTED_PROXIES": 0,
-    # Without Redis, the served app fires due workflow timers itself every this many seconds (0: never).
+    # Due workflow timers are fired every this many seconds: by the served app itself without Redis, by Celery
+    # beat with it (0: never).
     "TIMER_TICK_SECONDS": 30,
+    # With Redis, Celery beat also sends the notification emails still waiting this often (0: never); after a
+    # Redis outage this sweep delivers what the web app could not hand to the queue.
+    "NOTIFICATION_SWEEP_SECONDS": 60,
+    # With Redis, everyone with open tasks gets one email a day listing them, at this hour (0-23) in TIMEZONE;
+    # empty or "off" turns the digest off. Needs SMTP_HOST.
+    "DIGEST_HOUR": 7,
+    # A background job is asked to stop after the soft limit (its transaction rolls back) and killed at the hard one.
+    "JOB_SOFT_TIME_LIMIT_SECONDS": 300,
+    "JOB_TIME_LIMIT_SECONDS": 360,
     # Email copies of notifications. No SMTP_HOST = email off (the bell still works).
     "SMTP_HOST": None,
     "SMTP_PORT": 587,
@@ -66,6 +77,8 @@ DEFAULTS: dict[str, Any] = {
 }
 
 _INT_KEYS = {k for k, v in DEFAULTS.items() if isinstance(v, int) and not isinstance(v, bool)}
+#: Whole numbers that an empty value or "off" turns off (None).
+_OPTIONAL_INT_KEYS = {"DIGEST_HOUR"}
 _BOOL_KEYS = {k for k, v in DEFAULTS.items() if isinstance(v, bool)}
 MIN_SECRET_KEY_LENGTH = 32
 
@@ -74,6 +87,9 @@ def _from_environment(environ: Mapping[str, str]) -> dict[str, Any]:
     values: dict[str, Any] = {}
     for key in DEFAULTS:
         raw = environ.get(f"YANXUN_{key}")
+        if key in _OPTIONAL_INT_KEYS and raw is not None and raw.strip().lower() in {"", "off", "none"}:
+            values[key] = None
+            continue
         if raw is None or raw == "":
             continue
         if key in _INT_KEYS:
@@ -140,7 +156,27 @@ def load_config(instance_path: str, overrides: Mapping[str, Any] | None = None,
     if settings["DEFAULT_LOCALE"] not in locales:
         raise ConfigError(f"YANXUN_DEFAULT_LOCALE {settings['DEFAULT_LOCALE']!r} is not in YANXUN_LOCALES {locales}")
     settings["LOCALES"] = locales
+    _check_background_work(settings)
     return settings
+
+
+def _check_background_work(settings: Mapping[str, Any]) -> None:
+    for key in ("TIMER_TICK_SECONDS", "NOTIFICATION_SWEEP_SECONDS"):
+        if settings[key] < 0:
+            raise ConfigError(f"YANXUN_{key} must be 0 (off) or a number of seconds, got {settings[key]}")
+    hour = settings["DIGEST_HOUR"]
+    if hour is not None and not (isinstance(hour, int) and 0 <= hour <= 23):
+        raise ConfigError(f"YANXUN_DIGEST_HOUR must be an hour from 0 to 23, or empty to turn the digest off; "
+                          f"got {hour!r}")
+    soft, hard = settings["JOB_SOFT_TIME_LIMIT_SECONDS"], settings["JOB_TIME_LIMIT_SECONDS"]
+    if not 0 < soft < hard:
+        raise ConfigError(f"YANXUN_JOB_SOFT_TIME_LIMIT_SECONDS ({soft}) must be positive and below "
+                          f"YANXUN_JOB_TIME_LIMIT_SECONDS ({hard})")
+    try:
+        ZoneInfo(settings["TIMEZONE"])
+    except (ZoneInfoNotFoundError, ValueError) as error:
+        raise ConfigError(f"YANXUN_TIMEZONE {settings['TIMEZONE']!r} is not a known time zone "
+                          "(e.g. Asia/Shanghai)") from error
 
 
 def flask_settings(settings: Mapping[str, Any]) -> dict[str, Any]:

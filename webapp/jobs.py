@@ -1,21 +1,26 @@
-"""Background work that owns its transactions: firing due timers (and, with issue 5, Celery jobs).
+"""Background work that owns its transactions: firing due timers, emailing notifications, the daily digest.
 
-Used by ``flask timers tick``, by the embedded ticker of the single-process default (``make run``), and
-later by the Celery beat schedule.
+The Celery jobs of :mod:`webapp.background` are thin calls into these functions; ``flask timers tick`` and
+the embedded ticker of the single-process default (``make run``) call :func:`tick_timers` too. Each one is
+safe to run twice at once or again after a crash: rows are taken with ``FOR UPDATE SKIP LOCKED`` or claimed
+under a unique key, and every unit of work commits on its own.
 """
 
 from __future__ import annotations
 
 import logging
+import smtplib
 import threading
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from flask import Flask
+from flask import Flask, current_app
 
 from webapp.extensions import db
+from webapp.models import User
 from webapp.models.base import utcnow
-from webapp.services import instances
+from webapp.services import digest, instances, notifications
+from webapp.services.notifications import _ONE_MESSAGE_ERRORS, _close, _connect, _settings
 
 log = logging.getLogger(__name__)
 
@@ -46,6 +51,87 @@ def tick_timers(moment: datetime | None = None) -> TickReport:
             instances.record_incident(failure, stop_instance=True)
             db.session.commit()
             report.failures.append((failure.instance_id, str(failure.error)))
+
+
+#: Emails sent over one SMTP connection; a run sends batches until the outbox is empty or :data:`EMAIL_RUN_LIMIT`.
+EMAIL_BATCH = 100
+EMAIL_RUN_LIMIT = 1000
+
+
+def deliver_notifications(limit: int | None = None, *, base_url: str | None = None) -> notifications.DeliveryReport:
+    """Email the notifications waiting for it (the outbox: ``emailed_at IS NULL``), at most ``limit``.
+
+    Batches of :data:`EMAIL_BATCH` share a connection; a batch with a failure ends the run (the next sweep
+    retries). Rows are locked with SKIP LOCKED, so several workers never send the same email.
+    """
+    remaining = EMAIL_RUN_LIMIT if limit is None else limit
+    total = notifications.DeliveryReport()
+    while remaining > 0:
+        report = notifications.deliver_pending_emails(min(remaining, EMAIL_BATCH), base_url=base_url)
+        if not report.enabled:
+            return report
+        total.sent += report.sent
+        total.failed += report.failed
+        remaining -= report.sent + report.failed
+        if report.failed or report.sent < EMAIL_BATCH:
+            break
+    return total
+
+
+@dataclass
+class DigestReport:
+    sent: int = 0
+    failed: int = 0
+    #: People whose digest of the day another run had claimed in the meantime.
+    skipped: int = 0
+    #: False when DIGEST_HOUR is empty or SMTP_HOST is not set (nothing was attempted).
+    enabled: bool = True
+
+
+def send_daily_digests(moment: datetime | None = None) -> DigestReport:
+    """Email today's digest of open tasks to everyone who has some and has not had it today.
+
+    Per person: find the tasks, claim the day's digest and commit, then send; a failed send gives the claim
+    back (a later run may retry), a crash after the claim does not resend: at most one digest a day.
+    """
+    if current_app.config["YANXUN"]["DIGEST_HOUR"] is None or not notifications.email_enabled():
+        return DigestReport(enabled=False)
+    config = _settings()
+    now = moment or utcnow()
+    day = digest.local_day(now)
+    report = DigestReport()
+    server: smtplib.SMTP | None = None
+    try:
+        for user_id in digest.recipient_ids(day):
+            user = db.session.get(User, user_id)
+            pending = digest.pending_for(user, now) if user is not None else None
+            if pending is None:
+                db.session.rollback()
+                continue
+            message = digest.build_email(pending, config["sender"], now)
+            claim = digest.claim(pending, day)
+            db.session.commit()
+            if claim is None:
+                report.skipped += 1
+                continue
+            try:
+                if server is None:
+                    server = _connect(config)
+                server.send_message(message)
+            except (smtplib.SMTPException, OSError) as error:
+                digest.release(claim)
+                db.session.commit()
+                report.failed += 1
+                log.warning("digest for user %s failed: %s", user_id, error)
+                if server is None or not isinstance(error, _ONE_MESSAGE_ERRORS):
+                    break  # the mail server is unreachable or went away: a later run tries the rest
+                continue
+            digest.mark_sent(claim)
+            db.session.commit()
+            report.sent += 1
+    finally:
+        _close(server)
+    return report
 
 
 def start_embedded_ticker(app: Flask) -> threading.Thread | None:

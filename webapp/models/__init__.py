@@ -3,6 +3,7 @@
 from webapp.models.application import RELEASED_STATUSES, Application, ApplicationStatus, Evidence
 from webapp.models.audit import AuditEvent, LoginFailure
 from webapp.models.base import Base
+from webapp.models.digest import TaskDigest
 from webapp.models.ledger import CreditEntry, EntrySource, LedgerIsAppendOnly, RuleSet
 from webapp.models.notification import Notification
 from webapp.models.org import ALLOWED_PARENTS, Org, OrgType, SchoolStage
@@ -25,5 +26,5 @@ __all__ = [
     "AuditEvent", "BackboneLevel", "Base", "CreditEntry", "Delegation", "EntrySource", "Evidence", "HumanTask",
     "Incident", "InstanceStatus", "LedgerIsAppendOnly", "LoginFailure", "Membership", "Notification", "Org",
     "OrgType", "ProcessDefinition", "ProcessInstance", "Role", "RoleAssignment", "RuleSet", "SchoolStage",
-    "TaskCandidate", "TaskComment", "TaskStatus", "User",
+    "TaskCandidate", "TaskComment", "TaskDigest", "TaskStatus", "User",
 ]

@@ -6,7 +6,6 @@ from functools import partial
 
 import click
 from flask import (
-    Flask,
     Response,
     abort,
     current_app,
@@ -20,6 +19,7 @@ from flask import (
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
 
+from webapp import background
 from webapp.extensions import db
 from webapp.links import is_local_link
 from webapp.notifications import bp
@@ -74,29 +74,24 @@ def open_notification(notification_id: int):
 
 # -- email right after the response ---------------------------------------------------------------------------
 
-#: Emails sent after one response at most (the rest wait for the next response or ``notifications send``).
+#: Emails sent after one response at most (the rest wait for the next response, the sweep or ``notifications send``).
 AFTER_RESPONSE_LIMIT = 20
-
-
-def _deliver_in_background(app: Flask, base_url: str) -> None:
-    with app.app_context():
-        try:
-            notification_service.deliver_pending_emails(limit=AFTER_RESPONSE_LIMIT, base_url=base_url)
-        except Exception:
-            db.session.rollback()
-            app.logger.exception("sending notification emails after the response failed")
-        finally:
-            db.session.remove()
 
 
 @bp.after_app_request
 def _send_after_response(response: Response) -> Response:
-    """When this request committed notifications, email them once the response has been sent."""
+    """When this request committed notifications, have them emailed once the response has been sent.
+
+    With Redis the delivery job is queued for a worker (when Redis is down the request is not affected and the
+    beat schedule's sweep sends them later); without Redis it runs right here, after the response.
+    """
     if not notification_service.take_committed_flag():
         return response
     settings = current_app.config["YANXUN"]
     if settings.get("SMTP_HOST") and settings.get("SMTP_SEND_AFTER_REQUEST"):
-        response.call_on_close(partial(_deliver_in_background, current_app._get_current_object(), request.host_url))
+        response.call_on_close(partial(background.enqueue, current_app._get_current_object(),
+                                       background.DELIVER_NOTIFICATIONS, limit=AFTER_RESPONSE_LIMIT,
+                                       base_url=request.host_url))
     return response
 
 

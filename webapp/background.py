@@ -1,0 +1,143 @@
+"""Celery bound to Flask: the queue's settings, the beat schedule, the jobs and how the web app hands them over.
+
+``create_app`` calls :func:`init_app`, so every app has its Celery app in ``app.extensions["celery"]``;
+``webapp.worker`` exposes it to ``celery -A webapp.worker worker`` and ``... beat``. With ``REDIS_URL`` jobs
+travel through Redis to the workers; without it (the embedded default) they run in-process at once (eager),
+and the embedded ticker of :mod:`webapp.jobs` fires the timers.
+
+Jobs take ids and plain values only (JSON). Each one is a thin call into :mod:`webapp.jobs`, which owns
+the transactions; :class:`AppContextTask` gives it an app context and always hands the session back.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+import kombu.exceptions
+import redis
+from celery import Celery, Task
+from celery.schedules import crontab
+from flask import Flask
+
+from webapp import jobs
+from webapp.extensions import db
+
+log = logging.getLogger(__name__)
+
+#: The jobs' names: beat, docker-compose and the topology tests refer to them.
+TICK_TIMERS = "yanxun.tick_timers"
+DELIVER_NOTIFICATIONS = "yanxun.deliver_notifications"
+DAILY_DIGEST = "yanxun.daily_digest"
+
+#: How the web app hands jobs over: when Redis cannot be reached it gives up after one attempt of at most a
+#: second, and the periodic sweeps catch up once Redis is back. (Workers and beat keep Celery's retries.)
+FAIL_FAST = {"max_retries": 0, "socket_connect_timeout": 1.0, "socket_timeout": 5.0}
+_BROKER_DOWN = (kombu.exceptions.OperationalError, redis.RedisError, OSError)
+
+
+def celery_settings(app: Flask) -> dict[str, Any]:
+    """Celery's configuration, from our settings."""
+    settings = app.config["YANXUN"]
+    redis_url = settings["REDIS_URL"]
+    return {
+        "broker_url": redis_url or "memory://",
+        "broker_connection_retry_on_startup": True,
+        "task_publish_retry": False,
+        "task_always_eager": not redis_url,
+        "task_eager_propagates": True,
+        "task_serializer": "json",
+        "result_serializer": "json",
+        "accept_content": ["json"],
+        "task_ignore_result": True,
+        # A job is acknowledged when it has finished, and given back to the queue when its worker dies or loses
+        # Redis, so nothing is lost; the jobs themselves make running twice harmless (row locks, claims).
+        "task_acks_late": True,
+        "task_reject_on_worker_lost": True,
+        "worker_cancel_long_running_tasks_on_connection_loss": True,
+        "worker_prefetch_multiplier": 1,
+        "task_soft_time_limit": settings["JOB_SOFT_TIME_LIMIT_SECONDS"],
+        "task_time_limit": settings["JOB_TIME_LIMIT_SECONDS"],
+        "timezone": settings["TIMEZONE"],
+        "enable_utc": True,
+        "beat_schedule": beat_schedule(settings),
+        # The instance folder is writable in every deployment (a volume in docker-compose).
+        "beat_schedule_filename": str(Path(app.instance_path) / "celerybeat-schedule"),
+    }
+
+
+def beat_schedule(settings: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """What beat sends and when; a message not taken before its next one is due expires (no pile-up)."""
+    schedule: dict[str, dict[str, Any]] = {}
+    tick, sweep, hour = settings["TIMER_TICK_SECONDS"], settings["NOTIFICATION_SWEEP_SECONDS"], settings["DIGEST_HOUR"]
+    if tick:
+        schedule["tick-timers"] = {"task": TICK_TIMERS, "schedule": float(tick), "options": {"expires": tick}}
+    if sweep:
+        schedule["deliver-notifications"] = {"task": DELIVER_NOTIFICATIONS, "schedule": float(sweep),
+                                             "options": {"expires": sweep}}
+    if hour is not None:
+        schedule["daily-digest"] = {"task": DAILY_DIGEST, "schedule": crontab(minute=0, hour=hour),
+                                    "options": {"expires": 3600}}
+    return schedule
+
+
+def init_app(app: Flask) -> Celery:
+    class AppContextTask(Task):
+        """Runs the job inside ``app``'s context; the session is rolled back on failure and always removed."""
+
+        def __call__(self, *args: Any, **kwargs: Any) -> Any:
+            with app.app_context():
+                try:
+                    return self.run(*args, **kwargs)
+                except BaseException:
+                    db.session.rollback()
+                    raise
+                finally:
+                    db.session.remove()
+
+    celery = Celery(app.import_name, task_cls=AppContextTask)
+    celery.conf.update(celery_settings(app))
+    _register_jobs(celery)
+    app.extensions["celery"] = celery
+    return celery
+
+
+def _register_jobs(celery: Celery) -> None:
+    @celery.task(name=TICK_TIMERS, shared=False)
+    def tick_timers() -> dict[str, int]:
+        report = jobs.tick_timers()
+        return {"ticked": report.ticked, "fired": report.fired, "failed": len(report.failures)}
+
+    @celery.task(name=DELIVER_NOTIFICATIONS, shared=False)
+    def deliver_notifications(limit: int | None = None, base_url: str | None = None) -> dict[str, int]:
+        report = jobs.deliver_notifications(limit, base_url=base_url)
+        return {"sent": report.sent, "failed": report.failed}
+
+    @celery.task(name=DAILY_DIGEST, shared=False)
+    def daily_digest() -> dict[str, int]:
+        report = jobs.send_daily_digests()
+        return {"sent": report.sent, "failed": report.failed, "skipped": report.skipped}
+
+
+def enqueue(app: Flask, name: str, **arguments: Any) -> bool:
+    """Hand job ``name`` to the workers (with Redis) or run it now (without); False when that failed.
+
+    Never raises, so it is safe after a response: an unreachable Redis costs one failed connection attempt
+    (:data:`FAIL_FAST`) and a warning, and the beat schedule's sweep does the work later.
+    """
+    celery: Celery = app.extensions["celery"]
+    task = celery.tasks[name]
+    try:
+        if celery.conf.task_always_eager:
+            task.apply_async(kwargs=arguments)
+        else:
+            with celery.connection_for_write(transport_options=FAIL_FAST) as connection:
+                task.apply_async(kwargs=arguments, connection=connection, retry=False)
+    except Exception as error:
+        if celery.conf.task_always_eager or not isinstance(error, _BROKER_DOWN):
+            log.exception("job %s failed", name)
+        else:
+            log.warning("could not queue %s, Redis is unreachable (%s); the periodic sweep will catch up", name, error)
+        return False
+    return True

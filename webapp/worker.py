@@ -1,0 +1,18 @@
+"""The Celery entry point: ``celery -A webapp.worker worker`` runs the jobs, ``celery -A webapp.worker beat``
+sends the periodic ones (timers, the notification sweep, the daily digest).
+
+Both build the app from the ``YANXUN_*`` environment like the web processes, and need ``YANXUN_REDIS_URL``
+(without Redis, the single-process default runs every job itself).
+"""
+
+from __future__ import annotations
+
+from webapp import create_app
+from webapp.config import ConfigError
+
+#: Not called ``app``: Celery's ``-A`` looks for an attribute of that name first and would find Flask's.
+flask_app = create_app()
+if not flask_app.config["YANXUN"]["REDIS_URL"]:
+    raise ConfigError("Celery workers and beat need YANXUN_REDIS_URL (e.g. redis://127.0.0.1:6379/0); without "
+                      "Redis the web process runs the jobs itself.")
+celery = flask_app.extensions["celery"]
