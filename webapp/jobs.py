@@ -14,8 +14,9 @@ from datetime import datetime
 from flask import Flask
 
 from webapp.extensions import db
+from webapp.models import ServiceJobStatus
 from webapp.models.base import utcnow
-from webapp.services import instances
+from webapp.services import instances, service_jobs
 
 log = logging.getLogger(__name__)
 
@@ -87,3 +88,60 @@ def init_app(app: Flask) -> None:
             if "yanxun_ticker" not in app.extensions:
                 app.extensions["yanxun_ticker"] = None  # decided once, whether or not a thread runs
                 start_embedded_ticker(app)
+
+
+# -- service tasks on a worker (async topics) -------------------------------------------------------------------
+
+@dataclass
+class ServiceJobReport:
+    outcomes: dict[str, int] = field(default_factory=dict)
+    #: Jobs queued by the steps these jobs ran (a handler's step can start the next async task): hand them over.
+    queued: list[int] = field(default_factory=list)
+
+    def count(self, outcome: str) -> None:
+        self.outcomes[outcome] = self.outcomes.get(outcome, 0) + 1
+
+
+def run_service_job(job_id: int, moment: datetime | None = None) -> str:
+    """Run one attempt of job ``job_id`` in its own transaction; returns the outcome.
+
+    A job another worker is running (its row is locked) is skipped; a job that is not due yet is left alone.
+    An unexpected error (the database, say) rolls back and counts as a failed attempt, with back-off.
+    """
+    job = service_jobs.lock_job(job_id)
+    if job is None:
+        db.session.rollback()
+        return service_jobs.Outcome.SKIPPED
+    try:
+        outcome = service_jobs.attempt(job, moment)
+        db.session.commit()
+    except Exception as error:
+        db.session.rollback()
+        log.exception("service job %s failed unexpectedly", job_id)
+        _count_crash(job_id, error, moment or utcnow())
+        return service_jobs.Outcome.RETRY
+    return outcome
+
+
+def _count_crash(job_id: int, error: Exception, moment: datetime) -> None:
+    job = service_jobs.lock_job(job_id)
+    if job is not None and job.status is ServiceJobStatus.PENDING:
+        job.attempts += 1
+        job.last_error = f"{type(error).__name__}: {error}"[:2000]
+        job.next_attempt_at = moment + service_jobs.backoff(job.attempts)
+    db.session.commit()
+
+
+def run_due_service_jobs(moment: datetime | None = None, limit: int = 500) -> ServiceJobReport:
+    """The sweep: run every pending job that is due (each once per sweep), oldest first."""
+    report, seen = ServiceJobReport(), set()
+    while len(seen) < limit:
+        job = service_jobs.lock_next_due(moment or utcnow(), exclude=seen)
+        if job is None:
+            db.session.rollback()
+            break
+        seen.add(job.id)
+        db.session.rollback()  # run_service_job locks it again in its own transaction
+        report.count(run_service_job(job.id, moment))
+    report.queued = service_jobs.take_committed()
+    return report

@@ -19,7 +19,15 @@ from typing import Any
 import sqlalchemy as sa
 from flask_babel import lazy_gettext as _l
 
-from webapp.engine import EngineError, EngineIncident, FieldError, FormInvalid, TaskRefused, UserTaskInfo
+from webapp.engine import (
+    EngineError,
+    EngineIncident,
+    FieldError,
+    FormInvalid,
+    ServiceTaskInfo,
+    TaskRefused,
+    UserTaskInfo,
+)
 from webapp.engine import ProcessDefinition as EngineDefinition
 from webapp.extensions import db
 from webapp.models import (
@@ -222,6 +230,41 @@ def fire_due_timers(instance: ProcessInstance, now: datetime | None = None) -> l
     return due
 
 
+def waiting_service_task(instance: ProcessInstance, task_guid: str) -> ServiceTaskInfo | None:
+    """The service task ``task_guid`` if it still waits for a worker (STARTED) in the stored state."""
+    runtime = get_runtime()
+    workflow = runtime.load(engine_definition(instance.definition), instance.state_json)
+    return next((info for info in runtime.started_service_tasks(workflow)
+                 if info.task_id == task_guid and info.state == "STARTED"), None)
+
+
+def run_service_task(instance: ProcessInstance, task_guid: str) -> None:
+    """Run the handler of a waiting (async) service task on the locked ``instance`` and move it on.
+
+    A failing handler raises :class:`ActionFailed` (roll back to before the call, then decide on a retry).
+    """
+    with _acting(instance, "service", None) as context:
+        get_runtime().execute_service_task(context.workflow, task_guid)
+        audit.record("service.complete", actor=None, obj=instance, instance_id=instance.id,
+                     after={"task": task_guid})
+        sync_tasks(instance, context.workflow)
+
+
+def fail_service_task(instance: ProcessInstance, task_guid: str, message: str) -> None:
+    """Give up on a waiting service task: it goes to ERROR in the engine (the branch stops there)."""
+    with _acting(instance, "service", None) as context:
+        get_runtime().fail_service_task(context.workflow, task_guid, message)
+        sync_tasks(instance, context.workflow)
+
+
+def retry_service_task(instance: ProcessInstance, task_guid: str, actor: User) -> None:
+    """Put a failed service task back to waiting (STARTED) for a worker to run again."""
+    with _acting(instance, "retry", actor) as context:
+        get_runtime().retry_service_task(context.workflow, task_guid)
+        audit.record("service.retry", actor=actor, obj=instance, instance_id=instance.id, after={"task": task_guid})
+        sync_tasks(instance, context.workflow)
+
+
 def _is_due(value: Any, moment: datetime) -> bool:
     try:
         return datetime.fromisoformat(str(value)) <= moment
@@ -296,6 +339,10 @@ def sync_tasks(instance: ProcessInstance, workflow: Any, *, completed: HumanTask
 
     for task in created:
         notifications.task_opened(task, actor=actor)
+    if workflow is not None and instance.status is InstanceStatus.RUNNING:
+        from webapp.services import service_jobs  # imported here: it builds on this module
+
+        service_jobs.queue_started(instance, workflow)
 
 
 def _users_by_login(logins: list[str]) -> dict[str, User]:
