@@ -18,6 +18,7 @@ from typing import Any
 
 import sqlalchemy as sa
 from flask_babel import lazy_gettext as _l
+from sqlalchemy.orm import joinedload
 
 from webapp.engine import (
     EngineError,
@@ -70,9 +71,10 @@ class ActionFailed(Exception):
 
 
 def lock_instance(instance_id: int) -> ProcessInstance:
-    """The instance row, locked for this transaction and freshly read."""
+    """The instance row, locked for this transaction and freshly read (its definition's row comes along)."""
     instance = db.session.scalar(sa.select(ProcessInstance).where(ProcessInstance.id == instance_id)
-                                 .with_for_update().execution_options(populate_existing=True))
+                                 .options(joinedload(ProcessInstance.definition, innerjoin=True))
+                                 .with_for_update(of=ProcessInstance).execution_options(populate_existing=True))
     if instance is None:
         raise NotFound(_l("This process instance does not exist."))
     return instance
@@ -107,7 +109,8 @@ def _acting(instance: ProcessInstance, action: str, actor: User | None) -> Itera
     try:
         workflow = runtime.load(engine_definition(instance.definition), instance.state_json)
         context = _Context(instance, workflow)
-        yield context
+        with db.session.no_autoflush:  # the projection flushes once; the rest goes with the commit
+            yield context
         _save(instance, workflow)
     except EngineError as error:
         if isinstance(error, FormInvalid | TaskRefused):
@@ -160,7 +163,8 @@ def start(key: str, *, subject_org: Org, initiator: User, data: Mapping[str, Any
                  after={"process": key, "version": definition.version, "subject_org": subject_org.code,
                         "data": _json_safe(data or {})})
     try:
-        sync_tasks(instance, workflow, actor=initiator, new=True)
+        with db.session.no_autoflush:
+            sync_tasks(instance, workflow, actor=initiator, new=True)
     except EngineError as error:
         raise ActionFailed(None, "start", error, initiator) from error
     return instance
@@ -174,8 +178,8 @@ def complete_task(task: HumanTask, actor: User, data: Mapping[str, Any],
     second finds the task completed and gets :class:`Conflict`.
     """
     instance = lock_instance(task.instance_id)
-    db.session.refresh(task)
-    if task.status is not TaskStatus.OPEN:
+    open_rows = _open_rows(instance.id)  # re-reads ``task`` too, if it is still open
+    if task.task_guid not in open_rows:
         raise Conflict(_l("This task has already been completed or cancelled."))
     authorise(task, actor)
     with _acting(instance, "complete", actor) as context:
@@ -189,7 +193,7 @@ def complete_task(task: HumanTask, actor: User, data: Mapping[str, Any],
             raise Conflict(_l("This task can no longer be completed.")) from error
         audit.record("task.complete", actor=actor, obj=task, instance_id=instance.id,
                      after={"task": task.bpmn_id, "data": _json_safe(data)})
-        sync_tasks(instance, context.workflow, completed=task, actor=actor)
+        sync_tasks(instance, context.workflow, completed=task, actor=actor, open_rows=open_rows)
     return task
 
 
@@ -305,16 +309,25 @@ def record_incident(failure: ActionFailed, *, stop_instance: bool = False) -> In
 
 # -- the inbox projection -------------------------------------------------------------------------------------
 
+def _open_rows(instance_id: int) -> dict[str, HumanTask]:
+    """The instance's open ``human_task`` rows by engine task id, freshly read."""
+    return {row.task_guid: row for row in db.session.scalars(
+        sa.select(HumanTask).where(HumanTask.instance_id == instance_id, HumanTask.status == TaskStatus.OPEN)
+        .execution_options(populate_existing=True))}
+
+
 def sync_tasks(instance: ProcessInstance, workflow: Any, *, completed: HumanTask | None = None,
-               actor: User | None = None, new: bool = False) -> None:
+               actor: User | None = None, new: bool = False,
+               open_rows: dict[str, HumanTask] | None = None) -> None:
     """Make the open ``human_task`` rows of ``instance`` match the engine's READY user tasks.
 
-    ``new``: the instance was just started, so it has no rows yet (saves a query).
+    ``new``: the instance was just started, so it has no rows yet; ``open_rows``: the caller has just read
+    them (in this transaction, with the instance locked). Both save a query.
     """
     ready = get_runtime().ready_user_tasks(workflow) if instance.status is InstanceStatus.RUNNING else []
     ready_ids = {info.task_id for info in ready}
-    open_rows = {} if new else {row.task_guid: row for row in db.session.scalars(
-        sa.select(HumanTask).where(HumanTask.instance_id == instance.id, HumanTask.status == TaskStatus.OPEN))}
+    if open_rows is None:
+        open_rows = {} if new else _open_rows(instance.id)
     now = utcnow()
     closed = []
     for guid, row in open_rows.items():
