@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from webapp.services.runtime import services
@@ -24,6 +25,41 @@ if "test.check_hours" not in services:
 
 def hours_review_files() -> dict[str, bytes]:
     return {HOURS_REVIEW.name: HOURS_REVIEW.read_bytes()}
+
+
+#: The same check as an async topic: the task waits for a worker. Tests set ``failures`` to make the next
+#: that many calls fail (a flaky rule service) and read ``calls``.
+ASYNC_TOPIC = "test.check_hours_later"
+async_check = {"failures": 0, "calls": 0}
+
+
+#: In a worker process started by a test: while the file named here exists, the rule service is "down".
+SERVICE_DOWN_FILE = "TEST_SERVICE_DOWN_FILE"
+
+
+def check_hours_later(call):
+    async_check["calls"] += 1
+    down = os.environ.get(SERVICE_DOWN_FILE)
+    if down and Path(down).exists():
+        raise ConnectionError("rule service unreachable (test switch)")
+    if async_check["failures"] > 0:
+        async_check["failures"] -= 1
+        raise TimeoutError("rule service timed out")
+    return check_hours(call)
+
+
+if ASYNC_TOPIC not in services:
+    services.register(ASYNC_TOPIC, check_hours_later, is_async=True)
+
+
+def hours_review_async_files() -> dict[str, bytes]:
+    """``hours_review`` whose check runs on a worker (process id ``hours_review_async``)."""
+    xml = HOURS_REVIEW.read_bytes()
+    for old, new in ((b'camunda:topic="test.check_hours"', f'camunda:topic="{ASYNC_TOPIC}"'.encode()),
+                     (b'"hours_review"', b'"hours_review_async"')):
+        assert old in xml, old
+        xml = xml.replace(old, new)
+    return {"hours_review_async.bpmn": xml}
 
 
 def review_waiting_for(officer_count: int, prefix: str):

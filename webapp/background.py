@@ -12,6 +12,7 @@ the transactions; :class:`AppContextTask` gives it an app context and always han
 from __future__ import annotations
 
 import logging
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -19,10 +20,11 @@ import kombu.exceptions
 import redis
 from celery import Celery, Task
 from celery.schedules import crontab
-from flask import Flask
+from flask import Flask, Response
 
 from webapp import jobs
 from webapp.extensions import db
+from webapp.services import service_jobs
 
 log = logging.getLogger(__name__)
 
@@ -30,6 +32,9 @@ log = logging.getLogger(__name__)
 TICK_TIMERS = "yanxun.tick_timers"
 DELIVER_NOTIFICATIONS = "yanxun.deliver_notifications"
 DAILY_DIGEST = "yanxun.daily_digest"
+#: One attempt of an async service task's handler (``job_id``), and the sweep of every due attempt.
+RUN_SERVICE_JOB = "yanxun.run_service_job"
+RUN_SERVICE_JOBS = "yanxun.run_service_jobs"
 
 #: How the web app hands jobs over: when Redis cannot be reached it gives up after one attempt of at most a
 #: second, and the periodic sweeps catch up once Redis is back. (Workers and beat keep Celery's retries.)
@@ -73,6 +78,9 @@ def beat_schedule(settings: dict[str, Any]) -> dict[str, dict[str, Any]]:
     tick, sweep, hour = settings["TIMER_TICK_SECONDS"], settings["NOTIFICATION_SWEEP_SECONDS"], settings["DIGEST_HOUR"]
     if tick:
         schedule["tick-timers"] = {"task": TICK_TIMERS, "schedule": float(tick), "options": {"expires": tick}}
+        # Retries after back-off, and jobs whose message was lost with Redis, are picked up on the same beat.
+        schedule["run-service-jobs"] = {"task": RUN_SERVICE_JOBS, "schedule": float(tick),
+                                        "options": {"expires": tick}}
     if sweep:
         schedule["deliver-notifications"] = {"task": DELIVER_NOTIFICATIONS, "schedule": float(sweep),
                                              "options": {"expires": sweep}}
@@ -98,16 +106,54 @@ def init_app(app: Flask) -> Celery:
 
     celery = Celery(app.import_name, task_cls=AppContextTask)
     celery.conf.update(celery_settings(app))
-    _register_jobs(celery)
+    _register_jobs(app, celery)
     app.extensions["celery"] = celery
+
+    @app.after_request
+    def _dispatch_service_jobs(response: Response) -> Response:
+        """Service jobs this request committed go to the workers once the response is sent."""
+        queued = service_jobs.take_committed()
+        if queued:
+            response.call_on_close(partial(dispatch_service_jobs, app, queued))
+        return response
+
     return celery
 
 
-def _register_jobs(celery: Celery) -> None:
+def dispatch_service_jobs(app: Flask, job_ids: list[int]) -> None:
+    """Hand each service job to the workers (or, without Redis, run it now); never raises.
+
+    A job that cannot be handed over (Redis down) stays pending in the database: the sweep runs it.
+    """
+    for job_id in job_ids:
+        enqueue(app, RUN_SERVICE_JOB, job_id=job_id)
+
+
+def _register_jobs(app: Flask, celery: Celery) -> None:
+    def dispatch_queued() -> None:
+        """Jobs queued by the steps this job ran (a timer or handler can start an async task)."""
+        queued = service_jobs.take_committed()
+        if queued:
+            dispatch_service_jobs(app, queued)
+
     @celery.task(name=TICK_TIMERS, shared=False)
     def tick_timers() -> dict[str, int]:
         report = jobs.tick_timers()
+        dispatch_queued()
         return {"ticked": report.ticked, "fired": report.fired, "failed": len(report.failures)}
+
+    @celery.task(name=RUN_SERVICE_JOB, shared=False)
+    def run_service_job(job_id: int) -> str:
+        outcome = jobs.run_service_job(job_id)
+        dispatch_queued()
+        return str(outcome)
+
+    @celery.task(name=RUN_SERVICE_JOBS, shared=False)
+    def run_service_jobs() -> dict[str, int]:
+        report = jobs.run_due_service_jobs()
+        if report.queued:
+            dispatch_service_jobs(app, report.queued)
+        return report.outcomes
 
     @celery.task(name=DELIVER_NOTIFICATIONS, shared=False)
     def deliver_notifications(limit: int | None = None, base_url: str | None = None) -> dict[str, int]:

@@ -56,6 +56,10 @@ DEFAULTS: dict[str, Any] = {
     # With Redis, everyone with open tasks gets one email a day listing them, at this hour (0-23) in TIMEZONE;
     # empty or "off" turns the digest off. Needs SMTP_HOST.
     "DIGEST_HOUR": 7,
+    # A service task whose handler runs on a worker (async topic) is tried this many times, waiting
+    # SERVICE_RETRY_SECONDS × 2^(attempt−1) (at most an hour) in between, before it becomes an incident.
+    "SERVICE_MAX_ATTEMPTS": 5,
+    "SERVICE_RETRY_SECONDS": 30,
     # A background job is asked to stop after the soft limit (its transaction rolls back) and killed at the hard one.
     "JOB_SOFT_TIME_LIMIT_SECONDS": 300,
     "JOB_TIME_LIMIT_SECONDS": 360,
@@ -168,6 +172,9 @@ def _check_background_work(settings: Mapping[str, Any]) -> None:
     if hour is not None and not (isinstance(hour, int) and 0 <= hour <= 23):
         raise ConfigError(f"YANXUN_DIGEST_HOUR must be an hour from 0 to 23, or empty to turn the digest off; "
                           f"got {hour!r}")
+    for key in ("SERVICE_MAX_ATTEMPTS", "SERVICE_RETRY_SECONDS"):
+        if settings[key] < 1:
+            raise ConfigError(f"YANXUN_{key} must be at least 1, got {settings[key]}")
     soft, hard = settings["JOB_SOFT_TIME_LIMIT_SECONDS"], settings["JOB_TIME_LIMIT_SECONDS"]
     if not 0 < soft < hard:
         raise ConfigError(f"YANXUN_JOB_SOFT_TIME_LIMIT_SECONDS ({soft}) must be positive and below "

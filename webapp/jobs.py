@@ -17,9 +17,9 @@ from datetime import datetime
 from flask import Flask, current_app
 
 from webapp.extensions import db
-from webapp.models import User
+from webapp.models import ServiceJobStatus, User
 from webapp.models.base import utcnow
-from webapp.services import digest, instances, notifications
+from webapp.services import digest, instances, notifications, service_jobs
 from webapp.services.notifications import _ONE_MESSAGE_ERRORS, _close, _connect, _settings
 
 log = logging.getLogger(__name__)
@@ -134,8 +134,33 @@ def send_daily_digests(moment: datetime | None = None) -> DigestReport:
     return report
 
 
+#: Service jobs can queue further service jobs; one round follows such chains this many steps deep.
+CHAINED_SERVICE_ROUNDS = 10
+
+
+def embedded_round(moment: datetime | None = None) -> None:
+    """One beat of the single-process default: what Celery beat and the workers do when there is Redis.
+
+    Fires due timers, runs due service jobs (and those they queue), emails waiting notifications, and sends
+    the daily digest during ``DIGEST_HOUR``.
+    """
+    now = moment or utcnow()
+    report = tick_timers(moment)
+    if report.fired or report.failures:
+        log.info("timers: %d fired, %d failed", report.fired, len(report.failures))
+    for _ in range(CHAINED_SERVICE_ROUNDS):
+        if not run_due_service_jobs(moment).outcomes:
+            break
+    service_jobs.take_committed()  # run above (or on the next round): nothing to hand over
+    if notifications.email_enabled():
+        deliver_notifications()
+        if digest.is_digest_hour(now):
+            send_daily_digests(moment)
+
+
 def start_embedded_ticker(app: Flask) -> threading.Thread | None:
-    """In the single-process default (no Redis), fire due timers every ``TIMER_TICK_SECONDS`` from a thread.
+    """In the single-process default (no Redis), do the background work every ``TIMER_TICK_SECONDS`` from a
+    thread: :func:`embedded_round`.
 
     Started by the first request of a served app, never under tests or CLI commands; with Redis the
     Celery beat schedule does this work instead.
@@ -150,9 +175,7 @@ def start_embedded_ticker(app: Flask) -> threading.Thread | None:
         while not stop.wait(interval):
             try:
                 with app.app_context():
-                    report = tick_timers()
-                    if report.fired or report.failures:
-                        log.info("timers: %d fired, %d failed", report.fired, len(report.failures))
+                    embedded_round()
             except Exception:  # keep ticking: a database hiccup must not end the ticker for good
                 log.exception("embedded timer tick failed")
 
@@ -173,3 +196,60 @@ def init_app(app: Flask) -> None:
             if "yanxun_ticker" not in app.extensions:
                 app.extensions["yanxun_ticker"] = None  # decided once, whether or not a thread runs
                 start_embedded_ticker(app)
+
+
+# -- service tasks on a worker (async topics) -------------------------------------------------------------------
+
+@dataclass
+class ServiceJobReport:
+    outcomes: dict[str, int] = field(default_factory=dict)
+    #: Jobs queued by the steps these jobs ran (a handler's step can start the next async task): hand them over.
+    queued: list[int] = field(default_factory=list)
+
+    def count(self, outcome: str) -> None:
+        self.outcomes[outcome] = self.outcomes.get(outcome, 0) + 1
+
+
+def run_service_job(job_id: int, moment: datetime | None = None) -> str:
+    """Run one attempt of job ``job_id`` in its own transaction; returns the outcome.
+
+    A job another worker is running (its row is locked) is skipped; a job that is not due yet is left alone.
+    An unexpected error (the database, say) rolls back and counts as a failed attempt, with back-off.
+    """
+    job = service_jobs.lock_job(job_id)
+    if job is None:
+        db.session.rollback()
+        return service_jobs.Outcome.SKIPPED
+    try:
+        outcome = service_jobs.attempt(job, moment)
+        db.session.commit()
+    except Exception as error:
+        db.session.rollback()
+        log.exception("service job %s failed unexpectedly", job_id)
+        _count_crash(job_id, error, moment or utcnow())
+        return service_jobs.Outcome.RETRY
+    return outcome
+
+
+def _count_crash(job_id: int, error: Exception, moment: datetime) -> None:
+    job = service_jobs.lock_job(job_id)
+    if job is not None and job.status is ServiceJobStatus.PENDING:
+        job.attempts += 1
+        job.last_error = f"{type(error).__name__}: {error}"[:2000]
+        job.next_attempt_at = moment + service_jobs.backoff(job.attempts)
+    db.session.commit()
+
+
+def run_due_service_jobs(moment: datetime | None = None, limit: int = 500) -> ServiceJobReport:
+    """The sweep: run every pending job that is due (each once per sweep), oldest first."""
+    report, seen = ServiceJobReport(), set()
+    while len(seen) < limit:
+        job = service_jobs.lock_next_due(moment or utcnow(), exclude=seen)
+        if job is None:
+            db.session.rollback()
+            break
+        seen.add(job.id)
+        db.session.rollback()  # run_service_job locks it again in its own transaction
+        report.count(run_service_job(job.id, moment))
+    report.queued = service_jobs.take_committed()
+    return report

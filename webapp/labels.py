@@ -81,6 +81,11 @@ AUDIT_ACTION_LABELS = {
     "task.delegate": _l("Handed over"),
     "task.comment": _l("Commented"),
     "timer.fire": _l("Reminder time reached"),
+    "service.complete": _l("Automatic step done"),
+    "service.attempt_failed": _l("Automatic step failed, will retry"),
+    "service.retry": _l("Automatic step queued again"),
+    "incident.retry": _l("Incident retried"),
+    "incident.resolve": _l("Incident resolved"),
 }
 
 INSTANCE_STATUS_LABELS = {

@@ -176,13 +176,18 @@ def start_celery(app, tmp_path) -> Iterator[Callable[..., CeleryProcess]]:
     ``redis_url``, with extra ``YANXUN_*`` settings; every process is killed afterwards."""
     started: list[CeleryProcess] = []
 
-    def _start(program: str, redis_url: str, settings: Mapping[str, object] | None = None) -> CeleryProcess:
+    def _start(program: str, redis_url: str, settings: Mapping[str, object] | None = None, *,
+               preload: str | None = None, environ: Mapping[str, str] | None = None) -> CeleryProcess:
+        """``preload``: a module imported before Celery starts (e.g. one registering test service handlers)."""
         env = {key: value for key, value in os.environ.items() if not key.startswith("YANXUN_")}
+        env.update(environ or {})
         env.update({"YANXUN_DATABASE_URL": subprocess_database_url(app), "YANXUN_REDIS_URL": redis_url,
                     "YANXUN_SECRET_KEY": app.config["SECRET_KEY"], "PYTHONPATH": str(ROOT)})
         env.update({f"YANXUN_{key}": str(value) for key, value in (settings or {}).items()})
         number = len(started)
         command = [CELERY, "-A", "webapp.worker", program, "--loglevel=INFO"]
+        if preload:
+            command[:1] = [sys.executable, "-c", f"import {preload}; from celery.__main__ import main; main()"]
         if program == "worker":
             command += ["--pool=prefork", "--concurrency=1", "--without-gossip", "--without-mingle",
                         "--without-heartbeat", f"--hostname=test{number}@%h"]

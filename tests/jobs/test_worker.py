@@ -18,7 +18,13 @@ from celery.schedules import crontab
 from tests.conftest import IsolatedClient
 from tests.jobs.conftest import ROOT, fired_per_instance, needs_postgresql, wait_for, waiting_reviews
 from tests.services.test_notifications import SmtpSink
-from webapp.background import DAILY_DIGEST, DELIVER_NOTIFICATIONS, TICK_TIMERS
+from webapp.background import (
+    DAILY_DIGEST,
+    DELIVER_NOTIFICATIONS,
+    RUN_SERVICE_JOB,
+    RUN_SERVICE_JOBS,
+    TICK_TIMERS,
+)
 
 #: Past the PT48H reminder of hours_review.
 IN_THREE_DAYS = timedelta(days=3)
@@ -45,10 +51,13 @@ def test_celery_is_bound_to_the_settings(tmp_path):
     assert conf.timezone == "Asia/Shanghai"
     schedule = conf.beat_schedule
     assert {name: entry["task"] for name, entry in schedule.items()} == {
-        "tick-timers": TICK_TIMERS, "deliver-notifications": DELIVER_NOTIFICATIONS, "daily-digest": DAILY_DIGEST}
+        "tick-timers": TICK_TIMERS, "run-service-jobs": RUN_SERVICE_JOBS,
+        "deliver-notifications": DELIVER_NOTIFICATIONS, "daily-digest": DAILY_DIGEST}
     assert schedule["tick-timers"]["schedule"] == 15 and schedule["deliver-notifications"]["schedule"] == 90
+    assert schedule["run-service-jobs"]["schedule"] == 15
     assert schedule["daily-digest"]["schedule"] == crontab(minute=0, hour=6)
-    assert {TICK_TIMERS, DELIVER_NOTIFICATIONS, DAILY_DIGEST} <= set(app.extensions["celery"].tasks)
+    assert {TICK_TIMERS, DELIVER_NOTIFICATIONS, DAILY_DIGEST, RUN_SERVICE_JOB, RUN_SERVICE_JOBS} <= set(
+        app.extensions["celery"].tasks)
 
     quiet = _app(tmp_path, REDIS_URL="redis://127.0.0.1:6379/3", TIMER_TICK_SECONDS=0, DIGEST_HOUR=None)
     assert set(quiet.extensions["celery"].conf.beat_schedule) == {"deliver-notifications"}

@@ -65,6 +65,16 @@ class ServiceRegistry:
     def get(self, topic: str) -> RegisteredService | None:
         return self._services.get(topic)
 
+    def is_async(self, topic: str | None) -> bool:
+        """Does ``topic``'s handler run on a worker (the task waits in STARTED)?"""
+        service = self._services.get(topic or "")
+        return service is not None and service.is_async
+
+    @property
+    def has_async(self) -> bool:
+        """Is any handler asynchronous? (When none is, nothing needs a look for waiting service tasks.)"""
+        return any(service.is_async for service in self._services.values())
+
     @property
     def topics(self) -> frozenset[str]:
         """Registered topics: pass these as ``known_topics`` when checking a definition."""

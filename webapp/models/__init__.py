@@ -16,6 +16,8 @@ from webapp.models.workflow import (
     InstanceStatus,
     ProcessDefinition,
     ProcessInstance,
+    ServiceJob,
+    ServiceJobStatus,
     TaskCandidate,
     TaskComment,
     TaskStatus,
@@ -26,5 +28,5 @@ __all__ = [
     "AuditEvent", "BackboneLevel", "Base", "CreditEntry", "Delegation", "EntrySource", "Evidence", "HumanTask",
     "Incident", "InstanceStatus", "LedgerIsAppendOnly", "LoginFailure", "Membership", "Notification", "Org",
     "OrgType", "ProcessDefinition", "ProcessInstance", "Role", "RoleAssignment", "RuleSet", "SchoolStage",
-    "TaskCandidate", "TaskComment", "TaskDigest", "TaskStatus", "User",
+    "ServiceJob", "ServiceJobStatus", "TaskCandidate", "TaskComment", "TaskDigest", "TaskStatus", "User",
 ]

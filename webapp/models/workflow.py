@@ -203,6 +203,47 @@ class Incident(Base):
     resolved_at: Mapped[datetime | None] = mapped_column(TZDateTime())
     resolved_by_id: Mapped[int | None] = mapped_column(sa.ForeignKey("user_account.id", ondelete="SET NULL"))
 
+    instance: Mapped[ProcessInstance] = relationship()
+    resolved_by: Mapped[User | None] = relationship()
+
+
+class ServiceJobStatus(enum.StrEnum):
+    PENDING = "pending"  # waiting for a worker (attempt due at ``next_attempt_at``)
+    DONE = "done"  # the handler ran and the instance moved on
+    FAILED = "failed"  # attempts used up: the task is in ERROR and an incident is open
+    CANCELLED = "cancelled"  # the service task was no longer waiting (cancelled by a boundary event, say)
+
+
+class ServiceJob(Base):
+    """A service task whose handler runs on a worker (async topic): the job queue's durable record.
+
+    Written in the same transaction as the step that started the task, so nothing is lost when the broker is
+    down; a worker runs it (and the periodic sweep picks up any whose message never arrived), retrying with
+    back-off until ``attempts`` reaches the limit.
+    """
+
+    __tablename__ = "service_job"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    instance_id: Mapped[int] = mapped_column(sa.ForeignKey("process_instance.id", ondelete="CASCADE"), index=True)
+    task_guid: Mapped[str] = mapped_column(sa.String(36), unique=True)
+    bpmn_id: Mapped[str] = mapped_column(sa.String(100))
+    topic: Mapped[str] = mapped_column(sa.String(100))
+    status: Mapped[ServiceJobStatus] = mapped_column(str_enum(ServiceJobStatus, "status"),
+                                                     default=ServiceJobStatus.PENDING)
+    attempts: Mapped[int] = mapped_column(default=0)
+    next_attempt_at: Mapped[datetime] = mapped_column(TZDateTime(), default=utcnow)
+    last_error: Mapped[str | None] = mapped_column(sa.Text)
+    created_at: Mapped[datetime] = mapped_column(TZDateTime(), default=utcnow)
+    finished_at: Mapped[datetime | None] = mapped_column(TZDateTime())
+
+    instance: Mapped[ProcessInstance] = relationship()
+
+    __table_args__ = (
+        # The sweep's probe: pending jobs by due time.
+        sa.Index("ix_service_job_pending", "next_attempt_at", postgresql_where=sa.text("status = 'pending'")),
+    )
+
 
 class ApiToken(Base):
     """A per-user API token; only its sha256 is stored."""

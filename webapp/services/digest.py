@@ -50,6 +50,13 @@ def local_day(moment: datetime) -> date:
     return moment.astimezone(get_timezone(current_app.config["YANXUN"]["TIMEZONE"])).date()
 
 
+def is_digest_hour(moment: datetime) -> bool:
+    """Is ``moment`` within the configured DIGEST_HOUR (local time)? Always False when the digest is off."""
+    hour = current_app.config["YANXUN"]["DIGEST_HOUR"]
+    local = moment.astimezone(get_timezone(current_app.config["YANXUN"]["TIMEZONE"]))
+    return hour is not None and local.hour == hour
+
+
 def recipient_ids(day: date) -> list[int]:
     """Active people with an email address and no digest for ``day`` yet, by id."""
     had_one = sa.exists().where(TaskDigest.user_id == User.id, TaskDigest.day == day)

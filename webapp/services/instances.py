@@ -18,8 +18,17 @@ from typing import Any
 
 import sqlalchemy as sa
 from flask_babel import lazy_gettext as _l
+from sqlalchemy.orm import joinedload
 
-from webapp.engine import EngineError, EngineIncident, FieldError, FormInvalid, TaskRefused, UserTaskInfo
+from webapp.engine import (
+    EngineError,
+    EngineIncident,
+    FieldError,
+    FormInvalid,
+    ServiceTaskInfo,
+    TaskRefused,
+    UserTaskInfo,
+)
 from webapp.engine import ProcessDefinition as EngineDefinition
 from webapp.extensions import db
 from webapp.models import (
@@ -62,9 +71,10 @@ class ActionFailed(Exception):
 
 
 def lock_instance(instance_id: int) -> ProcessInstance:
-    """The instance row, locked for this transaction and freshly read."""
+    """The instance row, locked for this transaction and freshly read (its definition's row comes along)."""
     instance = db.session.scalar(sa.select(ProcessInstance).where(ProcessInstance.id == instance_id)
-                                 .with_for_update().execution_options(populate_existing=True))
+                                 .options(joinedload(ProcessInstance.definition, innerjoin=True))
+                                 .with_for_update(of=ProcessInstance).execution_options(populate_existing=True))
     if instance is None:
         raise NotFound(_l("This process instance does not exist."))
     return instance
@@ -99,7 +109,8 @@ def _acting(instance: ProcessInstance, action: str, actor: User | None) -> Itera
     try:
         workflow = runtime.load(engine_definition(instance.definition), instance.state_json)
         context = _Context(instance, workflow)
-        yield context
+        with db.session.no_autoflush:  # the projection flushes once; the rest goes with the commit
+            yield context
         _save(instance, workflow)
     except EngineError as error:
         if isinstance(error, FormInvalid | TaskRefused):
@@ -152,7 +163,8 @@ def start(key: str, *, subject_org: Org, initiator: User, data: Mapping[str, Any
                  after={"process": key, "version": definition.version, "subject_org": subject_org.code,
                         "data": _json_safe(data or {})})
     try:
-        sync_tasks(instance, workflow, actor=initiator, new=True)
+        with db.session.no_autoflush:
+            sync_tasks(instance, workflow, actor=initiator, new=True)
     except EngineError as error:
         raise ActionFailed(None, "start", error, initiator) from error
     return instance
@@ -166,8 +178,8 @@ def complete_task(task: HumanTask, actor: User, data: Mapping[str, Any],
     second finds the task completed and gets :class:`Conflict`.
     """
     instance = lock_instance(task.instance_id)
-    db.session.refresh(task)
-    if task.status is not TaskStatus.OPEN:
+    open_rows = _open_rows(instance.id)  # re-reads ``task`` too, if it is still open
+    if task.task_guid not in open_rows:
         raise Conflict(_l("This task has already been completed or cancelled."))
     authorise(task, actor)
     with _acting(instance, "complete", actor) as context:
@@ -181,7 +193,7 @@ def complete_task(task: HumanTask, actor: User, data: Mapping[str, Any],
             raise Conflict(_l("This task can no longer be completed.")) from error
         audit.record("task.complete", actor=actor, obj=task, instance_id=instance.id,
                      after={"task": task.bpmn_id, "data": _json_safe(data)})
-        sync_tasks(instance, context.workflow, completed=task, actor=actor)
+        sync_tasks(instance, context.workflow, completed=task, actor=actor, open_rows=open_rows)
     return task
 
 
@@ -220,6 +232,41 @@ def fire_due_timers(instance: ProcessInstance, now: datetime | None = None) -> l
             audit.record("timer.fire", actor=None, obj=instance, instance_id=instance.id, after={"timers": due})
         sync_tasks(instance, context.workflow)
     return due
+
+
+def waiting_service_task(instance: ProcessInstance, task_guid: str) -> ServiceTaskInfo | None:
+    """The service task ``task_guid`` if it still waits for a worker (STARTED) in the stored state."""
+    runtime = get_runtime()
+    workflow = runtime.load(engine_definition(instance.definition), instance.state_json)
+    return next((info for info in runtime.started_service_tasks(workflow)
+                 if info.task_id == task_guid and info.state == "STARTED"), None)
+
+
+def run_service_task(instance: ProcessInstance, task_guid: str) -> None:
+    """Run the handler of a waiting (async) service task on the locked ``instance`` and move it on.
+
+    A failing handler raises :class:`ActionFailed` (roll back to before the call, then decide on a retry).
+    """
+    with _acting(instance, "service", None) as context:
+        get_runtime().execute_service_task(context.workflow, task_guid)
+        audit.record("service.complete", actor=None, obj=instance, instance_id=instance.id,
+                     after={"task": task_guid})
+        sync_tasks(instance, context.workflow)
+
+
+def fail_service_task(instance: ProcessInstance, task_guid: str, message: str) -> None:
+    """Give up on a waiting service task: it goes to ERROR in the engine (the branch stops there)."""
+    with _acting(instance, "service", None) as context:
+        get_runtime().fail_service_task(context.workflow, task_guid, message)
+        sync_tasks(instance, context.workflow)
+
+
+def retry_service_task(instance: ProcessInstance, task_guid: str, actor: User) -> None:
+    """Put a failed service task back to waiting (STARTED) for a worker to run again."""
+    with _acting(instance, "retry", actor) as context:
+        get_runtime().retry_service_task(context.workflow, task_guid)
+        audit.record("service.retry", actor=actor, obj=instance, instance_id=instance.id, after={"task": task_guid})
+        sync_tasks(instance, context.workflow)
 
 
 def _is_due(value: Any, moment: datetime) -> bool:
@@ -262,16 +309,25 @@ def record_incident(failure: ActionFailed, *, stop_instance: bool = False) -> In
 
 # -- the inbox projection -------------------------------------------------------------------------------------
 
+def _open_rows(instance_id: int) -> dict[str, HumanTask]:
+    """The instance's open ``human_task`` rows by engine task id, freshly read."""
+    return {row.task_guid: row for row in db.session.scalars(
+        sa.select(HumanTask).where(HumanTask.instance_id == instance_id, HumanTask.status == TaskStatus.OPEN)
+        .execution_options(populate_existing=True))}
+
+
 def sync_tasks(instance: ProcessInstance, workflow: Any, *, completed: HumanTask | None = None,
-               actor: User | None = None, new: bool = False) -> None:
+               actor: User | None = None, new: bool = False,
+               open_rows: dict[str, HumanTask] | None = None) -> None:
     """Make the open ``human_task`` rows of ``instance`` match the engine's READY user tasks.
 
-    ``new``: the instance was just started, so it has no rows yet (saves a query).
+    ``new``: the instance was just started, so it has no rows yet; ``open_rows``: the caller has just read
+    them (in this transaction, with the instance locked). Both save a query.
     """
     ready = get_runtime().ready_user_tasks(workflow) if instance.status is InstanceStatus.RUNNING else []
     ready_ids = {info.task_id for info in ready}
-    open_rows = {} if new else {row.task_guid: row for row in db.session.scalars(
-        sa.select(HumanTask).where(HumanTask.instance_id == instance.id, HumanTask.status == TaskStatus.OPEN))}
+    if open_rows is None:
+        open_rows = {} if new else _open_rows(instance.id)
     now = utcnow()
     closed = []
     for guid, row in open_rows.items():
@@ -296,6 +352,10 @@ def sync_tasks(instance: ProcessInstance, workflow: Any, *, completed: HumanTask
 
     for task in created:
         notifications.task_opened(task, actor=actor)
+    if workflow is not None and instance.status is InstanceStatus.RUNNING:
+        from webapp.services import service_jobs  # imported here: it builds on this module
+
+        service_jobs.queue_started(instance, workflow)
 
 
 def _users_by_login(logins: list[str]) -> dict[str, User]:

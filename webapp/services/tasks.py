@@ -267,8 +267,11 @@ def comment(task: HumanTask, user: User, body: str) -> TaskComment:
 
 
 def can_see_instance(instance: ProcessInstance, user: User) -> bool:
-    """The initiator, and anyone who can see one of its tasks."""
+    """The initiator, anyone who can see one of its tasks, and administrators over its organisation."""
     if instance.initiator_id == user.id:
+        return True
+    if any(held.role is Role.ADMIN and instance.subject_org.path.startswith(held.org.path)
+           for held in role_service.roles_of(user)):
         return True
     tasks = db.session.scalars(sa.select(HumanTask).where(HumanTask.instance_id == instance.id))
     return any(can_see(task, user) for task in tasks)

@@ -1,0 +1,237 @@
+"""Service tasks whose handlers run on a worker (async topics): queue, attempt, retry with back-off, give up.
+
+The engine leaves an async service task STARTED. :func:`queue_started` (called by ``instances.sync_tasks``)
+writes a :class:`ServiceJob` row for it in the same transaction, so the job survives a broker outage; after
+the commit the row's id is handed to the job queue (``webapp.background``), and the periodic sweep runs any
+row whose message never arrived. :func:`attempt` runs the handler once on the locked instance: success moves
+the instance on; a failure is rolled back to before the call and the job is due again after a back-off
+(``SERVICE_RETRY_SECONDS`` × 2^(attempt−1), at most an hour); after ``SERVICE_MAX_ATTEMPTS`` the engine
+task goes to ERROR and an incident is opened, which an administrator can retry (:func:`retry_incident`).
+
+Like every service this module flushes and never commits; the job functions in ``webapp.jobs`` own the
+transactions.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Collection
+from contextlib import suppress
+from datetime import datetime, timedelta
+from typing import Any
+
+import sqlalchemy as sa
+from flask import current_app
+from flask_babel import lazy_gettext as _l
+from sqlalchemy.orm import Session
+
+from webapp.extensions import db
+from webapp.models import Incident, InstanceStatus, ProcessInstance, ServiceJob, ServiceJobStatus, User
+from webapp.models.base import utcnow
+from webapp.services import audit, instances
+from webapp.services.errors import Conflict, NotFound
+from webapp.services.runtime import get_runtime, services
+
+#: Ids of the jobs queued in the session's current transaction, handed over once it commits.
+_NEW_KEY = "yanxun.service_jobs.new"
+_COMMITTED_KEY = "yanxun.service_jobs.committed"
+MAX_BACKOFF = timedelta(hours=1)
+
+
+class Outcome(enum.StrEnum):
+    DONE = "done"
+    RETRY = "retry"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+    SKIPPED = "skipped"  # not pending, or not due yet
+
+
+def max_attempts() -> int:
+    return int(current_app.config["YANXUN"]["SERVICE_MAX_ATTEMPTS"])
+
+
+def backoff(attempt: int) -> timedelta:
+    """How long to wait after failed attempt number ``attempt`` (1, 2, ...)."""
+    base = int(current_app.config["YANXUN"]["SERVICE_RETRY_SECONDS"])
+    return min(timedelta(seconds=base * 2 ** max(0, attempt - 1)), MAX_BACKOFF)
+
+
+# -- queueing (inside the step's transaction) -----------------------------------------------------------------
+
+def queue_started(instance: ProcessInstance, workflow: Any) -> list[ServiceJob]:
+    """A pending job for every async service task of ``instance`` that waits for a worker and has none yet."""
+    if not services.has_async:
+        return []
+    waiting = [info for info in get_runtime().started_service_tasks(workflow)
+               if info.state == "STARTED" and services.is_async(info.topic)]
+    if not waiting:
+        return []
+    known = set(db.session.scalars(sa.select(ServiceJob.task_guid).where(
+        ServiceJob.task_guid.in_([info.task_id for info in waiting]))))
+    jobs = [ServiceJob(instance_id=instance.id, task_guid=info.task_id, bpmn_id=info.bpmn_id,
+                       topic=info.topic or "", next_attempt_at=utcnow())
+            for info in waiting if info.task_id not in known]
+    if jobs:
+        db.session.add_all(jobs)
+        db.session.flush()
+        db.session.info.setdefault(_NEW_KEY, []).extend(job.id for job in jobs)
+    return jobs
+
+
+@sa.event.listens_for(Session, "after_commit")
+def _after_commit(session: Session) -> None:
+    new = session.info.pop(_NEW_KEY, None)
+    if new:
+        session.info.setdefault(_COMMITTED_KEY, []).extend(new)
+
+
+@sa.event.listens_for(Session, "after_soft_rollback")
+def _after_rollback(session: Session, previous_transaction: Any) -> None:
+    if not session.in_transaction():
+        session.info.pop(_NEW_KEY, None)
+
+
+def take_committed(session: Session | None = None) -> list[int]:
+    """Ids of the jobs committed in ``session`` since the last call (for the caller to dispatch)."""
+    target = session if session is not None else db.session()
+    return list(target.info.pop(_COMMITTED_KEY, None) or [])
+
+
+# -- attempts (the job layer calls these inside its own transaction) ------------------------------------------
+
+def lock_job(job_id: int) -> ServiceJob | None:
+    """The job row, locked; None if another worker holds it (it is being run) or it does not exist."""
+    return db.session.scalar(sa.select(ServiceJob).where(ServiceJob.id == job_id)
+                             .with_for_update(skip_locked=True).execution_options(populate_existing=True))
+
+
+def lock_next_due(now: datetime, exclude: Collection[int] = ()) -> ServiceJob | None:
+    """The pending job due earliest, locked; jobs locked by other workers are skipped."""
+    query = (sa.select(ServiceJob).where(ServiceJob.status == ServiceJobStatus.PENDING,
+                                         ServiceJob.next_attempt_at <= now)
+             .order_by(ServiceJob.next_attempt_at, ServiceJob.id).limit(1))
+    if exclude:
+        query = query.where(ServiceJob.id.not_in(list(exclude)))
+    return db.session.scalar(query.with_for_update(skip_locked=True).execution_options(populate_existing=True))
+
+
+def attempt(job: ServiceJob, now: datetime | None = None) -> Outcome:
+    """Run ``job``'s handler once (``job`` locked by the caller). Never raises for a handler failure."""
+    moment = now or utcnow()
+    if job.status is not ServiceJobStatus.PENDING or job.next_attempt_at > moment:
+        return Outcome.SKIPPED
+    instance = instances.lock_instance(job.instance_id)
+    if instance.status is not InstanceStatus.RUNNING or instances.waiting_service_task(instance, job.task_guid) is None:
+        job.status, job.finished_at = ServiceJobStatus.CANCELLED, moment
+        db.session.flush()
+        return Outcome.CANCELLED
+    savepoint = db.session.begin_nested()
+    try:
+        instances.run_service_task(instance, job.task_guid)
+    except instances.ActionFailed as failure:
+        savepoint.rollback()
+        return _failed(job, failure, moment)
+    savepoint.commit()
+    job.attempts += 1
+    job.status, job.finished_at, job.last_error = ServiceJobStatus.DONE, moment, None
+    db.session.flush()
+    return Outcome.DONE
+
+
+def _failed(job: ServiceJob, failure: instances.ActionFailed, moment: datetime) -> Outcome:
+    instance = instances.lock_instance(job.instance_id)
+    job.attempts += 1
+    job.last_error = f"{type(failure.error.__cause__ or failure.error).__name__}: {failure.error}"[:2000]
+    audit.record("service.attempt_failed", actor=None, obj=instance, instance_id=instance.id,
+                 after={"task": job.task_guid, "topic": job.topic, "attempt": job.attempts,
+                        "error": job.last_error[:500]})
+    if job.attempts < max_attempts():
+        job.next_attempt_at = moment + backoff(job.attempts)
+        db.session.flush()
+        return Outcome.RETRY
+    # If the state cannot take the failure either, the incident below still tells the administrator.
+    with suppress(instances.ActionFailed):
+        instances.fail_service_task(instance, job.task_guid, str(failure.error))
+    job.status, job.finished_at = ServiceJobStatus.FAILED, moment
+    instances.record_incident(failure)
+    db.session.flush()
+    return Outcome.FAILED
+
+
+# -- incidents: what an administrator can do -------------------------------------------------------------------
+
+def job_for(incident: Incident) -> ServiceJob | None:
+    """The failed service job behind ``incident``, if it is one."""
+    guid = (incident.details or {}).get("task_id")
+    if incident.action != "service" or not guid:
+        return None
+    return db.session.scalar(sa.select(ServiceJob).where(ServiceJob.task_guid == guid,
+                                                         ServiceJob.instance_id == incident.instance_id))
+
+
+def can_retry(incident: Incident) -> bool:
+    """Can "retry" do something for this open incident (a failed service job, or an instance stopped by it)?"""
+    if incident.resolved_at is not None:
+        return False
+    job = job_for(incident)
+    if job is not None:
+        return job.status is ServiceJobStatus.FAILED
+    return incident.instance is not None and incident.instance.status is InstanceStatus.INCIDENT
+
+
+def _lock_incident(incident_id: int) -> Incident:
+    incident = db.session.scalar(sa.select(Incident).where(Incident.id == incident_id).with_for_update()
+                                 .execution_options(populate_existing=True))
+    if incident is None:
+        raise NotFound(_l("This incident does not exist."))
+    if incident.resolved_at is not None:
+        raise Conflict(_l("This incident has already been dealt with."))
+    return incident
+
+
+def retry_incident(incident_id: int, actor: User) -> ServiceJob | None:
+    """Retry what failed: a failed service job is queued again from attempt one; an instance stopped by a
+    failed timer runs again (the next tick retries its timers). The incident is marked resolved.
+
+    Returns the re-queued job, if any (dispatch it after the commit). Engine errors raise ActionFailed.
+    """
+    incident = _lock_incident(incident_id)
+    instance = instances.lock_instance(incident.instance_id)
+    job = job_for(incident)
+    if job is not None and job.status is ServiceJobStatus.FAILED:
+        instances.retry_service_task(instance, job.task_guid, actor)
+        job.status, job.attempts, job.next_attempt_at = ServiceJobStatus.PENDING, 0, utcnow()
+        job.last_error, job.finished_at = None, None
+        db.session.info.setdefault(_NEW_KEY, []).append(job.id)
+    elif instance.status is InstanceStatus.INCIDENT:
+        instance.status = InstanceStatus.RUNNING
+        job = None
+    else:
+        raise Conflict(_l("There is nothing to retry for this incident; mark it resolved instead."))
+    _resolve(incident, actor, "incident.retry")
+    return job
+
+
+def resolve_incident(incident_id: int, actor: User) -> Incident:
+    """Mark an incident dealt with (nothing is re-run)."""
+    incident = _lock_incident(incident_id)
+    _resolve(incident, actor, "incident.resolve")
+    return incident
+
+
+def _resolve(incident: Incident, actor: User, action: str) -> None:
+    incident.resolved_at, incident.resolved_by_id = utcnow(), actor.id
+    audit.record(action, actor=actor, obj=incident, instance_id=incident.instance_id,
+                 after={"incident": incident.id, "error": incident.message[:300]})
+    db.session.flush()
+
+
+def open_incidents() -> sa.Select:
+    """Unresolved incidents, newest first (the admin list)."""
+    return (sa.select(Incident).where(Incident.resolved_at.is_(None))
+            .order_by(Incident.created_at.desc(), Incident.id.desc()))
+
+
+def resolved_incidents() -> sa.Select:
+    return (sa.select(Incident).where(Incident.resolved_at.is_not(None))
+            .order_by(Incident.resolved_at.desc(), Incident.id.desc()))
