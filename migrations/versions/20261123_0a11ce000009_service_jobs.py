@@ -1,7 +1,7 @@
 """Service jobs: async service-task handlers queued in the same transaction, run and retried by workers
 
 Revision ID: 0a11ce000009
-Revises: 0a11ce000007
+Revises: 0a11ce000008
 Create Date: 2026-11-23 00:42:30.654170
 
 """
@@ -11,7 +11,7 @@ from alembic import op
 
 # revision identifiers, used by Alembic.
 revision = '0a11ce000009'
-down_revision = '0a11ce000007'
+down_revision = '0a11ce000008'
 branch_labels = None
 depends_on = None
 
