@@ -174,3 +174,16 @@ def test_a_job_whose_task_no_longer_waits_is_cancelled(db, submitted):
     db.session.commit()
     assert jobs.run_service_job(job.id) == service_jobs.Outcome.CANCELLED
     assert async_check["calls"] == 0
+
+
+def test_the_single_process_ticker_runs_due_service_jobs(db, submitted):
+    """Without Redis there is no worker: every beat of the embedded ticker runs what is due."""
+    job = only_job(db)
+    async_check["failures"] = 1
+    jobs.embedded_round()
+    db.session.refresh(job)
+    assert (job.status, job.attempts) == (ServiceJobStatus.PENDING, 1), "failed once, waiting for its retry"
+    jobs.embedded_round(job.next_attempt_at)
+    db.session.refresh(job)
+    assert job.status is ServiceJobStatus.DONE
+    assert [t.bpmn_id for t in open_tasks(db, submitted)] == ["review"]
