@@ -71,9 +71,12 @@ class ActionFailed(Exception):
 
 
 def lock_instance(instance_id: int) -> ProcessInstance:
-    """The instance row, locked for this transaction and freshly read (its definition's row comes along)."""
+    """The instance row, locked for this transaction and freshly read (with what every action reads of it:
+    definition, subject organisation, initiator)."""
     instance = db.session.scalar(sa.select(ProcessInstance).where(ProcessInstance.id == instance_id)
-                                 .options(joinedload(ProcessInstance.definition, innerjoin=True))
+                                 .options(joinedload(ProcessInstance.definition, innerjoin=True),
+                                          joinedload(ProcessInstance.subject_org, innerjoin=True),
+                                          joinedload(ProcessInstance.initiator))
                                  .with_for_update(of=ProcessInstance).execution_options(populate_existing=True))
     if instance is None:
         raise NotFound(_l("This process instance does not exist."))
