@@ -34,23 +34,33 @@ class TickReport:
 
 
 def tick_timers(moment: datetime | None = None) -> TickReport:
-    """Fire every timer due at ``moment`` (now), one instance per transaction, each instance once."""
-    report, seen = TickReport(), set()
+    """Fire every timer due at ``moment`` (now), one instance per transaction, each instance once.
+
+    The tick's moment is fixed when it starts: an instance leaves the due range once its timers fired (its
+    next timer is later), so only an instance still due after its turn is excluded from the next picks;
+    the exclusion list stays short however many timers a tick fires.
+    """
+    report, still_due = TickReport(), set()
+    now = moment or utcnow()
     while True:
-        instance = instances.lock_next_due(moment or utcnow(), exclude=seen)
+        instance = instances.lock_next_due(now, exclude=still_due)
         if instance is None:
             db.session.rollback()
             return report
-        seen.add(instance.id)
+        instance_id = instance.id
         report.ticked += 1
         try:
             report.fired += len(instances.fire_due_timers(instance, moment))
+            next_at = instance.next_timer_at
             db.session.commit()
         except instances.ActionFailed as failure:
             db.session.rollback()
             instances.record_incident(failure, stop_instance=True)
             db.session.commit()
             report.failures.append((failure.instance_id, str(failure.error)))
+            next_at = now  # stopped by the incident; never pick it twice in one tick
+        if next_at is not None and next_at <= now:
+            still_due.add(instance_id)
 
 
 #: Emails sent over one SMTP connection; a run sends batches until the outbox is empty or :data:`EMAIL_RUN_LIMIT`.
