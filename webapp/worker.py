@@ -7,8 +7,14 @@ Both build the app from the ``YANXUN_*`` environment like the web processes, and
 
 from __future__ import annotations
 
+import logging
+
 from webapp import create_app
 from webapp.config import ConfigError
+
+# SpiffWorkflow logs every task state change at INFO; with ``--loglevel=info`` that would bury the jobs' own
+# lines (a fired reminder alone is a dozen). Its warnings and errors still show.
+logging.getLogger("spiff").setLevel(logging.WARNING)
 
 #: Not called ``app``: Celery's ``-A`` looks for an attribute of that name first and would find Flask's.
 flask_app = create_app()
