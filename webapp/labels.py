@@ -88,6 +88,15 @@ AUDIT_ACTION_LABELS = {
     "incident.resolve": _l("Incident resolved"),
 }
 
+#: What was being done when an incident happened (``Incident.action``).
+INCIDENT_ACTION_LABELS = {
+    "start": _l("Starting the process"),
+    "complete": _l("Completing a task"),
+    "timer": _l("Firing a timer"),
+    "service": _l("Automatic step"),
+    "retry": _l("Retrying"),
+}
+
 INSTANCE_STATUS_LABELS = {
     InstanceStatus.RUNNING: _l("In progress"),
     InstanceStatus.COMPLETED: _l("Finished"),
@@ -118,4 +127,5 @@ def init_app(app: Flask) -> None:
     app.add_template_filter(lambda v: _label(BACKBONE_LABELS, v), "backbone_label")
     app.add_template_filter(lambda v: _label(AUDIT_ACTION_LABELS, v), "audit_label")
     app.add_template_filter(lambda v: _label(INSTANCE_STATUS_LABELS, v), "instance_status_label")
+    app.add_template_filter(lambda v: _label(INCIDENT_ACTION_LABELS, v), "incident_action_label")
     app.add_template_filter(lambda v: _label(TASK_STATUS_LABELS, v), "task_status_label")
