@@ -1,0 +1,42 @@
+"""A tick after downtime: everything that became due fires, in the order it fell due, exactly once."""
+
+from datetime import UTC, datetime, timedelta
+
+import sqlalchemy as sa
+
+from tests.workflow_support import HOURS_REVIEW
+
+
+def test_a_tick_after_downtime_fires_every_due_timer_in_order_once(db, region, make_user):
+    from webapp import jobs
+    from webapp.engine import frozen_clock
+    from webapp.models import AuditEvent, HumanTask, ProcessInstance, Role
+    from webapp.services import definitions, instances, tasks
+
+    teacher = make_user("down_teacher", roles=((Role.TEACHER, region["school"]),))
+    make_user("down_officer", roles=((Role.SCHOOL_OFFICER, region["school"]),))
+    definitions.deploy({HOURS_REVIEW.name: HOURS_REVIEW.read_bytes()}, None)
+    start = datetime(2026, 9, 1, 8, 0, tzinfo=UTC)
+    # Submitted 5, 1, 3, 0, 4 and 2 hours after `start`: the PT48H reminders fall due in that order too.
+    offsets = [5, 1, 3, 0, 4, 2]
+    ids = []
+    for hours in offsets:
+        with frozen_clock(start + timedelta(hours=hours)):
+            instance = instances.start("hours_review", subject_org=region["school"], initiator=teacher)
+            submit = db.session.scalar(sa.select(HumanTask).where(HumanTask.instance_id == instance.id))
+            instances.complete_task(submit, teacher, {"title": "停机补发测试", "hours": 2},
+                                    tasks.authorise_complete)
+        ids.append(instance.id)
+    db.session.commit()
+
+    # Nothing ran for a week; the first tick afterwards catches up.
+    after = start + timedelta(days=7)
+    report = jobs.tick_timers(after)
+    assert (report.ticked, report.fired, report.failures) == (6, 6, [])
+    fired = db.session.scalars(sa.select(AuditEvent.instance_id).where(
+        AuditEvent.action == "timer.fire", AuditEvent.instance_id.in_(ids)).order_by(AuditEvent.id)).all()
+    by_due = [instance_id for _, instance_id in sorted(zip(offsets, ids, strict=True))]
+    assert fired == by_due, "oldest due first"
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(ProcessInstance).where(
+        ProcessInstance.id.in_(ids), ProcessInstance.next_timer_at.is_not(None))) == 0
+    assert jobs.tick_timers(after + timedelta(minutes=1)).fired == 0, "nothing fires twice"
