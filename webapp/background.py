@@ -35,6 +35,9 @@ DAILY_DIGEST = "yanxun.daily_digest"
 #: One attempt of an async service task's handler (``job_id``), and the sweep of every due attempt.
 RUN_SERVICE_JOB = "yanxun.run_service_job"
 RUN_SERVICE_JOBS = "yanxun.run_service_jobs"
+#: A CSV import (``job_id``), and the sweep of imports nobody is working on.
+RUN_IMPORT = "yanxun.run_import"
+RUN_IMPORTS = "yanxun.run_imports"
 
 #: How the web app hands jobs over: when Redis cannot be reached it gives up after one attempt of at most a
 #: second, and the periodic sweeps catch up once Redis is back. (Workers and beat keep Celery's retries.)
@@ -81,6 +84,7 @@ def beat_schedule(settings: dict[str, Any]) -> dict[str, dict[str, Any]]:
         # Retries after back-off, and jobs whose message was lost with Redis, are picked up on the same beat.
         schedule["run-service-jobs"] = {"task": RUN_SERVICE_JOBS, "schedule": float(tick),
                                         "options": {"expires": tick}}
+        schedule["run-imports"] = {"task": RUN_IMPORTS, "schedule": float(tick), "options": {"expires": tick}}
     if sweep:
         schedule["deliver-notifications"] = {"task": DELIVER_NOTIFICATIONS, "schedule": float(sweep),
                                              "options": {"expires": sweep}}
@@ -147,6 +151,18 @@ def _register_jobs(app: Flask, celery: Celery) -> None:
         outcome = jobs.run_service_job(job_id)
         dispatch_queued()
         return str(outcome)
+
+    @celery.task(name=RUN_IMPORT, shared=False)
+    def run_import(job_id: int) -> str:
+        # Well inside the job's soft time limit; a long import goes on in a fresh job.
+        outcome = jobs.run_import(job_id, budget_seconds=celery.conf.task_soft_time_limit / 2)
+        if outcome == "continue":
+            enqueue(app, RUN_IMPORT, job_id=job_id)
+        return outcome
+
+    @celery.task(name=RUN_IMPORTS, shared=False)
+    def run_imports() -> int:
+        return jobs.run_pending_imports()
 
     @celery.task(name=RUN_SERVICE_JOBS, shared=False)
     def run_service_jobs() -> dict[str, int]:

@@ -11,15 +11,17 @@ from __future__ import annotations
 import logging
 import smtplib
 import threading
+import time
 from dataclasses import dataclass, field
 from datetime import datetime
 
 from flask import Flask, current_app
+from flask_babel import force_locale
 
 from webapp.extensions import db
 from webapp.models import ServiceJobStatus, User
 from webapp.models.base import utcnow
-from webapp.services import digest, instances, notifications, service_jobs
+from webapp.services import digest, imports, instances, notifications, service_jobs
 from webapp.services.notifications import _ONE_MESSAGE_ERRORS, _close, _connect, _settings
 
 log = logging.getLogger(__name__)
@@ -144,6 +146,44 @@ def send_daily_digests(moment: datetime | None = None) -> DigestReport:
     return report
 
 
+# -- CSV imports -------------------------------------------------------------------------------------------------
+
+def run_import(job_id: int, chunk_rows: int = imports.CHUNK_ROWS, budget_seconds: float | None = None) -> str:
+    """Import job ``job_id`` chunk by chunk, committing each; returns ``done``, ``failed``, ``skipped`` or
+    ``continue`` (``budget_seconds`` ran out between two chunks: hand the job over again).
+
+    Skipped when the job is finished or another worker holds it; a chunk that fails unexpectedly is rolled
+    back and the job fails (the chunks committed before stay imported and are listed in no report).
+    """
+    started = time.monotonic()
+    while True:
+        job = imports.lock_job(job_id)
+        if job is None:
+            db.session.rollback()
+            return "skipped"
+        try:
+            with force_locale(job.locale):
+                done = imports.advance(job, chunk_rows)
+            db.session.commit()
+        except Exception as error:
+            db.session.rollback()
+            log.exception("import job %s failed", job_id)
+            imports.fail(job_id, error)
+            db.session.commit()
+            return "failed"
+        if done:
+            return "done"
+        if budget_seconds is not None and time.monotonic() - started >= budget_seconds:
+            return "continue"
+
+
+def run_pending_imports(moment: datetime | None = None) -> int:
+    """The sweep: run imports whose message never arrived and resume those whose worker died."""
+    job_ids = imports.pending_job_ids(moment)
+    db.session.rollback()
+    return sum(run_import(job_id) == "done" for job_id in job_ids)
+
+
 #: Service jobs can queue further service jobs; one round follows such chains this many steps deep.
 CHAINED_SERVICE_ROUNDS = 10
 
@@ -162,6 +202,7 @@ def embedded_round(moment: datetime | None = None) -> None:
         if not run_due_service_jobs(moment).outcomes:
             break
     service_jobs.take_committed()  # run above (or on the next round): nothing to hand over
+    run_pending_imports(moment)
     if notifications.email_enabled():
         deliver_notifications()
         if digest.is_digest_hour(now):

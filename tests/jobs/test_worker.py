@@ -21,6 +21,7 @@ from tests.services.test_notifications import SmtpSink
 from webapp.background import (
     DAILY_DIGEST,
     DELIVER_NOTIFICATIONS,
+    RUN_IMPORTS,
     RUN_SERVICE_JOB,
     RUN_SERVICE_JOBS,
     TICK_TIMERS,
@@ -51,7 +52,7 @@ def test_celery_is_bound_to_the_settings(tmp_path):
     assert conf.timezone == "Asia/Shanghai"
     schedule = conf.beat_schedule
     assert {name: entry["task"] for name, entry in schedule.items()} == {
-        "tick-timers": TICK_TIMERS, "run-service-jobs": RUN_SERVICE_JOBS,
+        "tick-timers": TICK_TIMERS, "run-service-jobs": RUN_SERVICE_JOBS, "run-imports": RUN_IMPORTS,
         "deliver-notifications": DELIVER_NOTIFICATIONS, "daily-digest": DAILY_DIGEST}
     assert schedule["tick-timers"]["schedule"] == 15 and schedule["deliver-notifications"]["schedule"] == 90
     assert schedule["run-service-jobs"]["schedule"] == 15

@@ -17,9 +17,15 @@ def admin_client(client, make_user, region):
     return client
 
 
-def upload(client, kind, data, filename="upload.csv", **kwargs):
-    return client.post_form(f"/admin/import/{kind}", {"file": (io.BytesIO(data), filename)},
-                            content_type="multipart/form-data", **kwargs)
+def upload(client, kind, data, filename="upload.csv", *, follow_redirects=False):
+    """POST the file; with ``follow_redirects``, once the response has gone out (when the import job is handed
+    over: without Redis it runs then, in this process) follow it to the job's page and on to the report."""
+    response = client.post_form(f"/admin/import/{kind}", {"file": (io.BytesIO(data), filename)},
+                                content_type="multipart/form-data")
+    if not follow_redirects or response.status_code != 302:
+        return response
+    response.close()
+    return client.get(response.headers["Location"], follow_redirects=True)
 
 
 def import_events(db):
@@ -56,7 +62,12 @@ def test_template_downloads(admin_client, kind):
 def test_orgs_import_keeps_good_rows_and_reports_bad_ones(admin_client, db, region):
     response = upload(admin_client, "orgs", ORGS.encode("utf-8"), filename="县区.csv")
     assert response.status_code == 302
-    result_url = response.headers["Location"]
+    job_url = response.headers["Location"]
+    assert "/admin/import/jobs/" in job_url, "the rows are imported in the background"
+    response.close()  # the response has gone out: without Redis the import runs now, in this process
+    done = admin_client.get(job_url)
+    assert done.status_code == 302, "a finished import's page leads to its report"
+    result_url = done.headers["Location"]
     page = admin_client.get(result_url).get_data(as_text=True)
     assert "Import finished: 2 created, 2 rejected." in page
     assert "2 rows created" in page and "2 rows rejected" in page and "县区.csv" in page

@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
+from functools import partial
+
 from flask import Response, abort, current_app, flash, redirect, render_template, request, url_for
+from flask_babel import get_locale
 from flask_babel import gettext as _
 from flask_login import current_user
 from werkzeug.datastructures import FileStorage
 
 from forms.admin import ImportForm
+from webapp import background
 from webapp.admin import bp
 from webapp.extensions import db
 from webapp.labels import BACKBONE_LABELS, ORG_TYPE_LABELS, ROLE_LABELS, STAGE_LABELS
-from webapp.models import AuditEvent, Role
+from webapp.models import AuditEvent, ImportJob, ImportJobStatus, Role
+from webapp.models.base import utcnow
 from webapp.security import require_role
 from webapp.services import imports as import_service
 from webapp.services.errors import ServiceError
@@ -42,7 +47,8 @@ def _csv_response(text: str, filename: str) -> Response:
 @bp.route("/import")
 @require_role(Role.ADMIN)
 def imports():
-    return render_template("admin/imports.html", recent=import_service.recent_imports())
+    return render_template("admin/imports.html", recent=import_service.recent_imports(),
+                           running=import_service.unfinished_jobs())
 
 
 @bp.route("/import/<kind_name>", methods=["GET", "POST"])
@@ -55,18 +61,19 @@ def import_upload(kind_name: str):
         upload: FileStorage = form.file.data
         data = upload.stream.read(settings["CSV_IMPORT_MAX_BYTES"] + 1)
         try:
-            report = import_service.run(kind.name, data, filename=upload.filename or "upload.csv", actor=current_user,
-                                        max_bytes=settings["CSV_IMPORT_MAX_BYTES"],
-                                        password_min_length=settings["PASSWORD_MIN_LENGTH"], ip=request.remote_addr)
+            job = import_service.queue(kind.name, data, filename=upload.filename or "upload.csv", actor=current_user,
+                                       max_bytes=settings["CSV_IMPORT_MAX_BYTES"], locale=str(get_locale()),
+                                       password_min_length=settings["PASSWORD_MIN_LENGTH"], ip=request.remote_addr)
         except ServiceError as error:
             db.session.rollback()
             form.add_error("file", error.message)
         else:
             db.session.commit()
-            category = "warning" if report.rejected else "success"
-            flash(_("Import finished: %(created)d created, %(rejected)d rejected.", created=report.created,
-                    rejected=report.rejected), category)
-            return redirect(url_for("admin.import_result", event_id=report.event.id))
+            response = redirect(url_for("admin.import_job", job_id=job.id))
+            # Once the response is out: to a worker with Redis, else right here in this process.
+            response.call_on_close(partial(background.enqueue, current_app._get_current_object(),
+                                           background.RUN_IMPORT, job_id=job.id))
+            return response
     return render_template("admin/import_upload.html", form=form, kind=kind, code_lists=CODE_LISTS,
                            max_bytes=settings["CSV_IMPORT_MAX_BYTES"])
 
@@ -76,6 +83,27 @@ def import_upload(kind_name: str):
 def import_template(kind_name: str):
     kind = _kind(kind_name)
     return _csv_response(import_service.template_csv(kind.name), f"yanxun-{kind.name}-template.csv")
+
+
+@bp.route("/import/jobs/<int:job_id>")
+@require_role(Role.ADMIN)
+def import_job(job_id: int):
+    """An import on its way: progress while it runs (the page polls itself), the report once it is done."""
+    job = db.session.get(ImportJob, job_id)
+    if job is None:
+        abort(404)
+    polling = request.headers.get("HX-Request") == "true"
+    if job.status is ImportJobStatus.DONE and job.event is not None:
+        report = job.event.after
+        flash(_("Import finished: %(created)d created, %(rejected)d rejected.", created=report["created"],
+                rejected=report["rejected"]), "warning" if report["rejected"] else "success")
+        target = url_for("admin.import_result", event_id=job.event_id)
+        if polling:
+            return Response(status=204, headers={"HX-Redirect": target})
+        return redirect(target)
+    stalled = job.status is ImportJobStatus.RUNNING and job.updated_at < utcnow() - import_service.STALE_AFTER
+    return render_template("admin/_import_progress.html" if polling else "admin/import_job.html", job=job,
+                           stalled=stalled)
 
 
 @bp.route("/import/results/<int:event_id>")

@@ -4,6 +4,7 @@ from webapp.models.application import RELEASED_STATUSES, Application, Applicatio
 from webapp.models.audit import AuditEvent, LoginFailure
 from webapp.models.base import Base
 from webapp.models.digest import TaskDigest
+from webapp.models.imports import ImportJob, ImportJobStatus
 from webapp.models.ledger import CreditEntry, EntrySource, LedgerIsAppendOnly, RuleSet
 from webapp.models.notification import Notification
 from webapp.models.org import ALLOWED_PARENTS, Org, OrgType, SchoolStage
@@ -26,6 +27,7 @@ from webapp.models.workflow import (
 __all__ = [
     "ALLOWED_PARENTS", "RELEASED_STATUSES", "ROLE_CODES", "ApiToken", "Application", "ApplicationStatus",
     "AuditEvent", "BackboneLevel", "Base", "CreditEntry", "Delegation", "EntrySource", "Evidence", "HumanTask",
+    "ImportJob", "ImportJobStatus",
     "Incident", "InstanceStatus", "LedgerIsAppendOnly", "LoginFailure", "Membership", "Notification", "Org",
     "OrgType", "ProcessDefinition", "ProcessInstance", "Role", "RoleAssignment", "RuleSet", "SchoolStage",
     "ServiceJob", "ServiceJobStatus", "TaskCandidate", "TaskComment", "TaskDigest", "TaskStatus", "User",

@@ -8,6 +8,10 @@ exists is rejected, never updated (edit existing records on their pages).
 Files may be UTF-8 (with or without BOM) or GB18030/GBK, as Chinese Excel writes them. The report is
 stored in the import's audit event, so the result page and the CSV of rejected rows survive the
 redirect; passwords are never stored in it.
+
+From the administration pages an import runs in the background (:func:`queue`, then :func:`advance` chunk
+by chunk in a job): hashing one initial password takes about 0.1 s, so a county's teachers would outlast
+any web request. The file is checked as a whole before it is queued; its rows are imported by the job.
 """
 
 from __future__ import annotations
@@ -17,7 +21,7 @@ import io
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import Any, TypeVar
 
 import sqlalchemy as sa
@@ -25,7 +29,18 @@ from email_validator import EmailNotValidError, validate_email
 from flask_babel import lazy_gettext as _l
 
 from webapp.extensions import db
-from webapp.models import AuditEvent, BackboneLevel, Org, OrgType, Role, SchoolStage, User
+from webapp.models import (
+    AuditEvent,
+    BackboneLevel,
+    ImportJob,
+    ImportJobStatus,
+    Org,
+    OrgType,
+    Role,
+    SchoolStage,
+    User,
+)
+from webapp.models.base import utcnow
 from webapp.services import audit
 from webapp.services import orgs as org_service
 from webapp.services import users as user_service
@@ -130,16 +145,22 @@ class ImportReport:
         return sum(1 for row in self.rows if row.status == REJECTED)
 
     def to_json(self) -> dict[str, Any]:
-        secret = KINDS[self.kind].secret
-        return {
-            "kind": self.kind, "filename": self.filename, "encoding": self.encoding, "columns": self.columns,
-            "created": self.created, "rejected": self.rejected,
-            "rows": [{"row": r.row, "key": r.key, "status": r.status,
-                      "errors": [list(e) for e in r.errors],
-                      **({"values": {k: ("" if k in secret else v) for k, v in r.values.items()}}
-                         if r.status == REJECTED else {})}
-                     for r in self.rows],
-        }
+        kind = KINDS[self.kind]
+        return _report_json(kind, self.filename, self.encoding, self.columns, [_row_json(kind, r) for r in self.rows])
+
+
+def _row_json(kind: ImportKind, row: RowResult) -> dict[str, Any]:
+    """One row's outcome as the report keeps it (a rejected row keeps its values, secrets blanked)."""
+    return {"row": row.row, "key": row.key, "status": row.status, "errors": [list(e) for e in row.errors],
+            **({"values": {k: ("" if k in kind.secret else v) for k, v in row.values.items()}}
+               if row.status == REJECTED else {})}
+
+
+def _report_json(kind: ImportKind, filename: str, encoding: str, columns: list[str],
+                 rows: list[dict[str, Any]]) -> dict[str, Any]:
+    return {"kind": kind.name, "filename": filename, "encoding": encoding, "columns": columns,
+            "created": sum(1 for r in rows if r["status"] == CREATED),
+            "rejected": sum(1 for r in rows if r["status"] == REJECTED), "rows": rows}
 
 
 # Reading the file -------------------------------------------------------------------------------------
@@ -410,7 +431,16 @@ def run(kind_name: str, data: bytes, *, filename: str, actor: User | None, max_b
     kind = KINDS[kind_name]
     encoding, header, rows = read_rows(data, kind, max_bytes)
     report = ImportReport(kind=kind.name, filename=filename[:200], encoding=encoding, columns=header, rows=rows)
-    rejected_codes: set[str] = set()
+    _import_rows(kind, rows, set(), actor, ip, password_min_length)
+    report.event = audit.record(kind.audit_action, actor=actor, object_type="import", object_id=kind.name,
+                                after=report.to_json(), ip=ip)
+    db.session.flush()
+    return report
+
+
+def _import_rows(kind: ImportKind, rows: list[RowResult], rejected_codes: set[str], actor: User | None,
+                 ip: str | None, password_min_length: int) -> None:
+    """Import ``rows`` in order; ``rejected_codes`` (keys rejected so far) grows as rows are rejected."""
     for row in rows:
         if row.status != REJECTED:
             if kind is ORGS:
@@ -419,10 +449,90 @@ def run(kind_name: str, data: bytes, *, filename: str, actor: User | None, max_b
                 _import_user(row, actor, ip, password_min_length)
         if row.status == REJECTED and row.key:
             rejected_codes.add(row.key)
-    report.event = audit.record(kind.audit_action, actor=actor, object_type="import", object_id=kind.name,
-                                after=report.to_json(), ip=ip)
+
+
+# Imports in the background ----------------------------------------------------------------------------
+
+#: Rows per committed chunk of a background import (hashing a password takes about 0.1 s).
+CHUNK_ROWS = 25
+#: A running import whose last chunk is older than this lost its worker: the sweep resumes it.
+STALE_AFTER = timedelta(minutes=5)
+
+
+def queue(kind_name: str, data: bytes, *, filename: str, actor: User | None, max_bytes: int, locale: str,
+          password_min_length: int = 8, ip: str | None = None) -> ImportJob:
+    """Check the file now (a problem with the file as a whole raises ``ImportFileError``) and queue its rows.
+
+    The job imports them in the background (:func:`advance`); nothing is imported here.
+    """
+    kind = KINDS[kind_name]
+    _, _, rows = read_rows(data, kind, max_bytes)
+    job = ImportJob(kind=kind.name, filename=filename[:200], data=data, total_rows=len(rows), processed_rows=0,
+                    results=[], actor_id=actor.id if actor else None, ip=ip, locale=locale,
+                    password_min_length=password_min_length, status=ImportJobStatus.QUEUED)
+    db.session.add(job)
     db.session.flush()
-    return report
+    return job
+
+
+def lock_job(job_id: int) -> ImportJob | None:
+    """The unfinished job, locked; None when it is finished or another worker is importing a chunk of it."""
+    return db.session.scalar(sa.select(ImportJob).where(
+        ImportJob.id == job_id, ImportJob.status.in_([ImportJobStatus.QUEUED, ImportJobStatus.RUNNING]))
+        .with_for_update(skip_locked=True).execution_options(populate_existing=True))
+
+
+def advance(job: ImportJob, max_rows: int = CHUNK_ROWS) -> bool:
+    """Import the next ``max_rows`` rows of the (locked) ``job``; True once every row is done.
+
+    The rows' outcomes and ``processed_rows`` change in the caller's transaction, with the rows themselves:
+    committed together, a resumed job starts exactly after the last committed chunk. When the last row is
+    done the report is written as the import's audit event and the uploaded file is dropped (it holds the
+    users' initial passwords).
+    """
+    kind = KINDS[job.kind]
+    encoding, header, rows = read_rows(job.data, kind, len(job.data))
+    results = list(job.results or [])
+    rejected_codes = {r["key"] for r in results if r["status"] == REJECTED and r["key"]}
+    chunk = rows[job.processed_rows:job.processed_rows + max_rows]
+    _import_rows(kind, chunk, rejected_codes, job.actor, job.ip, job.password_min_length)
+    job.results = results + [_row_json(kind, row) for row in chunk]
+    job.processed_rows += len(chunk)
+    job.status, job.updated_at = ImportJobStatus.RUNNING, utcnow()
+    if job.processed_rows < len(rows):
+        db.session.flush()
+        return False
+    event = audit.record(kind.audit_action, actor=job.actor, object_type="import", object_id=kind.name,
+                         after=_report_json(kind, job.filename, encoding, header, job.results), ip=job.ip)
+    db.session.flush()
+    job.event_id, job.status, job.finished_at, job.data = event.id, ImportJobStatus.DONE, utcnow(), b""
+    db.session.flush()
+    return True
+
+
+def fail(job_id: int, error: BaseException) -> None:
+    """Give up on a job (after the failed chunk was rolled back): the rows committed before stay imported."""
+    job = db.session.get(ImportJob, job_id)
+    if job is None or job.status is ImportJobStatus.DONE:
+        return
+    job.status, job.finished_at, job.data = ImportJobStatus.FAILED, utcnow(), b""
+    job.error = f"{type(error).__name__}: {error}"[:2000]
+    db.session.flush()
+
+
+def pending_job_ids(now: datetime | None = None) -> list[int]:
+    """Jobs nobody is working on: queued (their message may have been lost) or running but stale."""
+    stale = (now or utcnow()) - STALE_AFTER
+    return list(db.session.scalars(sa.select(ImportJob.id).where(sa.or_(
+        ImportJob.status == ImportJobStatus.QUEUED,
+        sa.and_(ImportJob.status == ImportJobStatus.RUNNING, ImportJob.updated_at < stale)))
+        .order_by(ImportJob.id)))
+
+
+def unfinished_jobs() -> list[ImportJob]:
+    """Imports still queued or running, oldest first (the import page lists them)."""
+    return list(db.session.scalars(sa.select(ImportJob).where(
+        ImportJob.status.in_([ImportJobStatus.QUEUED, ImportJobStatus.RUNNING])).order_by(ImportJob.id)))
 
 
 def template_csv(kind_name: str) -> str:
