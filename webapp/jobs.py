@@ -19,7 +19,7 @@ from flask import Flask, current_app
 from flask_babel import force_locale
 
 from webapp.extensions import db
-from webapp.models import ServiceJobStatus, User
+from webapp.models import ImportJobStatus, ServiceJobStatus, User
 from webapp.models.base import utcnow
 from webapp.services import digest, imports, instances, notifications, service_jobs
 from webapp.services.notifications import _ONE_MESSAGE_ERRORS, _close, _connect, _settings
@@ -161,6 +161,10 @@ def run_import(job_id: int, chunk_rows: int = imports.CHUNK_ROWS, budget_seconds
         if job is None:
             db.session.rollback()
             return "skipped"
+        if job.status is ImportJobStatus.QUEUED:  # shown at once: the first chunk takes a few seconds
+            imports.mark_running(job)
+            db.session.commit()
+            continue
         try:
             with force_locale(job.locale):
                 done = imports.advance(job, chunk_rows)

@@ -482,6 +482,11 @@ def lock_job(job_id: int) -> ImportJob | None:
         .with_for_update(skip_locked=True).execution_options(populate_existing=True))
 
 
+def mark_running(job: ImportJob) -> None:
+    job.status, job.updated_at = ImportJobStatus.RUNNING, utcnow()
+    db.session.flush()
+
+
 def advance(job: ImportJob, max_rows: int = CHUNK_ROWS) -> bool:
     """Import the next ``max_rows`` rows of the (locked) ``job``; True once every row is done.
 
