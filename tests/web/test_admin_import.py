@@ -9,14 +9,6 @@ import sqlalchemy as sa
 from webapp.models import AuditEvent, Org, User
 
 
-@pytest.fixture
-def admin_client(client, make_user, region):
-    make_user("admin1", roles=(("admin", region["city"]),))
-    client.login("admin1")
-    client.post_form("/auth/language", {"locale": "en"})
-    return client
-
-
 def upload(client, kind, data, filename="upload.csv", *, follow_redirects=False):
     """POST the file; with ``follow_redirects``, once the response has gone out (when the import job is handed
     over: without Redis it runs then, in this process) follow it to the job's page and on to the report."""

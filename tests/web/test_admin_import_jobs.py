@@ -23,14 +23,6 @@ def users_csv(count: int, bad: tuple[int, ...] = ()) -> bytes:
     return "".join(lines).encode("utf-8")
 
 
-@pytest.fixture
-def admin_client(client, make_user, region):
-    make_user("admin1", roles=(("admin", region["city"]),))
-    client.login("admin1")
-    client.post_form("/auth/language", {"locale": "en"})
-    return client
-
-
 def the_job(db) -> ImportJob:
     (job,) = db.session.scalars(sa.select(ImportJob).execution_options(populate_existing=True))
     return job

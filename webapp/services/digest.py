@@ -12,7 +12,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from email.message import EmailMessage
-from email.utils import formatdate, make_msgid
 
 import sqlalchemy as sa
 from babel.dates import get_timezone
@@ -124,16 +123,7 @@ def build_email(pending: PendingTasks, sender: str, now: datetime) -> EmailMessa
                   "task_urls": {task.id: _absolute(f"/inbox/tasks/{task.id}") for task in pending.soonest}}
         text = current_app.jinja_env.get_template("emails/digest.txt").render(values)
         html = current_app.jinja_env.get_template("emails/digest.html").render(values)
-    message = EmailMessage()
-    message["Subject"] = subject
-    message["From"] = sender
-    message["To"] = user.email
-    message["Date"] = formatdate(localtime=False)
-    message["Message-ID"] = make_msgid(domain=sender.rpartition("@")[2] or None)
-    message["Auto-Submitted"] = "auto-generated"
-    message.set_content(text)
-    message.add_alternative(html, subtype="html")
-    return message
+    return notifications.compose_email(subject, sender, user.email, text, html)
 
 
 def _absolute(link: str) -> str | None:

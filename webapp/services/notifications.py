@@ -280,10 +280,15 @@ def build_email(note: Notification, sender: str, base_url: str | None = None) ->
         # Straight from the Jinja environment: the app's context processors need a logged-in request.
         text = current_app.jinja_env.get_template("emails/notification.txt").render(values)
         html = current_app.jinja_env.get_template("emails/notification.html").render(values)
+    return compose_email(note.title, sender, user.email, text, html)
+
+
+def compose_email(subject: str, sender: str, recipient: str, text: str, html: str) -> EmailMessage:
+    """An automatic email with a plain-text and an HTML part (one line of subject, a Message-ID of ours)."""
     message = EmailMessage()
-    message["Subject"] = note.title.replace("\r", " ").replace("\n", " ")
+    message["Subject"] = subject.replace("\r", " ").replace("\n", " ")
     message["From"] = sender
-    message["To"] = user.email
+    message["To"] = recipient
     message["Date"] = formatdate(localtime=False)
     message["Message-ID"] = make_msgid(domain=sender.rpartition("@")[2] or None)
     message["Auto-Submitted"] = "auto-generated"
