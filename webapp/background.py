@@ -177,8 +177,11 @@ def _register_jobs(app: Flask, celery: Celery) -> None:
         return {"sent": report.sent, "failed": report.failed}
 
     @celery.task(name=DAILY_DIGEST, shared=False)
-    def daily_digest() -> dict[str, int]:
-        report = jobs.send_daily_digests()
+    def daily_digest(after_id: int = 0) -> dict[str, int]:
+        # Well inside the job's soft time limit; a large region goes on in a fresh job.
+        report = jobs.send_daily_digests(after_id=after_id, budget_seconds=celery.conf.task_soft_time_limit / 2)
+        if report.resume_after is not None:
+            enqueue(app, DAILY_DIGEST, after_id=report.resume_after)
         return {"sent": report.sent, "failed": report.failed, "skipped": report.skipped}
 
 

@@ -176,3 +176,13 @@ def test_two_workers_sending_at_once_send_each_digest_once(app, committed, smtp)
     recipients = Counter(recipients[0] for _, recipients, _ in smtp.messages)
     assert recipients == Counter({f"officer{n}@school.test": 1 for n in range(12)})
     assert sum(report.sent for report in reports) == 12 and not any(report.failed for report in reports)
+
+
+def test_a_run_out_of_time_says_where_the_next_one_goes_on(db, people, smtp):
+    now = utcnow()
+    first = jobs.send_daily_digests(now, budget_seconds=0)
+    assert first.resume_after is not None, "out of time after the first person looked at"
+    resumed = jobs.send_daily_digests(now, after_id=first.resume_after)
+    assert resumed.resume_after is None
+    assert first.sent + resumed.sent == 2 and len(smtp.messages) == 2, "everyone once, across the two runs"
+    assert jobs.send_daily_digests(now).sent == 0

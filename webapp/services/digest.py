@@ -56,11 +56,12 @@ def is_digest_hour(moment: datetime) -> bool:
     return hour is not None and local.hour == hour
 
 
-def recipient_ids(day: date) -> list[int]:
-    """Active people with an email address and no digest for ``day`` yet, by id."""
+def recipient_ids(day: date, after_id: int = 0) -> list[int]:
+    """Active people with an email address and no digest for ``day`` yet, by id (those after ``after_id``)."""
     had_one = sa.exists().where(TaskDigest.user_id == User.id, TaskDigest.day == day)
-    return list(db.session.scalars(sa.select(User.id).where(User.active.is_(True), User.email.is_not(None),
-                                                            User.email != "", ~had_one).order_by(User.id)))
+    return list(db.session.scalars(sa.select(User.id).where(User.id > after_id, User.active.is_(True),
+                                                            User.email.is_not(None), User.email != "", ~had_one)
+                                   .order_by(User.id)))
 
 
 def _count(query: sa.Select) -> int:
