@@ -134,6 +134,10 @@ def dispatch_service_jobs(app: Flask, job_ids: list[int]) -> None:
 
 
 def _register_jobs(app: Flask, celery: Celery) -> None:
+    def budget() -> float:
+        """How long a job that works through a list may go on: well inside the soft time limit."""
+        return celery.conf.task_soft_time_limit / 2
+
     def dispatch_queued() -> None:
         """Jobs queued by the steps this job ran (a timer or handler can start an async task)."""
         queued = service_jobs.take_committed()
@@ -142,8 +146,10 @@ def _register_jobs(app: Flask, celery: Celery) -> None:
 
     @celery.task(name=TICK_TIMERS, shared=False)
     def tick_timers() -> dict[str, int]:
-        report = jobs.tick_timers()
+        report = jobs.tick_timers(budget_seconds=budget())
         dispatch_queued()
+        if report.more:  # a backlog (after downtime): go on in a fresh job rather than hit the time limit
+            enqueue(app, TICK_TIMERS)
         return {"ticked": report.ticked, "fired": report.fired, "failed": len(report.failures)}
 
     @celery.task(name=RUN_SERVICE_JOB, shared=False)
@@ -154,8 +160,7 @@ def _register_jobs(app: Flask, celery: Celery) -> None:
 
     @celery.task(name=RUN_IMPORT, shared=False)
     def run_import(job_id: int) -> str:
-        # Well inside the job's soft time limit; a long import goes on in a fresh job.
-        outcome = jobs.run_import(job_id, budget_seconds=celery.conf.task_soft_time_limit / 2)
+        outcome = jobs.run_import(job_id, budget_seconds=budget())
         if outcome == "continue":
             enqueue(app, RUN_IMPORT, job_id=job_id)
         return outcome
@@ -166,9 +171,11 @@ def _register_jobs(app: Flask, celery: Celery) -> None:
 
     @celery.task(name=RUN_SERVICE_JOBS, shared=False)
     def run_service_jobs() -> dict[str, int]:
-        report = jobs.run_due_service_jobs()
+        report = jobs.run_due_service_jobs(budget_seconds=budget())
         if report.queued:
             dispatch_service_jobs(app, report.queued)
+        if report.more:
+            enqueue(app, RUN_SERVICE_JOBS)
         return report.outcomes
 
     @celery.task(name=DELIVER_NOTIFICATIONS, shared=False)
@@ -178,8 +185,7 @@ def _register_jobs(app: Flask, celery: Celery) -> None:
 
     @celery.task(name=DAILY_DIGEST, shared=False)
     def daily_digest(after_id: int = 0) -> dict[str, int]:
-        # Well inside the job's soft time limit; a large region goes on in a fresh job.
-        report = jobs.send_daily_digests(after_id=after_id, budget_seconds=celery.conf.task_soft_time_limit / 2)
+        report = jobs.send_daily_digests(after_id=after_id, budget_seconds=budget())
         if report.resume_after is not None:
             enqueue(app, DAILY_DIGEST, after_id=report.resume_after)
         return {"sent": report.sent, "failed": report.failed, "skipped": report.skipped}

@@ -33,9 +33,11 @@ class TickReport:
     fired: int = 0
     #: (instance id, error) of the instances whose timers failed; each became an incident.
     failures: list[tuple[int | None, str]] = field(default_factory=list)
+    #: The time budget ran out with timers still due (tick again at once).
+    more: bool = False
 
 
-def tick_timers(moment: datetime | None = None) -> TickReport:
+def tick_timers(moment: datetime | None = None, *, budget_seconds: float | None = None) -> TickReport:
     """Fire every timer due at ``moment`` (now), one instance per transaction, each instance once.
 
     The tick's moment is fixed when it starts: an instance leaves the due range once its timers fired (its
@@ -44,7 +46,11 @@ def tick_timers(moment: datetime | None = None) -> TickReport:
     """
     report, still_due = TickReport(), set()
     now = moment or utcnow()
+    started = time.monotonic()
     while True:
+        if report.ticked and budget_seconds is not None and time.monotonic() - started >= budget_seconds:
+            report.more = True  # always after one instance at least: every tick moves on
+            return report
         instance = instances.lock_next_due(now, exclude=still_due)
         if instance is None:
             db.session.rollback()
@@ -270,6 +276,8 @@ class ServiceJobReport:
     outcomes: dict[str, int] = field(default_factory=dict)
     #: Jobs queued by the steps these jobs ran (a handler's step can start the next async task): hand them over.
     queued: list[int] = field(default_factory=list)
+    #: The time budget ran out with jobs still due (sweep again at once).
+    more: bool = False
 
     def count(self, outcome: str) -> None:
         self.outcomes[outcome] = self.outcomes.get(outcome, 0) + 1
@@ -305,16 +313,28 @@ def _count_crash(job_id: int, error: Exception, moment: datetime) -> None:
     db.session.commit()
 
 
-def run_due_service_jobs(moment: datetime | None = None, limit: int = 500) -> ServiceJobReport:
-    """The sweep: run every pending job that is due (each once per sweep), oldest first."""
-    report, seen = ServiceJobReport(), set()
-    while len(seen) < limit:
-        job = service_jobs.lock_next_due(moment or utcnow(), exclude=seen)
+def run_due_service_jobs(moment: datetime | None = None, *, budget_seconds: float | None = None) -> ServiceJobReport:
+    """The sweep: run every pending job that is due at the sweep's start, oldest first, each at most once.
+
+    An attempt moves its job out of the due range (done, cancelled, or due again after its back-off), so
+    only a job another worker took in between is excluded from the next picks.
+    """
+    report, skipped = ServiceJobReport(), set()
+    now = moment or utcnow()
+    started = time.monotonic()
+    while True:
+        if report.outcomes and budget_seconds is not None and time.monotonic() - started >= budget_seconds:
+            report.more = True
+            break
+        job = service_jobs.lock_next_due(now, exclude=skipped)
         if job is None:
             db.session.rollback()
             break
-        seen.add(job.id)
+        job_id = job.id
         db.session.rollback()  # run_service_job locks it again in its own transaction
-        report.count(run_service_job(job.id, moment))
+        outcome = run_service_job(job_id, now)
+        report.count(outcome)
+        if outcome == service_jobs.Outcome.SKIPPED:
+            skipped.add(job_id)
     report.queued = service_jobs.take_committed()
     return report

@@ -40,3 +40,26 @@ def test_a_tick_after_downtime_fires_every_due_timer_in_order_once(db, region, m
     assert db.session.scalar(sa.select(sa.func.count()).select_from(ProcessInstance).where(
         ProcessInstance.id.in_(ids), ProcessInstance.next_timer_at.is_not(None))) == 0
     assert jobs.tick_timers(after + timedelta(minutes=1)).fired == 0, "nothing fires twice"
+
+
+def test_a_tick_out_of_time_leaves_the_rest_for_the_next(db, region, make_user):
+    from webapp import jobs
+    from webapp.engine import frozen_clock
+    from webapp.models import HumanTask, Role
+    from webapp.services import definitions, instances, tasks
+
+    teacher = make_user("budget_teacher", roles=((Role.TEACHER, region["school"]),))
+    make_user("budget_officer", roles=((Role.SCHOOL_OFFICER, region["school"]),))
+    definitions.deploy({HOURS_REVIEW.name: HOURS_REVIEW.read_bytes()}, None)
+    start = datetime(2026, 9, 1, 8, 0, tzinfo=UTC)
+    for hours in range(3):
+        with frozen_clock(start + timedelta(hours=hours)):
+            instance = instances.start("hours_review", subject_org=region["school"], initiator=teacher)
+            submit = db.session.scalar(sa.select(HumanTask).where(HumanTask.instance_id == instance.id))
+            instances.complete_task(submit, teacher, {"title": "预算测试", "hours": 2}, tasks.authorise_complete)
+    db.session.commit()
+    after = start + timedelta(days=7)
+    first = jobs.tick_timers(after, budget_seconds=0)
+    assert (first.fired, first.more) == (1, True), "one instance, then the budget is spent"
+    rest = jobs.tick_timers(after)
+    assert (rest.fired, rest.more) == (2, False)
