@@ -95,3 +95,54 @@ def test_a_failing_async_handler_retries_then_an_admin_retry_resolves_it(app, co
             db.engine.dispose()
 
 
+
+
+@needs_postgresql
+@pytest.mark.committed
+def test_with_redis_down_the_step_completes_and_the_sweep_runs_the_job_later(app, committed):
+    """The job row is written with the step; handing it over fails fast; the sweep finds it in the database."""
+    import time
+
+    from tests.jobs.conftest import free_port
+    from webapp import create_app, jobs
+    from webapp.extensions import db
+    from webapp.models import HumanTask, Role, ServiceJob, ServiceJobStatus, TaskStatus
+    from webapp.services import definitions, instances
+    from webapp.services.orgs import create_org
+    from webapp.services.users import assign_role, create_user
+
+    city = create_org(code="SWD-C", name="断网市", type="city")
+    school = create_org(code="SWD-S", name="断网学校", type="school", parent=city)
+    teacher = create_user(login="swd_teacher", password=TEST_PASSWORD, display_name="教师")
+    assign_role(teacher, Role.TEACHER, school)
+    assign_role(create_user(login="swd_officer", password=TEST_PASSWORD, display_name="专干"),
+                Role.SCHOOL_OFFICER, school)
+    definitions.deploy(hours_review_async_files(), None)
+    instance = instances.start("hours_review_async", subject_org=school, initiator=teacher, title="断网核查")
+    db.session.commit()
+    instance_id, submit_id = instance.id, instances.open_tasks(instance)[0].id
+    db.session.remove()
+
+    web = create_app({"DATABASE_URL": app.config["SQLALCHEMY_DATABASE_URI"], "SECRET_KEY": app.config["SECRET_KEY"],
+                      "TESTING": True, "SQLALCHEMY_ENGINE_OPTIONS": app.config["SQLALCHEMY_ENGINE_OPTIONS"],
+                      "REDIS_URL": f"redis://127.0.0.1:{free_port()}/0"})  # nobody listens there
+    web.test_client_class = IsolatedClient
+    try:
+        client = web.test_client()
+        client.login("swd_teacher")
+        began = time.monotonic()
+        response = client.post_form(f"/inbox/tasks/{submit_id}",
+                                    {"title": "断网核查课程", "hours": "12", "category": "training"})
+        response.close()
+        assert response.status_code == 302 and time.monotonic() - began < 5, "Redis being down costs little"
+        job = db.session.scalar(sa.select(ServiceJob).where(ServiceJob.instance_id == instance_id))
+        assert job.status is ServiceJobStatus.PENDING, "kept in the database, nothing lost"
+        db.session.rollback()
+
+        assert jobs.run_due_service_jobs().outcomes == {"done": 1}, "beat's sweep once Redis is back"
+        review = db.session.scalar(sa.select(HumanTask).where(HumanTask.instance_id == instance_id,
+                                                              HumanTask.status == TaskStatus.OPEN))
+        assert review.bpmn_id == "review"
+    finally:
+        with web.app_context():
+            db.engine.dispose()
