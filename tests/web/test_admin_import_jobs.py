@@ -115,3 +115,17 @@ def test_unknown_job_is_404_and_admins_only(admin_client, app, db, make_user, re
     other = app.test_client()
     other.login("plain1")
     assert other.get("/admin/import/jobs/1").status_code == 403
+
+
+def test_the_report_shows_rejected_rows_first_and_pages_the_rest(admin_client, db, region):
+    response = upload(admin_client, "users", users_csv(130, bad=(7,)), filename="大批.csv", follow_redirects=True)
+    page = response.get_data(as_text=True)
+    assert "Import finished: 129 created, 1 rejected." in page
+    assert "Rejected rows (1)" in page and "All rows (130)" in page
+    assert page.count('class="table-danger"') == 1 and "bulk007" in page and "bulk008" not in page
+    result_url = response.request.path
+    everything = admin_client.get(f"{result_url}?show=all").get_data(as_text=True)
+    assert "bulk000" in everything and "bulk099" in everything and "bulk100" not in everything
+    assert "130 in all" in everything, "100 rows a page, with pagination"
+    second = admin_client.get(f"{result_url}?show=all&page=2").get_data(as_text=True)
+    assert "bulk100" in second and "bulk129" in second and "bulk000" not in second

@@ -9,6 +9,7 @@ from typing import Any
 from flask import current_app, request
 from flask_babel import gettext as _
 from flask_login import current_user
+from flask_sqlalchemy.pagination import Pagination
 
 from webapp.extensions import db
 from webapp.labels import BACKBONE_LABELS, ORG_TYPE_LABELS, ROLE_LABELS, STAGE_LABELS
@@ -99,3 +100,15 @@ def delegation_status(delegation: Delegation, today: date) -> str:
 
 def user_label(user: User | None) -> str:
     return f"{user.display_name} ({user.login})" if user is not None else ""
+
+
+class ListPagination(Pagination):
+    """A page of an in-memory list, for the pagination macro (e.g. the rows of an import report)."""
+
+    def _query_items(self) -> list[Any]:
+        items = self._query_args["items"]
+        start = (self.page - 1) * self.per_page
+        return list(items[start:start + self.per_page])
+
+    def _query_count(self) -> int:
+        return len(self._query_args["items"])

@@ -13,6 +13,7 @@ from werkzeug.datastructures import FileStorage
 from forms.admin import ImportForm
 from webapp import background
 from webapp.admin import bp
+from webapp.admin.common import ListPagination
 from webapp.extensions import db
 from webapp.labels import BACKBONE_LABELS, ORG_TYPE_LABELS, ROLE_LABELS, STAGE_LABELS
 from webapp.models import AuditEvent, ImportJob, ImportJobStatus, Role
@@ -21,6 +22,8 @@ from webapp.security import require_role
 from webapp.services import imports as import_service
 from webapp.services.errors import ServiceError
 
+#: Rows of an import report per page.
+REPORT_ROWS_PER_PAGE = 100
 CODE_LISTS = {"type": ORG_TYPE_LABELS, "stage": STAGE_LABELS, "backbone_level": BACKBONE_LABELS,
               "roles": ROLE_LABELS}
 
@@ -109,8 +112,16 @@ def import_job(job_id: int):
 @bp.route("/import/results/<int:event_id>")
 @require_role(Role.ADMIN)
 def import_result(event_id: int):
+    """The report: rejected rows first (all of them, when there are any), 100 rows a page."""
     event = _report(event_id)
-    return render_template("admin/import_result.html", event=event, report=event.after)
+    report = event.after
+    show = request.args.get("show") or ("rejected" if report["rejected"] else "all")
+    if show not in ("rejected", "all"):
+        show = "all"
+    rows = [row for row in report["rows"] if show == "all" or row["status"] == "rejected"]
+    page = ListPagination(page=request.args.get("page", 1, type=int), per_page=REPORT_ROWS_PER_PAGE,
+                          max_per_page=REPORT_ROWS_PER_PAGE, error_out=False, items=rows)
+    return render_template("admin/import_result.html", event=event, report=report, page=page, show=show)
 
 
 @bp.route("/import/results/<int:event_id>/rejected.csv")
