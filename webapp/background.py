@@ -201,7 +201,8 @@ def enqueue(app: Flask, name: str, **arguments: Any) -> bool:
     task = celery.tasks[name]
     try:
         if celery.conf.task_always_eager:
-            task.apply_async(kwargs=arguments)
+            with jobs.embedded_work:  # in turn with the embedded ticker (see there)
+                task.apply_async(kwargs=arguments)
         else:
             with celery.connection_for_write(transport_options=FAIL_FAST) as connection:
                 task.apply_async(kwargs=arguments, connection=connection, retry=False)

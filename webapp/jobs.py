@@ -208,12 +208,23 @@ def run_pending_imports(moment: datetime | None = None) -> int:
 CHAINED_SERVICE_ROUNDS = 10
 
 
+#: Without Redis every job runs in this one process: the ticker's rounds and the jobs handed over by requests
+#: take turns. SQLite (the embedded default) has no row locks, so two threads could otherwise run the same
+#: service job or import chunk at once. Re-entrant: a job may hand over another, which runs at once.
+embedded_work = threading.RLock()
+
+
 def embedded_round(moment: datetime | None = None) -> None:
     """One beat of the single-process default: what Celery beat and the workers do when there is Redis.
 
-    Fires due timers, runs due service jobs (and those they queue), emails waiting notifications, and sends
-    the daily digest during ``DIGEST_HOUR``.
+    Fires due timers, runs due service jobs (and those they queue), pending imports, emails waiting
+    notifications, and sends the daily digest during ``DIGEST_HOUR``.
     """
+    with embedded_work:
+        _embedded_round(moment)
+
+
+def _embedded_round(moment: datetime | None) -> None:
     now = moment or utcnow()
     report = tick_timers(moment)
     if report.fired or report.failures:
