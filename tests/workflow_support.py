@@ -45,6 +45,8 @@ def check_hours_later(call):
     if async_check["failures"] > 0:
         async_check["failures"] -= 1
         raise TimeoutError("rule service timed out")
+    if async_check.get("bad_result"):
+        return "not a mapping"  # the process cannot store it (no resultVariable): the step after the call fails
     return check_hours(call)
 
 

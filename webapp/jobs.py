@@ -318,9 +318,7 @@ def run_service_job(job_id: int, moment: datetime | None = None) -> str:
 def _count_crash(job_id: int, error: Exception, moment: datetime) -> None:
     job = service_jobs.lock_job(job_id)
     if job is not None and job.status is ServiceJobStatus.PENDING:
-        job.attempts += 1
-        job.last_error = f"{type(error).__name__}: {error}"[:2000]
-        job.next_attempt_at = moment + service_jobs.backoff(job.attempts)
+        service_jobs.count_crash(job, error, moment)
     db.session.commit()
 
 

@@ -32,9 +32,9 @@ def people(region, make_user):
 
 @pytest.fixture(autouse=True)
 def reliable_service():
-    async_check.update(failures=0, calls=0)
+    async_check.update(failures=0, calls=0, bad_result=False)
     yield
-    async_check.update(failures=0, calls=0)
+    async_check.update(failures=0, calls=0, bad_result=False)
 
 
 def open_tasks(db, instance):
@@ -122,7 +122,7 @@ def test_a_handler_that_keeps_failing_becomes_an_incident_an_admin_retry_resolve
     assert incident.details["task_id"] == job.task_guid
     db.session.refresh(submitted)
     assert submitted.status is InstanceStatus.RUNNING
-    assert instances.waiting_service_task(submitted, job.task_guid) is None, "the engine task is in ERROR"
+    assert instances.service_task_state(submitted, job.task_guid) == "ERROR", "the engine task is in ERROR"
 
     officer = app.test_client()
     officer.login(people["officer"].login)
@@ -187,3 +187,59 @@ def test_the_single_process_ticker_runs_due_service_jobs(db, submitted):
     db.session.refresh(job)
     assert job.status is ServiceJobStatus.DONE
     assert [t.bpmn_id for t in open_tasks(db, submitted)] == ["review"]
+
+
+def test_a_result_the_process_cannot_take_fails_at_once_without_calling_again(db, client, submitted, people):
+    job = only_job(db)
+    async_check["bad_result"] = True
+    assert jobs.run_service_job(job.id) == "failed"
+    assert async_check["calls"] == 1, "re-running the handler would not help"
+    db.session.refresh(job)
+    assert job.status is ServiceJobStatus.FAILED and "returned a str" in job.last_error
+    (incident,) = db.session.scalars(sa.select(Incident).where(Incident.instance_id == submitted.id))
+    assert incident.details["service_task_id"] == job.task_guid
+    assert instances.service_task_state(submitted, job.task_guid) == "ERROR", "given up: stopped at the task"
+    assert open_tasks(db, submitted) == [], "nothing of the step after it happened"
+    assert service_jobs.can_retry(incident)
+
+    async_check["bad_result"] = False
+    client.login(people["admin"].login)
+    response = client.post_form(f"/admin/incidents/{incident.id}/retry", {})
+    response.close()
+    db.session.refresh(job)
+    if job.status is ServiceJobStatus.PENDING:
+        assert jobs.run_service_job(job.id) == "done"
+    assert [t.bpmn_id for t in open_tasks(db, submitted)] == ["review"]
+
+
+def test_an_instance_stopped_by_an_incident_keeps_its_service_job_waiting(db, submitted):
+    job = only_job(db)
+    instance = instances.lock_instance(submitted.id)
+    instance.status = InstanceStatus.INCIDENT
+    db.session.commit()
+    assert jobs.run_service_job(job.id) == "skipped"
+    db.session.refresh(job)
+    assert job.status is ServiceJobStatus.PENDING and async_check["calls"] == 0
+    instance = instances.lock_instance(submitted.id)
+    instance.status = InstanceStatus.RUNNING  # what an administrator's retry of that incident does
+    db.session.commit()
+    assert jobs.run_service_job(job.id, job.next_attempt_at) == "done"
+
+
+def test_unexpected_errors_count_as_attempts_and_end_in_an_incident(app, db, submitted, monkeypatch):
+    monkeypatch.setitem(app.config["YANXUN"], "SERVICE_MAX_ATTEMPTS", 2)
+    job = only_job(db)
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("template on fire")
+
+    monkeypatch.setattr(instances, "complete_service_task", broken)
+    moment = utcnow()
+    assert jobs.run_service_job(job.id, moment) == "retry"
+    db.session.refresh(job)
+    assert job.attempts == 1 and "template on fire" in job.last_error
+    jobs.run_service_job(job.id, job.next_attempt_at)
+    db.session.refresh(job)
+    assert job.status is ServiceJobStatus.FAILED
+    (incident,) = db.session.scalars(sa.select(Incident).where(Incident.instance_id == submitted.id))
+    assert "template on fire" in incident.message and service_jobs.can_retry(incident)

@@ -323,6 +323,13 @@ class WorkflowRuntime:
         with self._engine(None):
             return build_call(task)
 
+    def call_service_handler(self, workflow: BpmnWorkflow, task_id: str) -> Any:
+        """Worker side of an async topic, first half: run the handler of a STARTED service task and return its
+        result, changing nothing (store it with :meth:`complete_service_task`). Failures are ``ServiceFailed``."""
+        task = self._service_task(workflow, task_id, TaskState.STARTED)
+        with self._engine(None):
+            return call_handler(lookup(task), build_call(task), task)
+
     def execute_service_task(self, workflow: BpmnWorkflow, task_id: str, *, now: datetime | None = None) -> None:
         """Worker side of an async topic: run its handler, store the result, complete, run on."""
         task = self._service_task(workflow, task_id, TaskState.STARTED)

@@ -25,7 +25,6 @@ from webapp.engine import (
     EngineIncident,
     FieldError,
     FormInvalid,
-    ServiceTaskInfo,
     TaskRefused,
     UserTaskInfo,
 )
@@ -237,21 +236,39 @@ def fire_due_timers(instance: ProcessInstance, now: datetime | None = None) -> l
     return due
 
 
-def waiting_service_task(instance: ProcessInstance, task_guid: str) -> ServiceTaskInfo | None:
-    """The service task ``task_guid`` if it still waits for a worker (STARTED) in the stored state."""
+def service_task_state(instance: ProcessInstance, task_guid: str) -> str | None:
+    """``STARTED`` (waiting for a worker), ``ERROR`` (given up) or None (neither) in the stored state."""
     runtime = get_runtime()
     workflow = runtime.load(engine_definition(instance.definition), instance.state_json)
-    return next((info for info in runtime.started_service_tasks(workflow)
-                 if info.task_id == task_guid and info.state == "STARTED"), None)
+    return next((info.state for info in runtime.started_service_tasks(workflow) if info.task_id == task_guid), None)
 
 
-def run_service_task(instance: ProcessInstance, task_guid: str) -> None:
-    """Run the handler of a waiting (async) service task on the locked ``instance`` and move it on.
+def waiting_service_task(instance: ProcessInstance, task_guid: str) -> bool:
+    """Does the service task ``task_guid`` still wait for a worker (STARTED) in the stored state?"""
+    return service_task_state(instance, task_guid) == "STARTED"
 
-    A failing handler raises :class:`ActionFailed` (roll back to before the call, then decide on a retry).
+
+def call_service_handler(instance: ProcessInstance, task_guid: str) -> Any:
+    """Run the handler of a waiting (async) service task and return its result; nothing of the instance
+    changes, and the caller need not hold its lock (a slow handler must not block the people working on it).
+
+    A failing handler raises :class:`ActionFailed`.
     """
+    runtime = get_runtime()
+    token = current_instance.set(instance.id)
+    try:
+        workflow = runtime.load(engine_definition(instance.definition), instance.state_json)
+        return runtime.call_service_handler(workflow, task_guid)
+    except EngineError as error:
+        raise ActionFailed(instance.id, "service", error) from error
+    finally:
+        current_instance.reset(token)
+
+
+def complete_service_task(instance: ProcessInstance, task_guid: str, result: Any) -> None:
+    """Store a handler's ``result`` on the locked ``instance`` and run the process on from the task."""
     with _acting(instance, "service", None) as context:
-        get_runtime().execute_service_task(context.workflow, task_guid)
+        get_runtime().complete_service_task(context.workflow, task_guid, result)
         audit.record("service.complete", actor=None, obj=instance, instance_id=instance.id,
                      after={"task": task_guid})
         sync_tasks(instance, context.workflow)
@@ -289,8 +306,12 @@ def lock_next_due(now: datetime, exclude: Collection[int] = ()) -> ProcessInstan
     return db.session.scalar(query.with_for_update(skip_locked=True).execution_options(populate_existing=True))
 
 
-def record_incident(failure: ActionFailed, *, stop_instance: bool = False) -> Incident | None:
-    """Keep the real error of a rolled-back action (call after the rollback, then commit)."""
+def record_incident(failure: ActionFailed, *, stop_instance: bool = False,
+                    details: Mapping[str, Any] | None = None) -> Incident | None:
+    """Keep the real error of a rolled-back action (call after the rollback, then commit).
+
+    ``details`` adds to what the error says (e.g. the service task a failed step started from).
+    """
     if failure.instance_id is None:
         return None
     error = failure.error
@@ -298,7 +319,7 @@ def record_incident(failure: ActionFailed, *, stop_instance: bool = False) -> In
                         bpmn_id=error.bpmn_id,
                         error_type=type(error.__cause__ or error).__name__, message=str(error),
                         details={"code": error.code, "task_id": error.task_id, "task_name": error.task_name,
-                                 "actor_id": failure.actor_id})
+                                 "actor_id": failure.actor_id, **dict(details or {})})
     db.session.add(incident)
     if stop_instance:
         instance = db.session.get(ProcessInstance, failure.instance_id)

@@ -25,6 +25,7 @@ from flask import current_app
 from flask_babel import lazy_gettext as _l
 from sqlalchemy.orm import Session
 
+from webapp.engine import ServiceFailed
 from webapp.extensions import db
 from webapp.models import Incident, InstanceStatus, ProcessInstance, ServiceJob, ServiceJobStatus, User
 from webapp.models.base import utcnow
@@ -116,53 +117,94 @@ def lock_next_due(now: datetime, exclude: Collection[int] = ()) -> ServiceJob | 
 
 
 def attempt(job: ServiceJob, now: datetime | None = None) -> Outcome:
-    """Run ``job``'s handler once (``job`` locked by the caller). Never raises for a handler failure."""
+    """Run ``job``'s handler once (``job`` locked by the caller). Never raises for a handler failure.
+
+    Two halves: the handler runs without the instance's lock (a slow handler must not block the people
+    working on the instance), then its result is stored and the process run on under the lock. A failing
+    handler is retried with back-off; when the process cannot take the result (a gateway without a matching
+    flow, say), re-running the handler would not help: the job fails at once with an incident.
+    """
     moment = now or utcnow()
     if job.status is not ServiceJobStatus.PENDING or job.next_attempt_at > moment:
         return Outcome.SKIPPED
-    instance = instances.lock_instance(job.instance_id)
-    if instance.status is not InstanceStatus.RUNNING or instances.waiting_service_task(instance, job.task_guid) is None:
-        job.status, job.finished_at = ServiceJobStatus.CANCELLED, moment
+    instance = db.session.get(ProcessInstance, job.instance_id, populate_existing=True)
+    if instance is None or instance.status in (InstanceStatus.COMPLETED, InstanceStatus.CANCELLED) \
+            or not instances.waiting_service_task(instance, job.task_guid):
+        return _cancel(job, moment)
+    if instance.status is InstanceStatus.INCIDENT:  # stopped by another failure: wait until it runs again
+        job.next_attempt_at = moment + backoff(1)
         db.session.flush()
-        return Outcome.CANCELLED
-    savepoint = db.session.begin_nested()
+        return Outcome.SKIPPED
+    both = db.session.begin_nested()
     try:
-        instances.run_service_task(instance, job.task_guid)
+        result = instances.call_service_handler(instance, job.task_guid)
     except instances.ActionFailed as failure:
-        savepoint.rollback()
+        both.rollback()
         return _failed(job, failure, moment)
-    savepoint.commit()
+    locked = instances.lock_instance(job.instance_id)
+    if locked.status is not InstanceStatus.RUNNING or not instances.waiting_service_task(locked, job.task_guid):
+        both.rollback()  # withdrawn or changed meanwhile: the result has nowhere to go
+        return _cancel(job, moment)
+    try:
+        instances.complete_service_task(locked, job.task_guid, result)
+    except instances.ActionFailed as failure:
+        both.rollback()  # the handler's own writes too: the step did not happen
+        job.attempts += 1
+        return _give_up(job, failure, moment)
+    both.commit()
     job.attempts += 1
     job.status, job.finished_at, job.last_error = ServiceJobStatus.DONE, moment, None
     db.session.flush()
     return Outcome.DONE
 
 
+def _cancel(job: ServiceJob, moment: datetime) -> Outcome:
+    job.status, job.finished_at = ServiceJobStatus.CANCELLED, moment
+    db.session.flush()
+    return Outcome.CANCELLED
+
+
 def _failed(job: ServiceJob, failure: instances.ActionFailed, moment: datetime) -> Outcome:
-    instance = instances.lock_instance(job.instance_id)
     job.attempts += 1
     job.last_error = f"{type(failure.error.__cause__ or failure.error).__name__}: {failure.error}"[:2000]
-    audit.record("service.attempt_failed", actor=None, obj=instance, instance_id=instance.id,
-                 after={"task": job.task_guid, "topic": job.topic, "attempt": job.attempts,
-                        "error": job.last_error[:500]})
+    audit.record("service.attempt_failed", actor=None, object_type="process_instance", object_id=job.instance_id,
+                 instance_id=job.instance_id, after={"task": job.task_guid, "topic": job.topic,
+                                                     "attempt": job.attempts, "error": job.last_error[:500]})
     if job.attempts < max_attempts():
         job.next_attempt_at = moment + backoff(job.attempts)
         db.session.flush()
         return Outcome.RETRY
-    # If the state cannot take the failure either, the incident below still tells the administrator.
-    with suppress(instances.ActionFailed):
-        instances.fail_service_task(instance, job.task_guid, str(failure.error))
+    return _give_up(job, failure, moment)
+
+
+def _give_up(job: ServiceJob, failure: instances.ActionFailed, moment: datetime) -> Outcome:
+    """No more attempts: the engine task goes to ERROR (when the handler kept failing) and an incident opens."""
+    instance = instances.lock_instance(job.instance_id)
+    job.last_error = f"{type(failure.error.__cause__ or failure.error).__name__}: {failure.error}"[:2000]
+    if instances.waiting_service_task(instance, job.task_guid):
+        # If the state cannot take the failure either, the incident below still tells the administrator.
+        with suppress(instances.ActionFailed):
+            instances.fail_service_task(instance, job.task_guid, str(failure.error))
     job.status, job.finished_at = ServiceJobStatus.FAILED, moment
-    instances.record_incident(failure)
+    instances.record_incident(failure, details={"service_task_id": job.task_guid})
     db.session.flush()
     return Outcome.FAILED
+
+
+def count_crash(job: ServiceJob, error: Exception, moment: datetime) -> None:
+    """An attempt that failed outside the engine (the database, a template): retry, then give up like any."""
+    failure = instances.ActionFailed(job.instance_id, "service", ServiceFailed(
+        f"Service {job.topic!r} failed unexpectedly: {type(error).__name__}: {error}", topic=job.topic,
+        code="service_crashed"))
+    _failed(job, failure, moment)
 
 
 # -- incidents: what an administrator can do -------------------------------------------------------------------
 
 def job_for(incident: Incident) -> ServiceJob | None:
     """The failed service job behind ``incident``, if it is one."""
-    guid = (incident.details or {}).get("task_id")
+    details = incident.details or {}
+    guid = details.get("service_task_id") or details.get("task_id")
     if incident.action != "service" or not guid:
         return None
     return db.session.scalar(sa.select(ServiceJob).where(ServiceJob.task_guid == guid,
@@ -199,7 +241,8 @@ def retry_incident(incident_id: int, actor: User) -> ServiceJob | None:
     instance = instances.lock_instance(incident.instance_id)
     job = job_for(incident)
     if job is not None and job.status is ServiceJobStatus.FAILED:
-        instances.retry_service_task(instance, job.task_guid, actor)
+        if instances.service_task_state(instance, job.task_guid) == "ERROR":
+            instances.retry_service_task(instance, job.task_guid, actor)
         job.status, job.attempts, job.next_attempt_at = ServiceJobStatus.PENDING, 0, utcnow()
         job.last_error, job.finished_at = None, None
         db.session.info.setdefault(_NEW_KEY, []).append(job.id)
