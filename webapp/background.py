@@ -167,7 +167,11 @@ def _register_jobs(app: Flask, celery: Celery) -> None:
 
     @celery.task(name=RUN_IMPORTS, shared=False)
     def run_imports() -> int:
-        return jobs.run_pending_imports()
+        # Each its own job, with its own time budget (one large import must not hold up the others).
+        job_ids = jobs.pending_imports()
+        for job_id in job_ids:
+            enqueue(app, RUN_IMPORT, job_id=job_id)
+        return len(job_ids)
 
     @celery.task(name=RUN_SERVICE_JOBS, shared=False)
     def run_service_jobs() -> dict[str, int]:

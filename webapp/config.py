@@ -192,7 +192,8 @@ def flask_settings(settings: Mapping[str, Any]) -> dict[str, Any]:
         "YANXUN": dict(settings),
         "SECRET_KEY": settings["SECRET_KEY"],
         "SQLALCHEMY_DATABASE_URI": settings["DATABASE_URL"],
-        "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True},
+        # hide_parameters: statements in errors and logs never show their values (password hashes, say).
+        "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True, "hide_parameters": True},
         "BABEL_DEFAULT_LOCALE": settings["DEFAULT_LOCALE"],
         "BABEL_DEFAULT_TIMEZONE": settings["TIMEZONE"],
         "SESSION_COOKIE_HTTPONLY": True,

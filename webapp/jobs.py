@@ -15,6 +15,7 @@ import time
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from celery.exceptions import SoftTimeLimitExceeded
 from flask import Flask, current_app
 from flask_babel import force_locale
 
@@ -185,6 +186,9 @@ def run_import(job_id: int, chunk_rows: int = imports.CHUNK_ROWS, budget_seconds
             with force_locale(job.locale):
                 done = imports.advance(job, chunk_rows)
             db.session.commit()
+        except SoftTimeLimitExceeded:
+            db.session.rollback()  # not the data's fault: the job stays running and the sweep resumes it
+            raise
         except Exception as error:
             db.session.rollback()
             log.exception("import job %s failed", job_id)
@@ -198,10 +202,15 @@ def run_import(job_id: int, chunk_rows: int = imports.CHUNK_ROWS, budget_seconds
 
 
 def run_pending_imports(moment: datetime | None = None) -> int:
-    """The sweep: run imports whose message never arrived and resume those whose worker died."""
+    """The sweep, in-process: run imports whose message never arrived and resume those whose worker died."""
+    return sum(run_import(job_id) == "done" for job_id in pending_imports(moment))
+
+
+def pending_imports(moment: datetime | None = None) -> list[int]:
+    """Ids of the imports nobody is working on (for the sweep to run, or to hand to the workers)."""
     job_ids = imports.pending_job_ids(moment)
     db.session.rollback()
-    return sum(run_import(job_id) == "done" for job_id in job_ids)
+    return job_ids
 
 
 #: Service jobs can queue further service jobs; one round follows such chains this many steps deep.

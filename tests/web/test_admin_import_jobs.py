@@ -129,3 +129,25 @@ def test_the_report_shows_rejected_rows_first_and_pages_the_rest(admin_client, d
     assert "130 in all" in everything, "100 rows a page, with pagination"
     second = admin_client.get(f"{result_url}?show=all&page=2").get_data(as_text=True)
     assert "bulk100" in second and "bulk129" in second and "bulk000" not in second
+
+
+def test_a_login_taken_meanwhile_rejects_that_row_only_and_no_secret_is_shown(admin_client, db, region,
+                                                                              monkeypatch):
+    from webapp.services import users as user_service
+
+    real_create = user_service.create_user
+
+    def racing(**values):
+        if values["login"] == "bulk001":  # someone created it between the check and the insert
+            raise sa.exc.IntegrityError("INSERT INTO user_account ...", {"password_hash": "$argon2id$secret"},
+                                        Exception("duplicate key value violates unique constraint"))
+        return real_create(**values)
+
+    monkeypatch.setattr(user_service, "create_user", racing)
+    page = upload(admin_client, "users", users_csv(3), follow_redirects=True).get_data(as_text=True)
+    assert "Import finished: 2 created, 1 rejected." in page
+    assert "The login name bulk001 is already taken." in page and "argon2" not in page
+
+    error = sa.exc.IntegrityError("INSERT INTO user_account (password_hash) VALUES (%(password_hash)s)",
+                                  {"password_hash": "$argon2id$secret"}, Exception("duplicate key\nDETAIL: x"))
+    assert import_service.safe_error(error) == "Exception: duplicate key", "first line, no statement or values"

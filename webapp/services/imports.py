@@ -336,6 +336,8 @@ def _import_org(row: RowResult, rejected_codes: set[str], actor: User | None, ip
                          after=audit.snapshot(org, org_service.SNAPSHOT_FIELDS))
     except ServiceError as error:
         _service_error(row, ORGS, error)
+    except sa.exc.IntegrityError:  # created by someone else between the check and the insert
+        row.error("code", _l("An organisation with the code %(code)s already exists.", code=values.get("code")))
 
 
 # Users ------------------------------------------------------------------------------------------------
@@ -417,6 +419,8 @@ def _import_user(row: RowResult, actor: User | None, ip: str | None, password_mi
                              after=audit.snapshot(assignment, user_service.ASSIGNMENT_FIELDS))
     except ServiceError as error:
         _service_error(row, USERS, error)
+    except sa.exc.IntegrityError:  # created by someone else between the check and the insert
+        row.error("login", _l("The login name %(login)s is already taken.", login=values.get("login")))
 
 
 # Running an import ------------------------------------------------------------------------------------
@@ -521,16 +525,25 @@ def fail(job_id: int, error: BaseException) -> None:
     if job is None or job.status is ImportJobStatus.DONE:
         return
     job.status, job.finished_at, job.data = ImportJobStatus.FAILED, utcnow(), b""
-    job.error = f"{type(error).__name__}: {error}"[:2000]
+    job.error = safe_error(error)
     db.session.flush()
 
 
+def safe_error(error: BaseException) -> str:
+    """What an administrator may read of an error: a database error's first line only (never the statement
+    or its parameters, which can hold a password hash)."""
+    if isinstance(error, sa.exc.DBAPIError):
+        first = str(error.orig).strip().splitlines()[0] if error.orig is not None else ""
+        return f"{type(error.orig or error).__name__}: {first}"[:500]
+    return f"{type(error).__name__}: {error}"[:2000]
+
+
 def pending_job_ids(now: datetime | None = None) -> list[int]:
-    """Jobs nobody is working on: queued (their message may have been lost) or running but stale."""
+    """Jobs nobody has worked on for :data:`STALE_AFTER`: queued (their message was lost, or is stuck behind
+    a long queue) or running with a dead worker."""
     stale = (now or utcnow()) - STALE_AFTER
-    return list(db.session.scalars(sa.select(ImportJob.id).where(sa.or_(
-        ImportJob.status == ImportJobStatus.QUEUED,
-        sa.and_(ImportJob.status == ImportJobStatus.RUNNING, ImportJob.updated_at < stale)))
+    return list(db.session.scalars(sa.select(ImportJob.id).where(
+        ImportJob.status.in_([ImportJobStatus.QUEUED, ImportJobStatus.RUNNING]), ImportJob.updated_at < stale)
         .order_by(ImportJob.id)))
 
 
