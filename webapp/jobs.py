@@ -19,6 +19,7 @@ from celery.exceptions import SoftTimeLimitExceeded
 from flask import Flask, current_app
 from flask_babel import force_locale
 
+from webapp.engine import EngineIncident
 from webapp.extensions import db
 from webapp.models import ImportJobStatus, ServiceJobStatus, User
 from webapp.models.base import utcnow
@@ -58,16 +59,28 @@ def tick_timers(moment: datetime | None = None, *, budget_seconds: float | None 
             return report
         instance_id = instance.id
         report.ticked += 1
+        savepoint = db.session.begin_nested()
         try:
-            report.fired += len(instances.fire_due_timers(instance, moment))
-            next_at = instance.next_timer_at
-            db.session.commit()
-        except instances.ActionFailed as failure:
-            db.session.rollback()
+            fired = instances.fire_due_timers(instance, moment)
+            savepoint.commit()
+        except SoftTimeLimitExceeded:
+            db.session.rollback()  # not the instance's fault: the next tick fires it
+            raise
+        except Exception as error:
+            savepoint.rollback()  # the instance stays locked: nobody else records the same failure
+            failure = error if isinstance(error, instances.ActionFailed) else instances.ActionFailed(
+                instance_id, "timer", EngineIncident(f"Firing a timer failed: {type(error).__name__}: {error}",
+                                                     code="timer_crashed"))
+            if not isinstance(error, instances.ActionFailed):
+                log.exception("timer of instance %s failed", instance_id)
             instances.record_incident(failure, stop_instance=True)
             db.session.commit()
-            report.failures.append((failure.instance_id, str(failure.error)))
+            report.failures.append((instance_id, str(failure.error)))
             next_at = now  # stopped by the incident; never pick it twice in one tick
+        else:
+            report.fired += len(fired)
+            next_at = instance.next_timer_at
+            db.session.commit()
         if next_at is not None and next_at <= now:
             still_due.add(instance_id)
 

@@ -63,3 +63,37 @@ def test_a_tick_out_of_time_leaves_the_rest_for_the_next(db, region, make_user):
     assert (first.fired, first.more) == (1, True), "one instance, then the budget is spent"
     rest = jobs.tick_timers(after)
     assert (rest.fired, rest.more) == (2, False)
+
+
+def test_an_unexpected_error_stops_that_instance_only(db, region, make_user, monkeypatch):
+    from webapp import jobs
+    from webapp.engine import frozen_clock
+    from webapp.models import HumanTask, Incident, InstanceStatus, ProcessInstance, Role
+    from webapp.services import definitions, instances, tasks
+
+    teacher = make_user("crash_teacher", roles=((Role.TEACHER, region["school"]),))
+    make_user("crash_officer", roles=((Role.SCHOOL_OFFICER, region["school"]),))
+    definitions.deploy({HOURS_REVIEW.name: HOURS_REVIEW.read_bytes()}, None)
+    start = datetime(2026, 9, 1, 8, 0, tzinfo=UTC)
+    ids = []
+    for hours in range(3):
+        with frozen_clock(start + timedelta(hours=hours)):
+            instance = instances.start("hours_review", subject_org=region["school"], initiator=teacher)
+            submit = db.session.scalar(sa.select(HumanTask).where(HumanTask.instance_id == instance.id))
+            instances.complete_task(submit, teacher, {"title": "故障测试", "hours": 2}, tasks.authorise_complete)
+        ids.append(instance.id)
+    db.session.commit()
+    real_fire = instances.fire_due_timers
+
+    def fire(instance, moment=None):
+        if instance.id == ids[0]:  # the earliest due: it must not hold up the others
+            raise RuntimeError("template on fire")
+        return real_fire(instance, moment)
+
+    monkeypatch.setattr(instances, "fire_due_timers", fire)
+    report = jobs.tick_timers(start + timedelta(days=7))
+    assert report.fired == 2 and [instance_id for instance_id, _ in report.failures] == [ids[0]]
+    stopped = db.session.get(ProcessInstance, ids[0])
+    assert stopped.status is InstanceStatus.INCIDENT
+    (incident,) = db.session.scalars(sa.select(Incident).where(Incident.instance_id == ids[0]))
+    assert incident.action == "timer" and "template on fire" in incident.message
