@@ -378,6 +378,8 @@ def deliver_pending_emails(limit: int = 100, *, base_url: str | None = None) -> 
 
 @sa.event.listens_for(Session, "after_commit")
 def _after_commit(session: Session) -> None:
+    if session.in_nested_transaction():  # a savepoint released: the transaction is not committed yet
+        return
     if session.info.pop(_PENDING_KEY, False):
         session.info[_COMMITTED_KEY] = True
 

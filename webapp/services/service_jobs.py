@@ -81,6 +81,8 @@ def queue_started(instance: ProcessInstance, workflow: Any) -> list[ServiceJob]:
 
 @sa.event.listens_for(Session, "after_commit")
 def _after_commit(session: Session) -> None:
+    if session.in_nested_transaction():  # a savepoint released: the transaction is not committed yet
+        return
     new = session.info.pop(_NEW_KEY, None)
     if new:
         session.info.setdefault(_COMMITTED_KEY, []).extend(new)
