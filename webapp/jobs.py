@@ -258,7 +258,7 @@ def _embedded_round(moment: datetime | None) -> None:
     run_pending_imports(moment)
     if notifications.email_enabled():
         deliver_notifications()
-        if digest.is_digest_hour(now):
+        if digest.is_digest_time(now):
             send_daily_digests(moment)
 
 

@@ -70,6 +70,16 @@ def test_local_day_is_the_configured_time_zone(app):
         assert digest.local_day(datetime(2026, 3, 5, 15, 59, tzinfo=UTC)) == date(2026, 3, 5)
 
 
+def test_the_ticker_sends_the_digest_each_quarter_of_the_digest_hour(app, monkeypatch):
+    monkeypatch.setitem(app.config["YANXUN"], "DIGEST_HOUR", 7)
+    with app.app_context():
+        assert digest.is_digest_time(datetime(2026, 9, 1, 23, 15, 20, tzinfo=UTC))  # 07:15 in Shanghai
+        assert not digest.is_digest_time(datetime(2026, 9, 1, 23, 16, tzinfo=UTC))
+        assert not digest.is_digest_time(datetime(2026, 9, 1, 22, 15, tzinfo=UTC))  # 06:15
+        monkeypatch.setitem(app.config["YANXUN"], "DIGEST_HOUR", None)
+        assert not digest.is_digest_time(datetime(2026, 9, 1, 23, 15, tzinfo=UTC))
+
+
 def test_everyone_with_open_tasks_gets_one_digest_in_their_language(db, people, smtp):
     report = jobs.send_daily_digests()
     assert (report.sent, report.failed, report.enabled) == (2, 0, True)

@@ -56,7 +56,7 @@ def test_celery_is_bound_to_the_settings(tmp_path):
         "deliver-notifications": DELIVER_NOTIFICATIONS, "daily-digest": DAILY_DIGEST}
     assert schedule["tick-timers"]["schedule"] == 15 and schedule["deliver-notifications"]["schedule"] == 90
     assert schedule["run-service-jobs"]["schedule"] == 15
-    assert schedule["daily-digest"]["schedule"] == crontab(minute=0, hour=6)
+    assert schedule["daily-digest"]["schedule"] == crontab(minute="0,15,30,45", hour=6)
     assert {TICK_TIMERS, DELIVER_NOTIFICATIONS, DAILY_DIGEST, RUN_SERVICE_JOB, RUN_SERVICE_JOBS} <= set(
         app.extensions["celery"].tasks)
 
