@@ -97,16 +97,25 @@ def test_an_unexpected_error_fails_the_job_and_says_so(app, committed, monkeypat
     job_id = committed.session.scalar(sa.select(ImportJob.id))
     committed.session.remove()
 
-    def broken(*args, **kwargs):
-        raise RuntimeError("disk on fire")
+    real_import_user = import_service._import_user
+
+    def broken(row, *args, **kwargs):
+        if row.key == "bulk002":
+            raise RuntimeError("disk on fire")
+        return real_import_user(row, *args, **kwargs)
 
     monkeypatch.setattr(import_service, "_import_user", broken)
-    assert jobs.run_import(job_id) == "failed"
+    assert jobs.run_import(job_id, chunk_rows=2) == "failed"
     job = committed.session.get(ImportJob, job_id)
     assert job.status is ImportJobStatus.FAILED and "disk on fire" in job.error and job.data == b""
     page = client.get(response.headers["Location"]).get_data(as_text=True)
-    assert "stopped after 0 of 3 rows" in page and "disk on fire" in page
+    assert "stopped after 2 of 3 rows" in page and "disk on fire" in page
     assert "hx-trigger" not in page, "a finished job stops polling"
+    report = client.get(f"/admin/import/results/{job.event_id}").get_data(as_text=True)
+    assert "stopped after 2 of 3 rows because of an error" in report and "bulk001" in report
+    assert "stopped by an error" in client.get("/admin/import").get_data(as_text=True)
+    assert committed.session.scalar(sa.select(sa.func.count()).select_from(User).where(
+        User.login.like("bulk%"))) == 2, "the first chunk stays imported"
 
 
 def test_unknown_job_is_404_and_admins_only(admin_client, app, db, make_user, region):

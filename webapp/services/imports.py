@@ -520,12 +520,22 @@ def advance(job: ImportJob, max_rows: int = CHUNK_ROWS) -> bool:
 
 
 def fail(job_id: int, error: BaseException) -> None:
-    """Give up on a job (after the failed chunk was rolled back): the rows committed before stay imported."""
+    """Give up on a job (after the failed chunk was rolled back): the rows committed before stay imported,
+    and a report of them is written (marked failed), so they are listed under the recent imports."""
     job = db.session.get(ImportJob, job_id)
     if job is None or job.status is ImportJobStatus.DONE:
         return
+    kind = KINDS[job.kind]
+    try:
+        encoding, header, _ = read_rows(job.data, kind, len(job.data))
+    except ServiceError:
+        encoding, header = "", []
     job.status, job.finished_at, job.data = ImportJobStatus.FAILED, utcnow(), b""
     job.error = safe_error(error)
+    report = {**_report_json(kind, job.filename, encoding, header, list(job.results or [])),
+              "failed": job.error, "total_rows": job.total_rows}
+    job.event = audit.record(kind.audit_action, actor=job.actor, object_type="import", object_id=kind.name,
+                             after=report, ip=job.ip)
     db.session.flush()
 
 
