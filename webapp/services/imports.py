@@ -19,6 +19,7 @@ from __future__ import annotations
 import csv
 import io
 import re
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
@@ -457,8 +458,10 @@ def _import_rows(kind: ImportKind, rows: list[RowResult], rejected_codes: set[st
 
 # Imports in the background ----------------------------------------------------------------------------
 
-#: Rows per committed chunk of a background import (hashing a password takes about 0.1 s).
-CHUNK_ROWS = 25
+#: A committed chunk of a background import ends after this many rows or seconds, whichever comes first:
+#: about 20 users (hashing a password takes ~0.1 s) or hundreds of organisations, and progress every 2 s.
+CHUNK_ROWS = 500
+CHUNK_SECONDS = 2.0
 #: A running import whose last chunk is older than this lost its worker: the sweep resumes it.
 STALE_AFTER = timedelta(minutes=5)
 
@@ -491,8 +494,9 @@ def mark_running(job: ImportJob) -> None:
     db.session.flush()
 
 
-def advance(job: ImportJob, max_rows: int = CHUNK_ROWS) -> bool:
-    """Import the next ``max_rows`` rows of the (locked) ``job``; True once every row is done.
+def advance(job: ImportJob, max_rows: int = CHUNK_ROWS, max_seconds: float = CHUNK_SECONDS) -> bool:
+    """Import the next rows of the (locked) ``job``, at most ``max_rows`` and for about ``max_seconds`` (one
+    row at least); True once every row is done.
 
     The rows' outcomes and ``processed_rows`` change in the caller's transaction, with the rows themselves:
     committed together, a resumed job starts exactly after the last committed chunk. When the last row is
@@ -503,8 +507,13 @@ def advance(job: ImportJob, max_rows: int = CHUNK_ROWS) -> bool:
     encoding, header, rows = read_rows(job.data, kind, len(job.data))
     results = list(job.results or [])
     rejected_codes = {r["key"] for r in results if r["status"] == REJECTED and r["key"]}
-    chunk = rows[job.processed_rows:job.processed_rows + max_rows]
-    _import_rows(kind, chunk, rejected_codes, job.actor, job.ip, job.password_min_length)
+    chunk: list[RowResult] = []
+    started = time.monotonic()
+    for row in rows[job.processed_rows:job.processed_rows + max_rows]:
+        if chunk and time.monotonic() - started >= max_seconds:
+            break
+        _import_rows(kind, [row], rejected_codes, job.actor, job.ip, job.password_min_length)
+        chunk.append(row)
     job.results = results + [_row_json(kind, row) for row in chunk]
     job.processed_rows += len(chunk)
     job.status, job.updated_at = ImportJobStatus.RUNNING, utcnow()
