@@ -24,7 +24,8 @@ def _snapshot(assignment: RoleAssignment) -> dict:
 
 def _prepare(form: AssignmentForm, assignment: RoleAssignment | None = None) -> None:
     form.role.choices = role_choices(_("— choose —"))
-    form.org.choices = org_choices(blank=_("— choose —"), keep=assignment.org if assignment else None)
+    form.org.choices = org_choices(blank=_("— choose —"), keep=assignment.org if assignment else None,
+                                   selected=form.org.data)
 
 
 def _user(form: AssignmentForm) -> User | None:
@@ -50,7 +51,7 @@ def assignments():
     query = query.options(selectinload(RoleAssignment.user), selectinload(RoleAssignment.org))
     page = db.paginate(query, per_page=page_size(), error_out=False)
     return render_template("admin/assignments.html", page=page, q=text, org=org, role=role,
-                           include_ended=include_ended, org_options=org_choices(blank=_("All organisations")),
+                           include_ended=include_ended, org_options=org_choices(blank=_("All organisations"), keep=org),
                            role_options=role_choices(_("Any role")))
 
 

@@ -6,7 +6,8 @@ from collections.abc import Iterable, Mapping
 from datetime import date
 from typing import Any
 
-from flask import current_app, request
+import sqlalchemy as sa
+from flask import current_app, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
 from flask_sqlalchemy.pagination import Pagination
@@ -37,12 +38,46 @@ def org_label(org: Org) -> str:
     return label if org.active else f"{label} – {_('inactive')}"
 
 
+#: A select lists every organisation up to this many; beyond (a city has thousands) it lists only the chosen
+#: one, and a search box above it fills it with matches (``admin.org_options``, HTMX).
+ORG_SELECT_LIMIT = 400
+#: At most this many matches of a search go into the select.
+ORG_SEARCH_RESULTS = 50
+
+
+class OrgChoices(list):
+    """The choices of an organisation select; ``search_url`` is set when they must be searched for."""
+
+    search_url: str | None = None
+
+
+def _eligible(org: Org, excluded: set[OrgType], exclude_below: Org | None) -> bool:
+    return org.active and org.type not in excluded and not (
+        exclude_below is not None and org_service.is_within(org, exclude_below))
+
+
 def org_choices(*, blank: str | None = None, exclude_types: Iterable[OrgType] = (), exclude_below: Org | None = None,
-                keep: Org | None = None) -> list[tuple[Any, str]]:
+                keep: Org | None = None, selected: Any = None) -> OrgChoices:
     """Active organisations in tree order, indented; ``keep`` is listed even when deactivated (so an edit
-    form shows the current value), ``exclude_below`` drops an organisation and its descendants."""
+    form shows the current value), ``exclude_below`` drops an organisation and its descendants.
+
+    With more than :data:`ORG_SELECT_LIMIT` of them only ``keep`` and ``selected`` (an id, e.g. the one
+    submitted, if it may be chosen) are listed, and ``search_url`` says where matches come from.
+    """
     excluded = set(exclude_types)
-    choices: list[tuple[Any, str]] = [("", blank)] if blank is not None else []
+    choices = OrgChoices([("", blank)] if blank is not None else [])
+    eligible = sa.select(sa.func.count(Org.id)).where(Org.active.is_(True))
+    if excluded:
+        eligible = eligible.where(Org.type.not_in(list(excluded)))
+    if (db.session.scalar(eligible) or 0) > ORG_SELECT_LIMIT:
+        chosen = db.session.get(Org, int(selected)) if str(selected or "").isdigit() else None
+        for org in dict.fromkeys(o for o in (keep, chosen) if o is not None):
+            if org is keep or _eligible(org, excluded, exclude_below):
+                choices.append((org.id, org_search_label(org)))
+        choices.search_url = url_for("admin.org_options", blank=blank or None,
+                                     exclude=",".join(sorted(t.value for t in excluded)) or None,
+                                     below=exclude_below.id if exclude_below else None)
+        return choices
     listed = False
     for org in org_service.walk(org_service.tree(active_only=True)):
         if org.type in excluded or (exclude_below is not None and org_service.is_within(org, exclude_below)):
@@ -51,6 +86,28 @@ def org_choices(*, blank: str | None = None, exclude_types: Iterable[OrgType] = 
         choices.append((org.id, org_label(org)))
     if keep is not None and not listed:
         choices.append((keep.id, org_label(keep)))
+    return choices
+
+
+def org_search_label(org: Org) -> str:
+    """An organisation in a list of matches: its name, code and type (no indentation: no tree around it)."""
+    label = f"{org.name} ({org.code}) · {ORG_TYPE_LABELS.get(org.type, org.type)}"
+    return label if org.active else f"{label} – {_('inactive')}"
+
+
+def org_search_choices(text: str, *, blank: str | None, exclude_types: Iterable[OrgType],
+                       exclude_below: Org | None) -> list[tuple[Any, str]]:
+    """Up to :data:`ORG_SEARCH_RESULTS` organisations that may be chosen whose name or code contains ``text``."""
+    excluded = set(exclude_types)
+    choices: list[tuple[Any, str]] = [("", blank)] if blank is not None else []
+    if not text:
+        return choices
+    query = org_service.search(text).where(Org.active.is_(True))
+    if excluded:
+        query = query.where(Org.type.not_in(list(excluded)))
+    if exclude_below is not None:
+        query = query.where(~Org.path.startswith(exclude_below.path, autoescape=True))
+    choices += [(org.id, org_search_label(org)) for org in db.session.scalars(query.limit(ORG_SEARCH_RESULTS))]
     return choices
 
 

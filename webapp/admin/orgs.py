@@ -9,7 +9,15 @@ from sqlalchemy.orm import selectinload
 
 from forms.admin import ConfirmForm, OrgForm
 from webapp.admin import bp
-from webapp.admin.common import org_choices, page_size, record, stage_choices, type_choices
+from webapp.admin.common import (
+    org_choices,
+    org_from_arg,
+    org_search_choices,
+    page_size,
+    record,
+    stage_choices,
+    type_choices,
+)
 from webapp.extensions import db
 from webapp.models import ALLOWED_PARENTS, Org, OrgType, Role, RoleAssignment, User
 from webapp.security import require_role
@@ -29,7 +37,7 @@ def _prepare(form: OrgForm, org: Org | None = None) -> None:
     form.type.choices = type_choices()
     form.stage.choices = stage_choices()
     form.parent.choices = org_choices(blank=_("— none (top level) —"), exclude_types=LEAF_TYPES,
-                                      exclude_below=org, keep=org.parent if org else None)
+                                      exclude_below=org, keep=org.parent if org else None, selected=form.parent.data)
 
 
 def _parent(form: OrgForm) -> Org | None:
@@ -54,6 +62,17 @@ def orgs():
         return render_template("admin/orgs.html", q=text, page=page,
                                ancestors=org_service.ancestors_of(page.items))
     return render_template("admin/orgs.html", q="", roots=org_service.tree(), expand=request.args.get("expand") == "1")
+
+
+@bp.route("/orgs/options")
+@require_role(Role.ADMIN)
+def org_options():
+    """Matches for an organisation select too long to list in full (the search box above it swaps them in)."""
+    types = {t.value for t in OrgType}
+    excluded = [OrgType(code) for code in request.args.get("exclude", "").split(",") if code in types]
+    choices = org_search_choices(request.args.get("org_q", "").strip()[:100], blank=request.args.get("blank"),
+                                 exclude_types=excluded, exclude_below=org_from_arg("below"))
+    return render_template("admin/_options.html", choices=choices)
 
 
 @bp.route("/orgs/new", methods=["GET", "POST"])

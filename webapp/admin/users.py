@@ -41,7 +41,7 @@ def _subgroup_choices(org: Org | None, keep: Org | None = None) -> list[tuple[ob
 
 def _prepare(form: UserForm, user: User | None = None) -> None:
     form.org.choices = common.org_choices(blank=_("— none —"), exclude_types=[OrgType.SUBGROUP],
-                                   keep=user.org if user else None)
+                                          keep=user.org if user else None, selected=form.org.data)
     form.stage.choices = common.stage_choices()
     form.backbone_level.choices = common.backbone_choices()
     org = db.session.get(Org, form.org.data) if form.org.data else None
@@ -83,7 +83,7 @@ def users():
     query = user_service.search_users(text=text or None, org=org, role=role or None,
                                       active=ACTIVE_FILTERS.get(active)).options(selectinload(User.org))
     page = db.paginate(query, per_page=common.page_size(), error_out=False)
-    org_options = common.org_choices(blank=_("All organisations"), exclude_types=[OrgType.SUBGROUP])
+    org_options = common.org_choices(blank=_("All organisations"), exclude_types=[OrgType.SUBGROUP], keep=org)
     return render_template("admin/users.html", page=page, q=text, org=org, role=role, active=active,
                            org_options=org_options, role_options=common.role_choices(_("Any role")))
 
