@@ -63,3 +63,26 @@ def test_the_filters_search_too_and_keep_the_filter(admin_client, region, city_s
     page = admin_client.get(f"/admin/users?org={region['school'].id}").get_data(as_text=True)
     assert options(page, "f-org") == ["", str(region["school"].id)]
     assert 'name="org_q"' in page
+
+
+def test_a_large_tree_loads_its_branches_when_opened(admin_client, app, region, make_user, monkeypatch):
+    from webapp.admin import orgs as org_views
+
+    monkeypatch.setattr(org_views, "ORG_TREE_LIMIT", 3)
+    page = admin_client.get("/admin/orgs").get_data(as_text=True)
+    assert "测试市" in page and "一县" in page and "二县" in page, "the top two levels"
+    assert "一县一中" not in page, "schools wait until their county is opened"
+    branch_url = f"/admin/orgs/{region['county'].id}/branch"
+    assert f'hx-get="{branch_url}"' in page and "Open its page" in page
+    assert "Expand all" not in page
+
+    branch = admin_client.get(branch_url).get_data(as_text=True)
+    assert "一县一中" in branch and "<html" not in branch
+    assert f'hx-get="/admin/orgs/{region["school"].id}/branch"' in branch and "2 below" in branch
+    subgroups = admin_client.get(f"/admin/orgs/{region['school'].id}/branch").get_data(as_text=True)
+    assert "数学备课组" in subgroups and "语文备课组" in subgroups and "hx-get" not in subgroups
+    assert admin_client.get("/admin/orgs/99999/branch").status_code == 404
+    make_user("plain2", roles=(("teacher", region["school"]),))
+    other = app.test_client()
+    other.login("plain2")
+    assert other.get(branch_url).status_code == 403

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import sqlalchemy as sa
-from flask import flash, redirect, render_template, request, url_for
+from flask import abort, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from sqlalchemy.orm import selectinload
 
@@ -61,7 +61,27 @@ def orgs():
         page = db.paginate(org_service.search(text), per_page=page_size(), error_out=False)
         return render_template("admin/orgs.html", q=text, page=page,
                                ancestors=org_service.ancestors_of(page.items))
+    if org_service.count() > ORG_TREE_LIMIT:  # a city: the top levels now, each branch when it is opened
+        roots = org_service.children_of(None)
+        level_one = {root.id: org_service.children_of(root) for root in roots}
+        counts = org_service.child_counts([*roots, *(org for orgs in level_one.values() for org in orgs)])
+        return render_template("admin/orgs.html", q="", lazy=True, roots=roots, level_one=level_one, counts=counts)
     return render_template("admin/orgs.html", q="", roots=org_service.tree(), expand=request.args.get("expand") == "1")
+
+
+@bp.route("/orgs/<int:org_id>/branch")
+@require_role(Role.ADMIN)
+def org_branch(org_id: int):
+    """The direct children of an organisation, as tree items (a branch of the lazy tree, opened)."""
+    org = db.session.get(Org, org_id)
+    if org is None:
+        abort(404)
+    children = org_service.children_of(org)
+    return render_template("admin/_org_branch.html", children=children, counts=org_service.child_counts(children))
+
+
+#: Up to this many organisations the tree page shows them all; beyond, branches load when opened.
+ORG_TREE_LIMIT = 500
 
 
 @bp.route("/orgs/options")

@@ -155,6 +155,26 @@ def tree(*, active_only: bool = False) -> list[OrgNode]:
     return roots
 
 
+def children_of(parent: Org | None) -> list[Org]:
+    """The direct children of ``parent`` (the top-level organisations for None), ordered by code."""
+    condition = Org.parent_id.is_(None) if parent is None else Org.parent_id == parent.id
+    return list(db.session.scalars(sa.select(Org).where(condition).order_by(Org.code)))
+
+
+def child_counts(orgs: Iterable[Org]) -> dict[int, int]:
+    """How many direct children each of ``orgs`` has (those without any are left out), in one query."""
+    ids = [org.id for org in orgs]
+    if not ids:
+        return {}
+    rows = db.session.execute(sa.select(Org.parent_id, sa.func.count(Org.id)).where(Org.parent_id.in_(ids))
+                              .group_by(Org.parent_id))
+    return {parent_id: count for parent_id, count in rows}
+
+
+def count() -> int:
+    return db.session.scalar(sa.select(sa.func.count(Org.id))) or 0
+
+
 def walk(nodes: Iterable[OrgNode]) -> Iterator[Org]:
     """Depth-first, parents before their children: the order of an indented list."""
     for node in nodes:
