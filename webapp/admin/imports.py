@@ -92,9 +92,7 @@ def import_template(kind_name: str):
 @require_role(Role.ADMIN)
 def import_job(job_id: int):
     """An import on its way: progress while it runs (the page polls itself), the report once it is done."""
-    job = db.session.get(ImportJob, job_id)
-    if job is None:
-        abort(404)
+    job = db.get_or_404(ImportJob, job_id)
     polling = request.headers.get("HX-Request") == "true"
     if job.status is ImportJobStatus.DONE and job.event is not None:
         report = job.event.after

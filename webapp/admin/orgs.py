@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import sqlalchemy as sa
-from flask import abort, flash, redirect, render_template, request, url_for
+from flask import flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from sqlalchemy.orm import selectinload
 
@@ -73,10 +73,7 @@ def orgs():
 @require_role(Role.ADMIN)
 def org_branch(org_id: int):
     """The direct children of an organisation, as tree items (a branch of the lazy tree, opened)."""
-    org = db.session.get(Org, org_id)
-    if org is None:
-        abort(404)
-    children = org_service.children_of(org)
+    children = org_service.children_of(db.get_or_404(Org, org_id))
     return render_template("admin/_org_branch.html", children=children, counts=org_service.child_counts(children))
 
 
