@@ -252,13 +252,15 @@ def call_service_handler(instance: ProcessInstance, task_guid: str) -> Any:
     """Run the handler of a waiting (async) service task and return its result; nothing of the instance
     changes, and the caller need not hold its lock (a slow handler must not block the people working on it).
 
-    A failing handler raises :class:`ActionFailed`.
+    A failing handler raises :class:`ActionFailed`; a task that no longer waits raises ``TaskRefused``.
     """
     runtime = get_runtime()
     token = current_instance.set(instance.id)
     try:
         workflow = runtime.load(engine_definition(instance.definition), instance.state_json)
         return runtime.call_service_handler(workflow, task_guid)
+    except TaskRefused:
+        raise
     except EngineError as error:
         raise ActionFailed(instance.id, "service", error) from error
     finally:

@@ -25,7 +25,7 @@ from flask import current_app
 from flask_babel import lazy_gettext as _l
 from sqlalchemy.orm import Session
 
-from webapp.engine import ServiceFailed
+from webapp.engine import ServiceFailed, TaskRefused
 from webapp.extensions import db
 from webapp.models import Incident, InstanceStatus, ProcessInstance, ServiceJob, ServiceJobStatus, User
 from webapp.models.base import utcnow
@@ -130,25 +130,31 @@ def attempt(job: ServiceJob, now: datetime | None = None) -> Outcome:
     if job.status is not ServiceJobStatus.PENDING or job.next_attempt_at > moment:
         return Outcome.SKIPPED
     instance = db.session.get(ProcessInstance, job.instance_id, populate_existing=True)
-    if instance is None or instance.status in (InstanceStatus.COMPLETED, InstanceStatus.CANCELLED) \
-            or not instances.waiting_service_task(instance, job.task_guid):
+    if instance is None or instance.status in (InstanceStatus.COMPLETED, InstanceStatus.CANCELLED):
         return _cancel(job, moment)
     if instance.status is InstanceStatus.INCIDENT:  # stopped by another failure: wait until it runs again
+        if not instances.waiting_service_task(instance, job.task_guid):
+            return _cancel(job, moment)
         job.next_attempt_at = moment + backoff(1)
         db.session.flush()
         return Outcome.SKIPPED
     both = db.session.begin_nested()
     try:
         result = instances.call_service_handler(instance, job.task_guid)
+    except TaskRefused:  # the task no longer waits for a worker (cancelled by a boundary event, say)
+        both.rollback()
+        return _cancel(job, moment)
     except instances.ActionFailed as failure:
         both.rollback()
         return _failed(job, failure, moment)
     locked = instances.lock_instance(job.instance_id)
-    if locked.status is not InstanceStatus.RUNNING or not instances.waiting_service_task(locked, job.task_guid):
-        both.rollback()  # withdrawn or changed meanwhile: the result has nowhere to go
-        return _cancel(job, moment)
     try:
+        if locked.status is not InstanceStatus.RUNNING:
+            raise TaskRefused("The instance no longer runs")
         instances.complete_service_task(locked, job.task_guid, result)
+    except TaskRefused:  # withdrawn or changed meanwhile: the result has nowhere to go
+        both.rollback()
+        return _cancel(job, moment)
     except instances.ActionFailed as failure:
         both.rollback()  # the handler's own writes too: the step did not happen
         job.attempts += 1
