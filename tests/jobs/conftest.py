@@ -10,7 +10,6 @@ from __future__ import annotations
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -22,6 +21,7 @@ import pytest
 import sqlalchemy as sa
 
 from tests.conftest import IN_CI, PG_URL, TEST_PASSWORD
+from tests.process_support import free_port, redis_answers, redis_command
 from tests.workflow_support import HOURS_REVIEW
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -29,12 +29,6 @@ CELERY = str(Path(sys.executable).with_name("celery"))
 
 needs_postgresql = pytest.mark.skipif(not PG_URL, reason="row locks and worker processes need PostgreSQL "
                                                          "(YANXUN_TEST_DATABASE_URL)")
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def wait_for(check: Callable[[], object], timeout: float, message: str, interval: float = 0.05) -> object:
@@ -100,21 +94,12 @@ class RedisServer:
         return f"redis://127.0.0.1:{self.port}/0"
 
     def start(self) -> None:
-        self.process = subprocess.Popen(
-            ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-             "--dir", str(self.directory)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        self.process = subprocess.Popen(redis_command(self.port, self.directory), stdout=subprocess.DEVNULL,
+                                        stderr=subprocess.DEVNULL)
         wait_for(self.ping, 10, f"redis-server did not start on port {self.port}")
 
     def ping(self) -> bool:
-        import redis
-
-        client = redis.Redis(port=self.port, socket_connect_timeout=0.2)
-        try:
-            return bool(client.ping())
-        except redis.RedisError:
-            return False
-        finally:
-            client.close()
+        return redis_answers(self.url)
 
     def stop(self) -> None:
         if self.process is not None and self.process.poll() is None:

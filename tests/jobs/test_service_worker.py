@@ -103,7 +103,7 @@ def test_with_redis_down_the_step_completes_and_the_sweep_runs_the_job_later(app
     """The job row is written with the step; handing it over fails fast; the sweep finds it in the database."""
     import time
 
-    from tests.jobs.conftest import free_port
+    from tests.process_support import free_port
     from webapp import create_app, jobs
     from webapp.extensions import db
     from webapp.models import HumanTask, Role, ServiceJob, ServiceJobStatus, TaskStatus

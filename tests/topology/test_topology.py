@@ -22,7 +22,6 @@ import re
 import secrets
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -40,6 +39,7 @@ import sqlalchemy as sa
 from sqlalchemy.pool import NullPool
 
 from tests.conftest import PG_URL, REDIS_URL
+from tests.process_support import free_port, redis_answers, redis_command
 
 ROOT = Path(__file__).resolve().parents[2]
 DEMO_PASSWORD = "Demo@2026"
@@ -58,12 +58,6 @@ pytestmark = pytest.mark.skipif(
 # ---------------------------------------------------------------------------------------------------------
 # The processes
 # ---------------------------------------------------------------------------------------------------------
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
 
 @dataclass
 class Process:
@@ -135,23 +129,10 @@ def _redis(workdir: Path, processes: list[Process], stack: Stack) -> str:
     binary = shutil.which("redis-server")
     if binary is None:
         return REDIS_URL
-    import redis
-
-    port = _free_port()
-    _start("redis", [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-                     "--dir", str(workdir)], dict(os.environ), workdir, processes)
+    port = free_port()
+    _start("redis", redis_command(port, workdir, binary), dict(os.environ), workdir, processes)
     url = f"redis://127.0.0.1:{port}/0"
-
-    def answers() -> bool:
-        client = redis.Redis.from_url(url, socket_connect_timeout=0.5)
-        try:
-            return bool(client.ping())
-        except redis.RedisError:
-            return False
-        finally:
-            client.close()
-
-    _wait_for("redis-server", answers, stack, 15)
+    _wait_for("redis-server", lambda: redis_answers(url), stack, 15)
     return url
 
 
@@ -185,7 +166,7 @@ def stack(tmp_path_factory) -> Iterator[Stack]:
             assert result.returncode == 0, f"{' '.join(step)} failed:\n{result.stdout}\n{result.stderr}"
         env.update({"YANXUN_TIMER_TICK_SECONDS": "1", "YANXUN_CREDIT_REMINDER_AFTER": "PT5S",
                     "YANXUN_CREDIT_ESCALATE_AFTER": "PT1H"})
-        port = _free_port()
+        port = free_port()
         stack.base_url = f"http://127.0.0.1:{port}"
         celery = [sys.executable, "-m", "celery", "-A", "webapp.worker"]
         _start("web", [sys.executable, "-m", "gunicorn", "--bind", f"127.0.0.1:{port}", "--workers", "2",
