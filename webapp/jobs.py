@@ -68,11 +68,12 @@ def tick_timers(moment: datetime | None = None, *, budget_seconds: float | None 
             raise
         except Exception as error:
             savepoint.rollback()  # the instance stays locked: nobody else records the same failure
-            failure = error if isinstance(error, instances.ActionFailed) else instances.ActionFailed(
-                instance_id, "timer", EngineIncident(f"Firing a timer failed: {type(error).__name__}: {error}",
-                                                     code="timer_crashed"))
-            if not isinstance(error, instances.ActionFailed):
+            if isinstance(error, instances.ActionFailed):
+                failure = error
+            else:
                 log.exception("timer of instance %s failed", instance_id)
+                failure = instances.ActionFailed(instance_id, "timer", EngineIncident(
+                    f"Firing a timer failed: {type(error).__name__}: {error}", code="timer_crashed"))
             instances.record_incident(failure, stop_instance=True)
             db.session.commit()
             report.failures.append((instance_id, str(failure.error)))

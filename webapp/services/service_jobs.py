@@ -166,6 +166,10 @@ def attempt(job: ServiceJob, now: datetime | None = None) -> Outcome:
     return Outcome.DONE
 
 
+def _error_text(failure: instances.ActionFailed) -> str:
+    return f"{type(failure.error.__cause__ or failure.error).__name__}: {failure.error}"[:2000]
+
+
 def _cancel(job: ServiceJob, moment: datetime) -> Outcome:
     job.status, job.finished_at = ServiceJobStatus.CANCELLED, moment
     db.session.flush()
@@ -174,7 +178,7 @@ def _cancel(job: ServiceJob, moment: datetime) -> Outcome:
 
 def _failed(job: ServiceJob, failure: instances.ActionFailed, moment: datetime) -> Outcome:
     job.attempts += 1
-    job.last_error = f"{type(failure.error.__cause__ or failure.error).__name__}: {failure.error}"[:2000]
+    job.last_error = _error_text(failure)
     audit.record("service.attempt_failed", actor=None, object_type="process_instance", object_id=job.instance_id,
                  instance_id=job.instance_id, after={"task": job.task_guid, "topic": job.topic,
                                                      "attempt": job.attempts, "error": job.last_error[:500]})
@@ -188,7 +192,7 @@ def _failed(job: ServiceJob, failure: instances.ActionFailed, moment: datetime) 
 def _give_up(job: ServiceJob, failure: instances.ActionFailed, moment: datetime) -> Outcome:
     """No more attempts: the engine task goes to ERROR (when the handler kept failing) and an incident opens."""
     instance = instances.lock_instance(job.instance_id)
-    job.last_error = f"{type(failure.error.__cause__ or failure.error).__name__}: {failure.error}"[:2000]
+    job.last_error = _error_text(failure)
     if instances.waiting_service_task(instance, job.task_guid):
         # If the state cannot take the failure either, the incident below still tells the administrator.
         with suppress(instances.ActionFailed):
