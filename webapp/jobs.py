@@ -187,6 +187,7 @@ def run_import(job_id: int, chunk_rows: int = imports.CHUNK_ROWS, budget_seconds
     back and the job fails (the chunks committed before stay imported and are listed in no report).
     """
     started = time.monotonic()
+    parsed = None  # the file, read once for all the chunks of this run
     while True:
         job = imports.lock_job(job_id)
         if job is None:
@@ -198,7 +199,8 @@ def run_import(job_id: int, chunk_rows: int = imports.CHUNK_ROWS, budget_seconds
             continue
         try:
             with force_locale(job.locale):
-                done = imports.advance(job, chunk_rows)
+                parsed = parsed or imports.parse(job)
+                done = imports.advance(job, chunk_rows, parsed=parsed)
             db.session.commit()
         except SoftTimeLimitExceeded:
             db.session.rollback()  # not the data's fault: the job stays running and the sweep resumes it

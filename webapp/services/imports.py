@@ -494,9 +494,16 @@ def mark_running(job: ImportJob) -> None:
     db.session.flush()
 
 
-def advance(job: ImportJob, max_rows: int = CHUNK_ROWS, max_seconds: float = CHUNK_SECONDS) -> bool:
+def parse(job: ImportJob) -> tuple[str, list[str], list[RowResult]]:
+    """The job's file read again: (encoding, header, rows); checked when it was queued."""
+    return read_rows(job.data, KINDS[job.kind], len(job.data))
+
+
+def advance(job: ImportJob, max_rows: int = CHUNK_ROWS, max_seconds: float = CHUNK_SECONDS,
+            parsed: tuple[str, list[str], list[RowResult]] | None = None) -> bool:
     """Import the next rows of the (locked) ``job``, at most ``max_rows`` and for about ``max_seconds`` (one
-    row at least); True once every row is done.
+    row at least); True once every row is done. ``parsed``: :func:`parse` of the job, when the caller runs
+    several chunks (the file is then neither loaded nor read again for each).
 
     The rows' outcomes and ``processed_rows`` change in the caller's transaction, with the rows themselves:
     committed together, a resumed job starts exactly after the last committed chunk. When the last row is
@@ -504,7 +511,7 @@ def advance(job: ImportJob, max_rows: int = CHUNK_ROWS, max_seconds: float = CHU
     users' initial passwords).
     """
     kind = KINDS[job.kind]
-    encoding, header, rows = read_rows(job.data, kind, len(job.data))
+    encoding, header, rows = parsed or parse(job)
     results = list(job.results or [])
     rejected_codes = {r["key"] for r in results if r["status"] == REJECTED and r["key"]}
     chunk: list[RowResult] = []
