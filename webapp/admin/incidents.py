@@ -12,7 +12,7 @@ from forms.admin import ConfirmForm
 from webapp.admin import bp
 from webapp.admin.common import page_size
 from webapp.extensions import db
-from webapp.models import Incident, ProcessInstance, Role, ServiceJob
+from webapp.models import Incident, ProcessInstance, Role
 from webapp.security import require_role
 from webapp.services import instances
 from webapp.services import service_jobs as service_job_service
@@ -31,11 +31,9 @@ def incidents():
     query = query.options(selectinload(Incident.instance).selectinload(ProcessInstance.subject_org),
                           selectinload(Incident.resolved_by))
     page = db.paginate(query, per_page=page_size(), error_out=False)
-    guids = [(i.details or {}).get("task_id") for i in page.items if i.action == "service"]
-    jobs = {job.task_guid: job for job in db.session.scalars(
-        sa.select(ServiceJob).where(ServiceJob.task_guid.in_([g for g in guids if g])))} if any(guids) else {}
+    jobs = service_job_service.jobs_for(page.items)
     return render_template("admin/incidents.html", page=page, state=state, jobs=jobs, form=ConfirmForm(),
-                           retryable={i.id: service_job_service.can_retry(i) for i in page.items},
+                           retryable={i.id: service_job_service.can_retry(i, jobs.get(i.id)) for i in page.items},
                            open_count=db.session.scalar(sa.select(sa.func.count()).select_from(
                                service_job_service.open_incidents().subquery())))
 

@@ -15,9 +15,10 @@ transactions.
 from __future__ import annotations
 
 import enum
-from collections.abc import Collection
+from collections.abc import Collection, Iterable
 from contextlib import suppress
 from datetime import datetime, timedelta
+from types import EllipsisType
 from typing import Any
 
 import sqlalchemy as sa
@@ -213,21 +214,36 @@ def count_crash(job: ServiceJob, error: Exception, moment: datetime) -> None:
 
 # -- incidents: what an administrator can do -------------------------------------------------------------------
 
-def job_for(incident: Incident) -> ServiceJob | None:
-    """The failed service job behind ``incident``, if it is one."""
+def _job_guid(incident: Incident) -> str | None:
+    """The service task a service incident is about (the task that failed, or the one whose step did)."""
     details = incident.details or {}
-    guid = details.get("service_task_id") or details.get("task_id")
-    if incident.action != "service" or not guid:
-        return None
-    return db.session.scalar(sa.select(ServiceJob).where(ServiceJob.task_guid == guid,
-                                                         ServiceJob.instance_id == incident.instance_id))
+    return (details.get("service_task_id") or details.get("task_id")) if incident.action == "service" else None
 
 
-def can_retry(incident: Incident) -> bool:
-    """Can "retry" do something for this open incident (a failed service job, or an instance stopped by it)?"""
+def jobs_for(incidents: Iterable[Incident]) -> dict[int, ServiceJob]:
+    """The service job behind each incident that has one, by incident id, in one query."""
+    wanted = {incident.id: (incident.instance_id, guid) for incident in incidents if (guid := _job_guid(incident))}
+    if not wanted:
+        return {}
+    jobs = {(job.instance_id, job.task_guid): job for job in db.session.scalars(
+        sa.select(ServiceJob).where(ServiceJob.task_guid.in_([guid for _, guid in wanted.values()])))}
+    return {incident_id: jobs[key] for incident_id, key in wanted.items() if key in jobs}
+
+
+def job_for(incident: Incident) -> ServiceJob | None:
+    """The service job behind ``incident``, if it is one."""
+    return jobs_for([incident]).get(incident.id)
+
+
+def can_retry(incident: Incident, job: ServiceJob | EllipsisType | None = ...) -> bool:
+    """Can "retry" do something for this open incident (a failed service job, or an instance stopped by it)?
+
+    ``job``: :func:`job_for` the incident, when the caller has it already.
+    """
     if incident.resolved_at is not None:
         return False
-    job = job_for(incident)
+    if job is ...:
+        job = job_for(incident)
     if job is not None:
         return job.status is ServiceJobStatus.FAILED
     return incident.instance is not None and incident.instance.status is InstanceStatus.INCIDENT
