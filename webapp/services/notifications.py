@@ -36,6 +36,7 @@ from webapp.extensions import db
 from webapp.links import is_local_link
 from webapp.models import Delegation, HumanTask, Notification, RoleAssignment, User
 from webapp.models.base import utcnow
+from webapp.services import after_commit
 from webapp.services import roles as role_service
 
 log = logging.getLogger(__name__)
@@ -53,8 +54,8 @@ MAX_EMAIL_ATTEMPTS = 5
 #: Notifications older than this are never emailed (e.g. those written before SMTP was configured).
 EMAIL_MAX_AGE = timedelta(days=3)
 GAVE_UP = "gave up"
-_PENDING_KEY = "yanxun.notifications.pending"
-_COMMITTED_KEY = "yanxun.notifications.committed"
+#: Marks a transaction that wrote notifications (``after_commit``).
+_WRITTEN = "notifications"
 
 
 # -- writing --------------------------------------------------------------------------------------------------
@@ -88,7 +89,7 @@ def notify(user: User, kind: str, *, title: Text, body: Text = "", link: str | N
                         instance_id=instance_id, created_at=utcnow())
     db.session.add(note)
     db.session.flush()
-    db.session.info[_PENDING_KEY] = True
+    after_commit.add(_WRITTEN, True)
     return note
 
 
@@ -376,21 +377,6 @@ def deliver_pending_emails(limit: int = 100, *, base_url: str | None = None) -> 
 
 # -- "notifications were committed": lets the web layer send right after the response ----------------------
 
-@sa.event.listens_for(Session, "after_commit")
-def _after_commit(session: Session) -> None:
-    if session.in_nested_transaction():  # a savepoint released: the transaction is not committed yet
-        return
-    if session.info.pop(_PENDING_KEY, False):
-        session.info[_COMMITTED_KEY] = True
-
-
-@sa.event.listens_for(Session, "after_soft_rollback")
-def _after_rollback(session: Session, previous_transaction: Any) -> None:
-    if not session.in_transaction():
-        session.info.pop(_PENDING_KEY, None)
-
-
 def take_committed_flag(session: Session | None = None) -> bool:
     """True once if notifications were committed in ``session`` (the request's) since the last call."""
-    target = session if session is not None else db.session()
-    return bool(target.info.pop(_COMMITTED_KEY, False))
+    return bool(after_commit.take(_WRITTEN, session))

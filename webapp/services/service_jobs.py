@@ -30,13 +30,12 @@ from webapp.engine import ServiceFailed, TaskRefused
 from webapp.extensions import db
 from webapp.models import Incident, InstanceStatus, ProcessInstance, ServiceJob, ServiceJobStatus, User
 from webapp.models.base import utcnow
-from webapp.services import audit, instances
+from webapp.services import after_commit, audit, instances
 from webapp.services.errors import Conflict, NotFound
 from webapp.services.runtime import get_runtime, services
 
-#: Ids of the jobs queued in the session's current transaction, handed over once it commits.
-_NEW_KEY = "yanxun.service_jobs.new"
-_COMMITTED_KEY = "yanxun.service_jobs.committed"
+#: The ids of the jobs queued in a transaction, handed over once it commits (``after_commit``).
+_QUEUED = "service_jobs"
 MAX_BACKOFF = timedelta(hours=1)
 
 
@@ -76,29 +75,13 @@ def queue_started(instance: ProcessInstance, workflow: Any) -> list[ServiceJob]:
     if jobs:
         db.session.add_all(jobs)
         db.session.flush()
-        db.session.info.setdefault(_NEW_KEY, []).extend(job.id for job in jobs)
+        after_commit.add(_QUEUED, *(job.id for job in jobs))
     return jobs
-
-
-@sa.event.listens_for(Session, "after_commit")
-def _after_commit(session: Session) -> None:
-    if session.in_nested_transaction():  # a savepoint released: the transaction is not committed yet
-        return
-    new = session.info.pop(_NEW_KEY, None)
-    if new:
-        session.info.setdefault(_COMMITTED_KEY, []).extend(new)
-
-
-@sa.event.listens_for(Session, "after_soft_rollback")
-def _after_rollback(session: Session, previous_transaction: Any) -> None:
-    if not session.in_transaction():
-        session.info.pop(_NEW_KEY, None)
 
 
 def take_committed(session: Session | None = None) -> list[int]:
     """Ids of the jobs committed in ``session`` since the last call (for the caller to dispatch)."""
-    target = session if session is not None else db.session()
-    return list(target.info.pop(_COMMITTED_KEY, None) or [])
+    return after_commit.take(_QUEUED, session)
 
 
 # -- attempts (the job layer calls these inside its own transaction) ------------------------------------------
@@ -273,7 +256,7 @@ def retry_incident(incident_id: int, actor: User) -> ServiceJob | None:
             instances.retry_service_task(instance, job.task_guid, actor)
         job.status, job.attempts, job.next_attempt_at = ServiceJobStatus.PENDING, 0, utcnow()
         job.last_error, job.finished_at = None, None
-        db.session.info.setdefault(_NEW_KEY, []).append(job.id)
+        after_commit.add(_QUEUED, job.id)
     elif instance.status is InstanceStatus.INCIDENT:
         instance.status = InstanceStatus.RUNNING
         job = None
