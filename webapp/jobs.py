@@ -12,6 +12,7 @@ import logging
 import smtplib
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -27,6 +28,12 @@ from webapp.services import digest, imports, instances, notifications, service_j
 from webapp.services.notifications import _ONE_MESSAGE_ERRORS, _close, _connect, _settings
 
 log = logging.getLogger(__name__)
+
+
+def _budget(seconds: float | None) -> Callable[[], bool]:
+    """Has a job that works through a list used up its ``seconds`` (None: never)? Counted from now."""
+    started = time.monotonic()
+    return lambda: seconds is not None and time.monotonic() - started >= seconds
 
 
 @dataclass
@@ -48,9 +55,9 @@ def tick_timers(moment: datetime | None = None, *, budget_seconds: float | None 
     """
     report, still_due = TickReport(), set()
     now = moment or utcnow()
-    started = time.monotonic()
+    spent = _budget(budget_seconds)
     while True:
-        if report.ticked and budget_seconds is not None and time.monotonic() - started >= budget_seconds:
+        if report.ticked and spent():
             report.more = True  # always after one instance at least: every tick moves on
             return report
         instance = instances.lock_next_due(now, exclude=still_due)
@@ -139,10 +146,10 @@ def send_daily_digests(moment: datetime | None = None, *, after_id: int = 0,
     day = digest.local_day(now)
     report = DigestReport()
     server: smtplib.SMTP | None = None
-    started = time.monotonic()
+    spent = _budget(budget_seconds)
     try:
         for looked_at, user_id in enumerate(digest.recipient_ids(day, after_id)):
-            if looked_at and budget_seconds is not None and time.monotonic() - started >= budget_seconds:
+            if looked_at and spent():
                 report.resume_after = after_id  # always past at least one person: every run moves on
                 break
             after_id = user_id
@@ -186,7 +193,7 @@ def run_import(job_id: int, chunk_rows: int = imports.CHUNK_ROWS, budget_seconds
     Skipped when the job is finished or another worker holds it; a chunk that fails unexpectedly is rolled
     back and the job fails (the chunks committed before stay imported and are listed in no report).
     """
-    started = time.monotonic()
+    spent = _budget(budget_seconds)
     parsed = None  # the file, read once for all the chunks of this run
     while True:
         job = imports.lock_job(job_id)
@@ -213,7 +220,7 @@ def run_import(job_id: int, chunk_rows: int = imports.CHUNK_ROWS, budget_seconds
             return "failed"
         if done:
             return "done"
-        if budget_seconds is not None and time.monotonic() - started >= budget_seconds:
+        if spent():
             return "continue"
 
 
@@ -355,9 +362,9 @@ def run_due_service_jobs(moment: datetime | None = None, *, budget_seconds: floa
     """
     report, skipped = ServiceJobReport(), set()
     now = moment or utcnow()
-    started = time.monotonic()
+    spent = _budget(budget_seconds)
     while True:
-        if report.outcomes and budget_seconds is not None and time.monotonic() - started >= budget_seconds:
+        if report.outcomes and spent():
             report.more = True
             break
         job = service_jobs.lock_next_due(now, exclude=skipped)
