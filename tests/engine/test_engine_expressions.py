@@ -119,8 +119,12 @@ def test_script_syntax_error_reports_the_line() -> None:
     assert (caught.value.code, caught.value.line) == ("script_syntax", 2)
 
 
+def double(value: int) -> int:
+    return value * 2
+
+
 def test_helpers_are_available_and_shadowable() -> None:
-    sandbox = SandboxEnvironment({"double": lambda x: x * 2})
+    sandbox = SandboxEnvironment({"double": f"{__name__}:double"})
     assert sandbox.evaluate("double(21)", {}) == 42
     data = {"double": 3}
     sandbox.execute("result = double + 1", data)

@@ -15,37 +15,28 @@ Expression text is read as follows:
 * a variable that is not in the task data is an error naming the variable (as in Camunda), never
   a silent ``None``.
 
-The sandbox has no CPU or memory limit: run engine steps in a worker with a time limit.
+Code runs in a sandbox process under the step's budget (:mod:`webapp.engine.budget`): time, memory and data
+limits that nothing the code does can catch.
 """
 
 from __future__ import annotations
 
 import ast
+import builtins
 import difflib
 import keyword
-import math
-import operator
 import re
-import time
-import traceback
 from collections.abc import Callable, Iterable, Mapping
-from datetime import date, datetime, timedelta, timezone
 from functools import lru_cache
 from types import CodeType
 from typing import Any
 
-from RestrictedPython import compile_restricted_eval, compile_restricted_exec, limited_builtins, safe_builtins
-from RestrictedPython.Eval import default_guarded_getitem, default_guarded_getiter
-from RestrictedPython.Guards import (
-    full_write_guard,
-    guarded_iter_unpack_sequence,
-    guarded_unpack_sequence,
-    safer_getattr_raise,
-)
-from RestrictedPython.PrintCollector import PrintCollector
+from RestrictedPython import compile_restricted_eval, compile_restricted_exec
 from SpiffWorkflow.bpmn.script_engine import PythonScriptEngine, TaskDataEnvironment
 
+from .budget import BudgetExceeded, Limits, pool
 from .errors import EngineError, ExpressionError, ScriptFailed, ServiceFailed
+from .sandbox import Unstorable, decode, encode, restricted_globals
 
 # ---------------------------------------------------------------------------------------------------------
 # JUEL -> Python
@@ -239,11 +230,6 @@ def _number(text: str) -> int | float:
     return float(text) if any(c in text for c in ".eE") else int(text)
 
 
-def juel_empty(value: Any) -> bool:
-    """JUEL's ``empty``: null, or an empty string, list or map."""
-    return value is None or (isinstance(value, str | list | tuple | dict | set | frozenset) and len(value) == 0)
-
-
 # ---------------------------------------------------------------------------------------------------------
 # Compilation (cached: restricted compilation costs far more than evaluation)
 # ---------------------------------------------------------------------------------------------------------
@@ -311,67 +297,68 @@ def compile_script(script: str) -> CodeType:
 # The sandbox
 # ---------------------------------------------------------------------------------------------------------
 
-_INPLACE = {"+=": operator.iadd, "-=": operator.isub, "*=": operator.imul, "/=": operator.itruediv,
-            "//=": operator.ifloordiv, "%=": operator.imod, "**=": operator.ipow, "<<=": operator.ilshift,
-            ">>=": operator.irshift, "|=": operator.ior, "^=": operator.ixor, "&=": operator.iand}
-
-
-def _inplacevar(op: str, target: Any, value: Any) -> Any:
-    try:
-        return _INPLACE[op](target, value)
-    except KeyError:
-        raise ExpressionError(f"Operator {op!r} is not supported", code="expression_forbidden") from None
-
-
-def _apply(func: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
-    return func(*args, **kwargs)
-
-
-def _clock_import(name: str, *args: Any, **kwargs: Any) -> Any:
-    """``date.today()`` and friends import ``time`` from C through the caller's builtins; nothing else may."""
-    if name == "time":
-        return time
-    raise ExpressionError(f"Importing {name!r} is not allowed", code="expression_forbidden")
-
-
-_EXTRA_BUILTINS: dict[str, Any] = {
-    "__import__": _clock_import,
-    "dict": dict, "min": min, "max": max, "sum": sum, "sorted": sorted, "any": any, "all": all,
-    "enumerate": enumerate, "zip": zip, "reversed": reversed, "map": map, "filter": filter,
-    "set": set, "frozenset": frozenset, "math": math,
-    "date": date, "datetime": datetime, "timedelta": timedelta, "timezone": timezone,
-    "juel_empty": juel_empty,
-}
-
-
 class SandboxEnvironment(TaskDataEnvironment):
-    """RestrictedPython-backed replacement for SpiffWorkflow's ``eval``/``exec`` environment.
+    """SpiffWorkflow's ``eval``/``exec`` environment, replaced: code is compiled here (errors name the text)
+    and run in a sandbox process (:mod:`webapp.engine.sandbox`) within the step's :class:`Limits`.
 
-    ``helpers`` (functions or values for designers) are added as builtins, so a task variable with the
-    same name simply shadows them instead of breaking every script.
+    ``helpers`` are functions for designers, named ``{"name": "package.module:function"}`` (the sandbox
+    process imports them); they are builtins there, so a task variable of the same name shadows them.
     """
 
-    def __init__(self, helpers: Mapping[str, Any] | None = None) -> None:
-        builtins = {**safe_builtins, **limited_builtins, **_EXTRA_BUILTINS, **(helpers or {})}
-        super().__init__({
-            "__builtins__": builtins,
-            "_getattr_": safer_getattr_raise,
-            "_getitem_": default_guarded_getitem,
-            "_getiter_": default_guarded_getiter,
-            "_iter_unpack_sequence_": guarded_iter_unpack_sequence,
-            "_unpack_sequence_": guarded_unpack_sequence,
-            "_write_": full_write_guard,
-            "_inplacevar_": _inplacevar,
-            "_apply_": _apply,
-            "_print_": PrintCollector,
-        })
+    def __init__(self, helpers: Mapping[str, str] | None = None, limits: Limits | None = None) -> None:
+        super().__init__({})
+        self.helpers = dict(helpers or {})
+        self.limits = limits or Limits()
+        self._here: dict[str, Any] | None = None
+
+    def _call(self, op: str, source: str, context: Mapping[str, Any],
+              external_context: Mapping[str, Any] | None) -> dict[str, Any]:
+        try:
+            request = {"op": op, "src": source, "ctx": encode(dict(context)),
+                       "ext": encode(dict(external_context or {})), "helpers": self.helpers}
+        except Unstorable as exc:
+            raise ExpressionError(f"The process data holds {exc}, which a script cannot be given",
+                                  code="data_not_serializable") from None
+        answer = pool.call(request, self.limits)
+        kind = answer.get("kind")
+        if kind == "memory":
+            raise BudgetExceeded(f"The step needed more than its budget of {self.limits.memory_mb} MB of memory",
+                                 code="budget_memory")
+        if kind == "too_large":
+            raise BudgetExceeded(f"The step produced more than {self.limits.data_kb} KB of process data",
+                                 code="budget_data")
+        if kind == "refused":
+            raise ExpressionError(answer["message"], code=answer["code"])
+        return answer
 
     def evaluate(self, expression: str, context: Mapping[str, Any],
                  external_context: Mapping[str, Any] | None = None) -> Any:
         code = compile_expression(expression)
-        scope = {**self.globals, **(external_context or {}), **context}
+        if is_juel(expression):
+            return self._evaluate_here(expression, code, context, external_context)
+        answer = self._call("eval", juel_to_python(expression), context, external_context)
+        kind = answer.get("kind")
+        if answer["ok"]:
+            return decode(answer["value"])
+        if kind == "name":
+            raise _missing_variable(expression, answer["name"], context)
+        if kind == "key":
+            raise ExpressionError(f"Expression {expression!r} reads {answer['key']!r}, which is not set",
+                                  code="variable_missing", expression=expression, variable=answer["key"])
+        if kind == "unstorable":
+            raise ExpressionError(f"Expression {expression!r} gave {answer['message']}, which cannot be used",
+                                  code="expression_failed", expression=expression)
+        raise ExpressionError(f"Expression {expression!r} failed: {answer['type']}: {answer['message']}",
+                              code="expression_failed", expression=expression)
+
+    def _evaluate_here(self, expression: str, code: CodeType, context: Mapping[str, Any],
+                       external_context: Mapping[str, Any] | None) -> Any:
+        """A translated ``${...}`` runs in this process: its subset (names, literals, comparisons, and/or/not,
+        ``empty``) has no loops, calls or arithmetic, so it cannot run long or grow memory."""
+        if self._here is None:
+            self._here = restricted_globals()
         try:
-            return eval(code, scope)  # noqa: S307 - RestrictedPython-compiled code with guarded globals
+            return eval(code, {**self._here, **(external_context or {}), **context})  # noqa: S307 - see above
         except EngineError:
             raise
         except NameError as exc:
@@ -386,17 +373,38 @@ class SandboxEnvironment(TaskDataEnvironment):
 
     def execute(self, script: str, context: dict[str, Any],
                 external_context: Mapping[str, Any] | None = None) -> bool:
-        code = compile_script(script)
-        external_context = dict(external_context or {})
-        self.check_for_overwrite(context, external_context)
-        context.update(self.globals)
-        context.update(external_context)
-        try:
-            exec(code, context)  # noqa: S102 - RestrictedPython-compiled code with guarded globals
-        finally:
-            self._remove_globals_and_functions_from_context(context, external_context)
-            context.pop("_print", None)
+        compile_script(script)
+        answer = self._call("exec", script or "", context, external_context)
+        if not answer["ok"]:
+            raise ScriptError(answer)
+        data = decode(answer["ctx"])
+        context.clear()
+        context.update(data)
         return True
+
+
+class ScriptError(Exception):
+    """A script's failure as the sandbox reported it (turned into :class:`ScriptFailed` with the task)."""
+
+    def __init__(self, answer: Mapping[str, Any]) -> None:
+        if answer.get("kind") == "unstorable":
+            detail = f"it left {answer['message']} in the process data, which cannot be stored"
+        else:
+            detail = f"{answer.get('type')}: {answer.get('message')}"
+        super().__init__(detail)
+        self.line = answer.get("line")
+        self.original = _builtin_error(answer.get("type"), answer.get("message"))
+
+
+def _builtin_error(name: Any, message: Any) -> BaseException | None:
+    """The sandbox's exception rebuilt when it is one of Python's own (so incidents keep its type)."""
+    cls = getattr(builtins, name, None) if isinstance(name, str) else None
+    if isinstance(cls, type) and issubclass(cls, Exception):
+        try:
+            return cls(message)
+        except Exception:
+            return None
+    return None
 
 
 def _missing_variable(expression: str, name: str, context: Mapping[str, Any]) -> ExpressionError:
@@ -405,11 +413,6 @@ def _missing_variable(expression: str, name: str, context: Mapping[str, Any]) ->
     return ExpressionError(
         f"Expression {expression!r} uses {name!r}, which is not set in the process data.{suffix}",
         code="variable_missing", expression=expression, variable=name)
-
-
-def _script_line(exc: BaseException) -> int | None:
-    lines = [frame.lineno for frame in traceback.extract_tb(exc.__traceback__) if frame.filename == "<script>"]
-    return lines[-1] if lines else None
 
 
 class SandboxScriptEngine(PythonScriptEngine):
@@ -436,12 +439,12 @@ class SandboxScriptEngine(PythonScriptEngine):
         except EngineError as exc:
             exc.with_task(task)
             raise
-        except Exception as exc:
-            line = _script_line(exc)
-            where = f" on line {line}" if line else ""
+        except ScriptError as exc:
+            where = f" on line {exc.line}" if exc.line else ""
             name = task.task_spec.bpmn_name or task.task_spec.bpmn_id
-            raise ScriptFailed(f"Script {name!r} failed{where}: {type(exc).__name__}: {exc}",
-                               original=exc, line=line).with_task(task) from exc
+            original = exc.original or exc
+            raise ScriptFailed(f"Script {name!r} failed{where}: {exc}", original=original,
+                               line=exc.line).with_task(task) from original
 
     def call_service(self, task: Any, **kwargs: Any) -> Any:
         """Not used: our service tasks dispatch through the registry (the stock method hides errors)."""

@@ -29,13 +29,15 @@ from SpiffWorkflow.bpmn.exceptions import WorkflowTaskException
 from SpiffWorkflow.bpmn.serializer import BpmnWorkflowSerializer
 from SpiffWorkflow.bpmn.serializer.migration.version_migration import MIGRATIONS
 from SpiffWorkflow.bpmn.serializer.workflow import VERSION as SERIALIZER_VERSION
-from SpiffWorkflow.bpmn.specs.defaults import BoundaryEvent
+from SpiffWorkflow.bpmn.specs.defaults import BoundaryEvent, EndEvent
 from SpiffWorkflow.bpmn.specs.event_definitions import ErrorEventDefinition, MessageEventDefinition
 from SpiffWorkflow.bpmn.specs.event_definitions.timer import TimerEventDefinition
 from SpiffWorkflow.camunda.specs.event_definitions import MessageEventDefinition as CamundaMessageEventDefinition
 from SpiffWorkflow.exceptions import TaskNotFoundException, WorkflowException
 from SpiffWorkflow.util.task import TaskState
 
+from . import budget
+from .budget import BudgetExceeded, Limits, remaining, time_exceeded
 from .errors import (
     EngineError,
     EngineIncident,
@@ -61,6 +63,9 @@ from .timers import frozen_clock, resolve_due
 from .timers import now as clock_now
 
 DEFAULT_PRIORITY = 50  # Camunda's default task priority
+#: How deep an instance's task tree may grow: each element passed on the way adds a level, and SpiffWorkflow
+#: follows the tree recursively (at about 1,000 levels it gives up and calls the instance finished).
+MAX_DEPTH = 800
 
 
 @dataclass(frozen=True)
@@ -122,16 +127,26 @@ class HistoryEntry:
 class WorkflowRuntime:
     """The engine API used by the web layer and the workers."""
 
-    def __init__(self, services: ServiceRegistry | None = None, *, helpers: Mapping[str, Any] | None = None,
-                 cache_size: int = 128) -> None:
+    def __init__(self, services: ServiceRegistry | None = None, *, helpers: Mapping[str, str] | None = None,
+                 limits: Limits | None = None, cache_size: int = 128) -> None:
         self.services = services or ServiceRegistry()
-        self.script_engine = SandboxScriptEngine(SandboxEnvironment(helpers), services=self.services)
+        self._environment = SandboxEnvironment(helpers, limits)
+        self.script_engine = SandboxScriptEngine(self._environment, services=self.services)
         self.registry = build_registry()
         self._serializer = BpmnWorkflowSerializer(self.registry)
         self._serializer_lock = threading.Lock()  # the registry flips a shared flag while serializing
         self._cache: OrderedDict[str, ProcessDefinition] = OrderedDict()
         self._cache_lock = threading.Lock()
         self._cache_size = cache_size
+
+    @property
+    def limits(self) -> Limits:
+        """The budget of every step (time, memory and data of designers' code, tasks per step)."""
+        return self._environment.limits
+
+    @limits.setter
+    def limits(self, limits: Limits) -> None:
+        self._environment.limits = limits
 
     # -- definitions and persistence ---------------------------------------------------------------------------
 
@@ -167,7 +182,7 @@ class WorkflowRuntime:
             workflow = BpmnWorkflow(process.spec, dict(process.subprocess_specs), script_engine=self.script_engine)
             workflow.task_tree.data.update(copy.deepcopy(dict(data or {})))
             workflow.task_tree.data["initiator"] = initiator
-            workflow.do_engine_steps()
+            self._run_on(workflow)
         return workflow
 
     def dump(self, workflow: BpmnWorkflow) -> tuple[str, str]:
@@ -261,7 +276,7 @@ class WorkflowRuntime:
             for name, param in outputs.items():
                 task.data[name] = evaluate_parameter(param, lambda text: engine.evaluate(task, text))
             task.run()
-            workflow.do_engine_steps()
+            self._run_on(workflow)
 
     # -- timers and messages -----------------------------------------------------------------------------------
 
@@ -269,7 +284,7 @@ class WorkflowRuntime:
         """Fire due timers and run the engine on (``now`` defaults to the engine clock)."""
         with self._engine(now):
             workflow.refresh_timers()
-            workflow.do_engine_steps()
+            self._run_on(workflow)
 
     def next_timer_at(self, workflow: BpmnWorkflow) -> datetime | None:
         """When the earliest waiting timer is due (store it; tick the instance then)."""
@@ -307,7 +322,7 @@ class WorkflowRuntime:
             else:
                 event = BpmnEvent(type(definition)(name), body)
             workflow.send_event(event)
-            workflow.do_engine_steps()
+            self._run_on(workflow)
 
     # -- service tasks -----------------------------------------------------------------------------------------
 
@@ -336,7 +351,7 @@ class WorkflowRuntime:
         with self._engine(now):
             apply_result(task, call_handler(lookup(task), build_call(task), task))
             task.complete()
-            workflow.do_engine_steps()
+            self._run_on(workflow)
 
     def complete_service_task(self, workflow: BpmnWorkflow, task_id: str, result: Any = None, *,
                               now: datetime | None = None) -> None:
@@ -345,7 +360,7 @@ class WorkflowRuntime:
         with self._engine(now):
             apply_result(task, result)
             task.complete()
-            workflow.do_engine_steps()
+            self._run_on(workflow)
 
     def fail_service_task(self, workflow: BpmnWorkflow, task_id: str, message: str, *,
                           bpmn_error_code: str | None = None, now: datetime | None = None) -> None:
@@ -374,7 +389,7 @@ class WorkflowRuntime:
             catcher = catchers[0]
             catcher.task_spec.catch(catcher, event)
             catcher.task_spec._update(catcher)
-            workflow.do_engine_steps()
+            self._run_on(workflow)
 
     def retry_service_task(self, workflow: BpmnWorkflow, task_id: str) -> None:
         """Put a failed (ERROR) service task back to STARTED for a worker to run again."""
@@ -427,10 +442,33 @@ class WorkflowRuntime:
         _require_state(task, state)
         return task
 
+    def _run_on(self, workflow: BpmnWorkflow) -> None:
+        """``do_engine_steps`` within the step budget: at most ``max_steps`` tasks completed, and an instance
+        that ends must have reached an end event (SpiffWorkflow gives up on a deep enough task tree and calls
+        the instance finished)."""
+        limits, count = self.limits, 0
+
+        def counted(task: Any) -> None:
+            nonlocal count
+            count += 1
+            if count > limits.max_steps:
+                raise BudgetExceeded(f"The step completed more than {limits.max_steps} tasks without waiting for "
+                                     "anyone (an endless automatic loop?)", code="budget_steps").with_task(task)
+            if task.depth > MAX_DEPTH:
+                raise BudgetExceeded(f"The instance went round its loops more than SpiffWorkflow can follow "
+                                     f"({MAX_DEPTH} steps deep)", code="budget_depth").with_task(task)
+            if remaining(limits) <= 0:
+                raise time_exceeded(limits).with_task(task)
+
+        workflow.do_engine_steps(did_complete_task=counted)
+        if workflow.is_completed() and not _reached_end(workflow):
+            raise EngineIncident("The instance stopped without reaching an end event", code="end_not_reached")
+
     @contextmanager
     def _engine(self, now: datetime | None) -> Iterator[None]:
-        """Freeze the clock if asked, and turn every exception into an :class:`EngineError`."""
-        with frozen_clock(now) if now is not None else nullcontext():
+        """Freeze the clock if asked, open the step's budget, and turn every exception into an
+        :class:`EngineError`."""
+        with frozen_clock(now) if now is not None else nullcontext(), budget.action(self.limits):
             try:
                 yield
             except EngineError:
@@ -455,6 +493,12 @@ def _wrap(exc: Exception) -> EngineError:
         return EngineIncident(message, original=exc, code=code, bpmn_id=getattr(spec, "bpmn_id", None),
                               task_name=getattr(spec, "bpmn_name", None))
     return EngineIncident(f"{type(exc).__name__}: {exc}", original=exc, code="engine_failure")
+
+
+def _reached_end(workflow: BpmnWorkflow) -> bool:
+    """Did the (completed) top-level process finish through an end event rather than by being cut short?"""
+    return any(isinstance(task.task_spec, EndEvent) and task.state == TaskState.COMPLETED
+               for task in workflow.get_tasks(state=TaskState.COMPLETED))
 
 
 def _require_state(task: Any, state: int) -> None:
