@@ -24,6 +24,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)  # type: ignore[method-assign]
 
     from webapp import background, cli, errors, extensions, i18n, jobs, labels, security, templating
+    from webapp.services import runtime
 
     extensions.db.init_app(app)
     extensions.migrate.init_app(app, extensions.db, directory=str(_project_path("migrations")),
@@ -37,6 +38,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     cli.init_app(app)
     jobs.init_app(app)
     background.init_app(app)
+    runtime.configure(settings)
 
     from webapp.admin import bp as admin_bp
     from webapp.api import bp as api_bp

@@ -63,6 +63,14 @@ DEFAULTS: dict[str, Any] = {
     # A background job is asked to stop after the soft limit (its transaction rolls back) and killed at the hard one.
     "JOB_SOFT_TIME_LIMIT_SECONDS": 300,
     "JOB_TIME_LIMIT_SECONDS": 360,
+    # The budget of one engine step (a start, a completion, a timer, a service result), in the web, the ticker
+    # and the workers alike: seconds of designers' scripts and Python expressions (wall clock), the memory a
+    # script may take, the process data it may leave, and how many tasks may complete without anyone waiting.
+    # Past any of them the step rolls back and the instance gets an incident naming the element.
+    "ENGINE_STEP_SECONDS": 5,
+    "ENGINE_MEMORY_MB": 256,
+    "ENGINE_DATA_KB": 2048,
+    "ENGINE_MAX_STEPS": 1000,
     # Email copies of notifications. No SMTP_HOST = email off (the bell still works).
     "SMTP_HOST": None,
     "SMTP_PORT": 587,
@@ -179,6 +187,12 @@ def _check_background_work(settings: Mapping[str, Any]) -> None:
     if not 0 < soft < hard:
         raise ConfigError(f"YANXUN_JOB_SOFT_TIME_LIMIT_SECONDS ({soft}) must be positive and below "
                           f"YANXUN_JOB_TIME_LIMIT_SECONDS ({hard})")
+    for key in ("ENGINE_STEP_SECONDS", "ENGINE_MEMORY_MB", "ENGINE_DATA_KB", "ENGINE_MAX_STEPS"):
+        if settings[key] < 1:
+            raise ConfigError(f"YANXUN_{key} must be at least 1, got {settings[key]}")
+    if settings["ENGINE_STEP_SECONDS"] * 2 > soft:
+        raise ConfigError(f"YANXUN_ENGINE_STEP_SECONDS ({settings['ENGINE_STEP_SECONDS']}) must be at most half of "
+                          f"YANXUN_JOB_SOFT_TIME_LIMIT_SECONDS ({soft}): a job runs at least one step")
     try:
         ZoneInfo(settings["TIMEZONE"])
     except (ZoneInfoNotFoundError, ValueError) as error:

@@ -19,6 +19,9 @@ babel = Babel()
 login_manager = LoginManager()
 
 
+SQLITE_BUSY_TIMEOUT_MS = 15000
+
+
 @event.listens_for(Engine, "connect")
 def _sqlite_pragmas(dbapi_connection, _record) -> None:
     """Give SQLite real transactions (so SAVEPOINTs work) and enforced foreign keys."""
@@ -29,7 +32,9 @@ def _sqlite_pragmas(dbapi_connection, _record) -> None:
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA journal_mode=WAL")
-    cursor.execute("PRAGMA busy_timeout=5000")
+    # Longer than an engine step may hold the write lock (YANXUN_ENGINE_STEP_SECONDS, 5 s by default): a login
+    # waiting behind a slow step waits, rather than failing with "database is locked".
+    cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
     cursor.close()
 
 

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import sqlite3
+
 import sqlalchemy as sa
 from flask import Blueprint, current_app, jsonify
 
-from webapp.extensions import db
+from webapp.extensions import SQLITE_BUSY_TIMEOUT_MS, db
 
 bp = Blueprint("health", __name__)
 
@@ -23,12 +25,29 @@ def _check_redis(url: str) -> str:
     return "ok"
 
 
+def _sqlite_writable() -> bool:
+    """On SQLite (one writer at a time), can a write begin within a second? Elsewhere always True."""
+    if db.engine.dialect.name != "sqlite":
+        return True
+    with db.engine.connect() as connection:
+        raw = connection.connection.driver_connection
+        raw.execute("PRAGMA busy_timeout=1000")
+        try:
+            raw.execute("BEGIN IMMEDIATE")
+            raw.execute("ROLLBACK")
+        except sqlite3.OperationalError:
+            return False
+        finally:
+            raw.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+    return True
+
+
 @bp.route("/healthz")
 def healthz():
     checks: dict[str, str] = {}
     try:
         db.session.execute(sa.text("SELECT 1"))
-        checks["database"] = "ok"
+        checks["database"] = "ok" if _sqlite_writable() else "busy: the write lock is held"
     except sa.exc.SQLAlchemyError as error:
         db.session.rollback()
         checks["database"] = f"unreachable: {error.__class__.__name__}"

@@ -9,11 +9,10 @@ import time
 from pathlib import Path
 
 import pytest
+from engine_support import check, process_xml, script_node
 
 from webapp.engine import WorkflowRuntime
 from webapp.engine.budget import BudgetExceeded, Limits
-
-from engine_support import check, process_xml, script_node
 
 BUDGET = 1.0
 

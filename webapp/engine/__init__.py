@@ -5,6 +5,7 @@ Run: :class:`WorkflowRuntime` (start, load/dump, user tasks, timers, service tas
 Errors: everything raised is an :class:`EngineError`; after one, discard the workflow object.
 """
 
+from .budget import BudgetExceeded, Limits
 from .deploy import CompiledDefinition, Report, check_definition, deploy
 from .errors import (
     DefinitionInvalid,
@@ -30,6 +31,7 @@ from .services import ServiceCall, ServiceRegistry
 from .timers import frozen_clock
 
 __all__ = [
+    "BudgetExceeded",
     "CompiledDefinition",
     "DefinitionInvalid",
     "EngineError",
@@ -41,6 +43,7 @@ __all__ = [
     "FormFieldInfo",
     "FormInvalid",
     "HistoryEntry",
+    "Limits",
     "Problem",
     "ProcessDefinition",
     "Report",

@@ -12,7 +12,7 @@ from flask_sqlalchemy.pagination import Pagination
 
 from forms import form_keys, get_form_class
 from forms.generated import FieldSpec, build_form
-from webapp.engine import EngineError
+from webapp.engine import BudgetExceeded, EngineError
 from webapp.extensions import db
 from webapp.inbox import bp
 from webapp.links import local_or
@@ -248,11 +248,10 @@ def _handle_completion(task: HumanTask, form, application, complete):
         return back
     except instances.ActionFailed as failure:
         db.session.rollback()
-        incident = instances.record_incident(failure)
+        incident = instances.record_incident(failure, stop_instance=isinstance(failure.error, BudgetExceeded))
         db.session.commit()
-        flash(_("The process could not continue, so nothing was saved. The error has been recorded for the "
-                "administrator (incident %(id)s): %(error)s", id=incident.id if incident else "-",
-                error=str(failure.error)), "danger")
+        flash(_("The process could not continue, so nothing was saved. The administrators have been told what "
+                "went wrong (incident %(id)s).", id=incident.id if incident else "-"), "danger")
         return back
     flash(_("Done: “%(name)s” is completed.", name=task.name), "success")
     return redirect(url_for("inbox.index"))

@@ -7,9 +7,11 @@ long as the process.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from functools import cache
+from typing import Any
 
-from webapp.engine import ServiceRegistry, WorkflowRuntime
+from webapp.engine import Limits, ServiceRegistry, WorkflowRuntime
 
 #: Service-task topics this application handles.
 services = ServiceRegistry()
@@ -20,3 +22,9 @@ def get_runtime() -> WorkflowRuntime:
     from webapp.services import credit_handlers  # noqa: F401  (registers the credit.* topics)
 
     return WorkflowRuntime(services)
+
+
+def configure(settings: Mapping[str, Any]) -> None:
+    """Give the runtime the step budget of ``settings`` (``YANXUN_ENGINE_*``)."""
+    get_runtime().limits = Limits(seconds=settings["ENGINE_STEP_SECONDS"], memory_mb=settings["ENGINE_MEMORY_MB"],
+                                  data_kb=settings["ENGINE_DATA_KB"], max_steps=settings["ENGINE_MAX_STEPS"])
