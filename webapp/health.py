@@ -7,7 +7,7 @@ import sqlite3
 import sqlalchemy as sa
 from flask import Blueprint, current_app, jsonify
 
-from webapp.extensions import SQLITE_BUSY_TIMEOUT_MS, db
+from webapp.extensions import db
 
 bp = Blueprint("health", __name__)
 
@@ -27,18 +27,17 @@ def _check_redis(url: str) -> str:
 
 def _sqlite_writable() -> bool:
     """On SQLite (one writer at a time), can a write begin within a second? Elsewhere always True."""
-    if db.engine.dialect.name != "sqlite":
+    url = sa.engine.make_url(current_app.config["SQLALCHEMY_DATABASE_URI"])
+    if url.get_backend_name() != "sqlite" or not url.database:
         return True
-    with db.engine.connect() as connection:
-        raw = connection.connection.driver_connection
-        raw.execute("PRAGMA busy_timeout=1000")
-        try:
-            raw.execute("BEGIN IMMEDIATE")
-            raw.execute("ROLLBACK")
-        except sqlite3.OperationalError:
-            return False
-        finally:
-            raw.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+    probe = sqlite3.connect(url.database, timeout=1.0, isolation_level=None)
+    try:
+        probe.execute("BEGIN IMMEDIATE")
+        probe.execute("ROLLBACK")
+    except sqlite3.OperationalError:
+        return False
+    finally:
+        probe.close()
     return True
 
 

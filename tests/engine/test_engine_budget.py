@@ -15,6 +15,8 @@ from webapp.engine import WorkflowRuntime
 from webapp.engine.budget import BudgetExceeded, Limits
 
 BUDGET = 1.0
+#: Endless, though no check can prove it from the text alone (``while True: pass`` is refused at deploy).
+SPIN = "while n > 0:\n    pass"
 
 
 def compiled(*nodes, flows=None, data_flows=None) -> str:
@@ -42,14 +44,14 @@ def refused_within(runtime: WorkflowRuntime, spec: str, data: dict, code: str, e
 
 
 def test_an_endless_script_ends_at_the_budget_naming_its_element(runtime: WorkflowRuntime) -> None:
-    spec = compiled(script_node("spin", "while True:\n    pass", "空转"))
-    assert refused_within(runtime, spec, {}, "budget_time", "spin") < BUDGET + 1.5
+    spec = compiled(script_node("spin", SPIN, "空转"))
+    assert refused_within(runtime, spec, {"n": 1}, "budget_time", "spin") < BUDGET + 1.5
 
 
 def test_a_script_that_catches_everything_still_ends(runtime: WorkflowRuntime) -> None:
-    script = "while True:\n    try:\n        while True:\n            pass\n    except:\n        pass\n"
+    script = "while n > 0:\n    try:\n        while n > 0:\n            pass\n    except:\n        pass\n"
     spec = compiled(script_node("stubborn", script, "吞掉异常"))
-    assert refused_within(runtime, spec, {}, "budget_time", "stubborn") < BUDGET + 1.5
+    assert refused_within(runtime, spec, {"n": 1}, "budget_time", "stubborn") < BUDGET + 1.5
 
 
 def test_a_huge_power_in_c_is_stopped(runtime: WorkflowRuntime) -> None:
@@ -77,7 +79,8 @@ def test_a_script_leaving_too_much_data_is_refused(runtime: WorkflowRuntime) -> 
     refused_within(runtime, spec, {"n": 1}, "budget_data", "bloat")
 
 
-def test_an_automatic_loop_ends_in_an_incident_not_a_completed_instance(runtime: WorkflowRuntime) -> None:
+def test_an_automatic_loop_ends_in_an_incident_not_a_completed_instance() -> None:
+    runtime = WorkflowRuntime(limits=Limits(seconds=60, max_steps=300))
     nodes = [script_node("inc", "n = n + 1", "加一"), ("exclusiveGateway", "gw", 'name="再来"', "")]
     spec = compiled(*nodes, flows=[("start", "inc", None), ("inc", "gw", None), ("gw", "inc", "${n > 0}"),
                                    ("gw", "end", "${n < 0}")])
@@ -96,7 +99,7 @@ def test_deep_loops_stop_before_spiffworkflow_gives_up() -> None:
 
 
 def test_the_runtime_goes_on_after_a_sandbox_was_killed(runtime: WorkflowRuntime) -> None:
-    refused_within(runtime, compiled(script_node("spin", "while True:\n    pass")), {}, "budget_time", "spin")
+    refused_within(runtime, compiled(script_node("spin", SPIN)), {"n": 1}, "budget_time", "spin")
     workflow = runtime.start(compiled(script_node("ok", "total = a + 1")), {"a": 1}, initiator="limin")
     assert runtime.is_completed(workflow) and runtime.variables(workflow)["total"] == 2
 
@@ -117,11 +120,11 @@ sys.path.insert(0, {root!r} + "/tests/engine")
 from engine_support import check, process_xml, script_node
 from webapp.engine import WorkflowRuntime
 from webapp.engine.budget import Limits
-xml = process_xml("o", [("startEvent", "start", "", ""), script_node("spin", "while True:\\n    pass"),
+xml = process_xml("o", [("startEvent", "start", "", ""), script_node("spin", "while n > 0:\\n    pass"),
                         ("endEvent", "end", "", "")], [("start", "spin", None), ("spin", "end", None)])
 [definition] = check({{"o.bpmn": xml}}).definitions.values()
 print("ready", flush=True)
-WorkflowRuntime(limits=Limits(seconds=600)).start(definition.spec_json, {{}}, initiator="x")
+WorkflowRuntime(limits=Limits(seconds=600)).start(definition.spec_json, {{"n": 1}}, initiator="x")
 """
 
 
@@ -155,3 +158,37 @@ def _state(pid: int) -> str:
         return Path(f"/proc/{pid}/status").read_text().split("State:")[1].split("\n")[0].lower()
     except (OSError, IndexError):
         return "zombie"
+
+
+@pytest.mark.parametrize(("script", "line"), [
+    ("while True:\n    pass", 1),
+    ("n = 0\nwhile 1:\n    n += 1\n    for i in items:\n        break", 2),
+    ("x = 10 ** 10 ** 8", 1),
+    ("s = 'x' * 10 ** 10", 1),
+    ("s = [0] * (10 ** 9)", 1),
+])
+def test_the_deploy_check_refuses_scripts_it_can_prove_unbounded(script: str, line: int) -> None:
+    xml = process_xml("unbounded", [("startEvent", "start", "", ""), script_node("bad", script, "坏脚本"),
+                                    ("endEvent", "end", "", "")], [("start", "bad", None), ("bad", "end", None)])
+    [problem] = check({"unbounded.bpmn": xml}).errors
+    assert (problem.code, problem.element_id) == ("script_unbounded", "bad")
+    assert f"line {line}" in problem.message
+
+
+@pytest.mark.parametrize("script", [
+    "while True:\n    n = n + 1\n    if n > 3:\n        break",
+    "while True:\n    raise ValueError('stop')",
+    "x = 2 ** 64\ns = '-' * 80\nbig = n ** 100",
+])
+def test_bounded_scripts_pass_the_deploy_check(script: str) -> None:
+    xml = process_xml("bounded", [("startEvent", "start", "", ""), script_node("ok", script),
+                                  ("endEvent", "end", "", "")], [("start", "ok", None), ("ok", "end", None)])
+    assert check({"bounded.bpmn": xml}).ok
+
+
+def test_the_deploy_check_refuses_a_huge_constant_in_a_gateway_condition() -> None:
+    xml = process_xml("cond", [("startEvent", "start", "", ""), ("exclusiveGateway", "gw", 'name="判断"', ""),
+                               ("endEvent", "end", "", ""), ("endEvent", "end2", "", "")],
+                      [("start", "gw", None), ("gw", "end", "10**10**8 > 1"), ("gw", "end2", "n < 0")])
+    codes = [(p.code, p.element_id) for p in check({"cond.bpmn": xml}).errors]
+    assert ("expression_unbounded", "flow_1") in codes

@@ -19,7 +19,7 @@ from webapp.services import definitions, instances, tasks
 from webapp.services.runtime import get_runtime
 
 BUDGET = 1.0
-LOOP = "while True:\n    pass"
+LOOP = "n = 1\nwhile n > 0:\n    pass"
 
 
 @pytest.fixture

@@ -34,6 +34,7 @@ from typing import Any
 from RestrictedPython import compile_restricted_eval, compile_restricted_exec
 from SpiffWorkflow.bpmn.script_engine import PythonScriptEngine, TaskDataEnvironment
 
+from .bounds import Unbounded, unbounded
 from .budget import BudgetExceeded, Limits, pool
 from .errors import EngineError, ExpressionError, ScriptFailed, ServiceFailed
 from .sandbox import Unstorable, decode, encode, restricted_globals
@@ -268,13 +269,23 @@ def compile_expression(text: str) -> CodeType:
     if text is None or not text.strip():
         raise ExpressionError("The expression is empty", code="expression_syntax", expression=text)
     try:
-        return _compile_eval(juel_to_python(text))
+        python = juel_to_python(text)
+        code = _compile_eval(python)
     except _CompileError as exc:
         if exc.syntax:
             raise ExpressionError(f"Expression {text!r} is not valid: {exc.detail}",
                                   code="expression_syntax", expression=text) from None
         raise ExpressionError(f"Expression {text!r} is not allowed: {exc.detail}",
                               code="expression_forbidden", expression=text) from None
+    problem = _unbounded_expression(python)
+    if problem:
+        raise ExpressionError(f"Expression {text!r}: {problem.why}", code="expression_unbounded", expression=text)
+    return code
+
+
+@lru_cache(maxsize=4096)
+def _unbounded_expression(python: str) -> Unbounded | None:
+    return unbounded(ast.parse(python, mode="eval"))
 
 
 @lru_cache(maxsize=1024)
@@ -285,11 +296,16 @@ def compile_script(script: str) -> CodeType:
         detail, line, syntax = _compile_errors(result.errors)
         code = "script_syntax" if syntax else "script_forbidden"
         raise ExpressionError(f"Script line {line}: {detail}", code=code, expression=script, line=line)
-    for node in ast.walk(ast.parse(script)):
+    tree = ast.parse(script)
+    for node in ast.walk(tree):
         if isinstance(node, ast.Import | ast.ImportFrom):
             raise ExpressionError(
                 f"Script line {node.lineno}: imports are not allowed; use the built-in helpers",
                 code="script_forbidden", expression=script, line=node.lineno)
+    problem = unbounded(tree)
+    if problem:
+        raise ExpressionError(f"Script line {problem.line}: {problem.why}", code="script_unbounded",
+                              expression=script, line=problem.line)
     return result.code
 
 

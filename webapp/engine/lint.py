@@ -20,6 +20,7 @@ from lxml import etree
 from SpiffWorkflow.bpmn.parser.BpmnParser import BpmnValidator
 from SpiffWorkflow.dmn.parser.BpmnDmnParser import SCHEMAS as DMN_SCHEMAS
 
+from .bounds import Unbounded, unbounded
 from .errors import ExpressionError
 from .expressions import compile_expression, compile_script, is_juel, juel_to_python, split_list
 from .forms import CONSTRAINTS, FIELD_TYPES, coerce
@@ -580,7 +581,19 @@ def dmn_problems(file: str, root: Any) -> list[Problem]:
         if not any(_parses(candidate) for candidate in candidates):
             problems.append(Problem("dmn_cell_invalid", f"DMN cell {text.strip()!r} is not a Python expression (FEEL "
                                     "is not supported)", file, text_node.sourceline, entry.get("id"), None))
+            continue
+        problem = next(filter(None, (_unbounded_cell(candidate) for candidate in candidates)), None)
+        if problem:
+            problems.append(Problem("dmn_cell_unbounded", f"DMN cell {text.strip()!r}: {problem.why}", file,
+                                    text_node.sourceline, entry.get("id"), None))
     return problems
+
+
+def _unbounded_cell(text: str) -> Unbounded | None:
+    try:
+        return unbounded(ast.parse(juel_to_python(text) if is_juel(text) else text.strip(), mode="eval"))
+    except (SyntaxError, ExpressionError):
+        return None
 
 
 def _parses(text: str) -> bool:
