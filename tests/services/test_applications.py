@@ -428,3 +428,44 @@ def test_the_credit_process_cannot_be_started_with_made_up_data(app, db, chain):
     with pytest.raises(NotAllowed):
         instances.start("credit_application", subject_org=chain["officer"].org, initiator=chain["officer"],
                         data={"application_id": application.id})
+
+
+def stripped_diagram(*, with_school_review: bool = False, candidate: str = "school_officer") -> bytes:
+    """The credit process redeployed as a designer might break it: the checks, then straight to posting."""
+    from tests.engine.engine_support import process_xml
+
+    def service(node_id: str, topic: str) -> tuple[str, str, str, str]:
+        return ("serviceTask", node_id, f'name="{topic}" camunda:type="external" camunda:topic="{topic}"', "")
+
+    nodes = [("startEvent", "start", "", ""), service("check", "credit.check")]
+    if with_school_review:
+        nodes.append(("userTask", "school_review", f'name="学校审核" camunda:candidateGroups="{candidate}" '
+                      'camunda:formKey="credit.review"', ""))
+    nodes += [service("post", "credit.post"), ("endEvent", "end", "", "")]
+    ids = [node[1] for node in nodes]
+    return process_xml("credit_application", nodes,
+                       list(zip(ids, ids[1:], [None] * len(ids), strict=False))).encode()
+
+
+def test_a_diagram_without_its_reviews_cannot_post_credits(db, chain):
+    """Hardening issue, item 3: redeployed as check → post, a teacher's hours must not reach the ledger."""
+    definitions.deploy({"credit_application.bpmn": stripped_diagram()}, None)
+    with pytest.raises(instances.ActionFailed) as refused:
+        applications.submit(chain["teacher"], values(), [applications.Upload("certificate.pdf", PDF)])
+    assert "credit.post refused" in str(refused.value.error)
+    db.session.rollback()
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(CreditEntry)) == 0
+
+
+def test_one_review_by_a_teacher_is_not_the_chain_the_policy_needs(db, chain):
+    """Only a school review, open to teachers: the teacher next door approves; the ledger still refuses."""
+    definitions.deploy({"credit_application.bpmn": stripped_diagram(with_school_review=True, candidate="teacher")},
+                       None)
+    application = apply(chain["teacher"], category="school_based", item_code="open_lesson", hours_requested=4,
+                        level="school")
+    task = task_of(application, "school_review")
+    with pytest.raises(instances.ActionFailed) as refused:
+        applications.review(task, chain["other_teacher"], "approve", 4, "")
+    assert "credit.post refused" in str(refused.value.error)
+    db.session.rollback()
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(CreditEntry)) == 0

@@ -36,15 +36,13 @@ from webapp.models import (
     HumanTask,
     InstanceStatus,
     Org,
-    Role,
     RuleSet,
     TaskStatus,
     User,
 )
 from webapp.models.base import utcnow
 from webapp.services import audit, instances, notifications, tasks
-from webapp.services import roles as role_service
-from webapp.services.credit_handlers import needs_county
+from webapp.services.credit_handlers import leader_reviews, needs_county
 from webapp.services.errors import Conflict, FormRejected, NotAllowed, NotFound, ServiceError
 from webapp.services.rules import LEVELS, Rules, rule_set_for
 
@@ -215,9 +213,7 @@ def _clean(values: Mapping[str, Any], rules: Rules | None) -> dict[str, Any]:
 
 def _start_data(application: Application, rules: Rules) -> dict[str, Any]:
     settings = _settings()
-    leaders = role_service.resolve(Role.SUBGROUP_LEADER, application.subject_org)
-    has_leader = (leaders.scope_org is not None and leaders.scope_org.id == application.subject_org_id
-                  and any(u.id != application.teacher_id for u in leaders.users))
+    has_leader = leader_reviews(application)
     return {"application_id": application.id, "category": application.category,
             "item": application.item_code or "", "hours": float(application.hours_requested),
             "needs_leader": has_leader,

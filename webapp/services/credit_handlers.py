@@ -25,14 +25,16 @@ from webapp.models import (
     RELEASED_STATUSES,
     Application,
     ApplicationStatus,
+    AuditEvent,
     CreditEntry,
     EntrySource,
     Evidence,
+    ProcessInstance,
     Role,
-    User,
+    RuleSet,
 )
 from webapp.models.base import utcnow
-from webapp.services import instances, ledger, notifications
+from webapp.services import approvals, instances, ledger, notifications
 from webapp.services import roles as role_service
 from webapp.services.rules import LEVELS, Rules, rule_set_for
 from webapp.services.runtime import services
@@ -145,11 +147,47 @@ def check(call: ServiceCall) -> dict[str, Any]:
 
 # -- credit.post --------------------------------------------------------------------------------------------
 
+#: The reviews a credit needs: each by a holder of its role for the applicant's organisation, all different
+#: people, none the applicant; a resubmission (``revise``) makes every review count anew.
+CREDIT_REVIEWS = approvals.ReviewPolicy({"leader_review": Role.SUBGROUP_LEADER, "school_review": Role.SCHOOL_OFFICER,
+                                         "county_review": Role.COUNTY_OFFICER}, restart="revise")
+
+
+def leader_reviews(application: Application) -> bool:
+    """Does the applicant's own subgroup have a leader other than the applicant (who then reviews first)?"""
+    leaders = role_service.resolve(Role.SUBGROUP_LEADER, application.subject_org)
+    return (leaders.scope_org is not None and leaders.scope_org.id == application.subject_org_id
+            and any(user.id != application.teacher_id for user in leaders.users))
+
+
+def required_reviews(application: Application, instance: ProcessInstance) -> list[str]:
+    """The review steps this application needs, decided by our own records: whether a leader reviews was fixed
+    when the instance started (its start record), whether the county does by the rule set the check used."""
+    start = db.session.scalar(sa.select(AuditEvent.after).where(
+        AuditEvent.instance_id == instance.id, AuditEvent.action == "instance.start").limit(1)) or {}
+    steps = ["leader_review"] if (start.get("data") or {}).get("needs_leader") is True else []
+    steps.append("school_review")
+    rule_set = (db.session.get(RuleSet, application.rule_set_id) if application.rule_set_id
+                else rule_set_for(application.teacher.org, application.end_date))
+    if rule_set is None or needs_county(Rules(rule_set), application.category, application.item_code):
+        steps.append("county_review")
+    return steps
+
+
 def post(call: ServiceCall) -> dict[str, Any]:
+    """Post the approved hours; refuses (nothing is posted) unless the reviews the application needs approved it,
+    whatever the running diagram looks like."""
     application = _application(call)
+    instance = db.session.get(ProcessInstance, application.instance_id) if application.instance_id else None
+    try:
+        if instance is None:  # posting while the instance starts: nobody can have reviewed anything
+            raise approvals.ReviewMissing(_l("No review step has approved this record."))
+        approvers = approvals.require(instance, CREDIT_REVIEWS, required_reviews(application, instance))
+    except approvals.ReviewMissing as missing:
+        raise PermissionError(f"credit.post refused for application {application.id}: {missing}") from None
     hours = application.hours_approved if application.hours_approved is not None \
         else float(application.hours_requested)
-    recogniser = _last_reviewer(call)
+    recogniser = approvers[-1]
     entry = ledger.post_entry(
         application.teacher, earned_on=application.end_date, category=application.category,
         item=application.item_code, hours=hours, level=application.level, source=EntrySource.APPLICATION,
@@ -161,11 +199,6 @@ def post(call: ServiceCall) -> dict[str, Any]:
     application.status = ApplicationStatus.RECOGNISED
     application.decided_at = utcnow()
     return {"credit_entry_id": entry.id, "counted_hours": entry.counted_hours}
-
-
-def _last_reviewer(call: ServiceCall) -> User | None:
-    login = call.data.get("last_reviewer")
-    return db.session.scalar(sa.select(User).where(User.login == login)) if login else None
 
 
 def _title(application: Application) -> str:
