@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from flask_babel import lazy_gettext as _l
 from flask_wtf.file import FileField, FileRequired
-from wtforms import BooleanField, DateField, PasswordField, SelectField, StringField
+from wtforms import BooleanField, DateField, PasswordField, SelectField, StringField, TextAreaField
 from wtforms.validators import DataRequired, Email, EqualTo, InputRequired, Length, Optional, Regexp
 
 from forms.base import BaseForm
@@ -129,3 +129,15 @@ class DelegationForm(BaseForm):
 class ImportForm(BaseForm):
     file = FileField(_l("CSV file"), validators=[FileRequired(_l("Choose a CSV file to upload."))],
                      render_kw={"accept": ".csv,text/csv"})
+
+
+class ReasonForm(BaseForm):
+    """An administrator's action on a process instance or version, with the reason that goes on the record."""
+
+    reason = TextAreaField(_l("Reason"), validators=[DataRequired(_l("Give the reason.")), Length(max=500)])
+
+
+class NoteForm(BaseForm):
+    """A decision with an optional note (required by the service where a reason is needed)."""
+
+    note = TextAreaField(_l("Note"), validators=[Optional(), Length(max=500)])

@@ -73,6 +73,11 @@ AUDIT_ACTION_LABELS = {
     "delegation.update": _l("Edited delegation"),
     "delegation.revoke": _l("Revoked delegation"),
     "definition.deploy": _l("Deployed a process"),
+    "definition.approve": _l("Approved a process version"),
+    "definition.refuse": _l("Refused a process version"),
+    "instance.suspend": _l("Paused by an administrator"),
+    "instance.resume": _l("Resumed by an administrator"),
+    "instance.cancel": _l("Cancelled by an administrator"),
     "instance.start": _l("Started"),
     "instance.incident": _l("Problem recorded"),
     "task.claim": _l("Claimed"),
@@ -102,6 +107,7 @@ INSTANCE_STATUS_LABELS = {
     InstanceStatus.COMPLETED: _l("Finished"),
     InstanceStatus.CANCELLED: _l("Cancelled"),
     InstanceStatus.INCIDENT: _l("Stopped by a problem"),
+    InstanceStatus.SUSPENDED: _l("Paused by an administrator"),
 }
 
 TASK_STATUS_LABELS = {

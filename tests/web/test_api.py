@@ -507,3 +507,83 @@ def test_http_errors_under_the_api_are_json(app, as_user):
                            (too_big, 413)):
         assert response.status_code == code
         assert error_of(response)["message"]
+
+
+# Protected processes and administrators' actions on instances (hardening issue, items 1 and 3) ---------------------
+
+CREDIT_DIAGRAM = Path(__file__).resolve().parents[2] / "workflows" / "credit_application" / "credit_application.bpmn"
+
+
+def test_a_new_version_of_a_process_that_posts_credits_waits_for_another_administrator(db, app, people, as_user,
+                                                                                        make_user, region):
+    from webapp.services import definitions as definition_service
+
+    definition_service.deploy({CREDIT_DIAGRAM.name: CREDIT_DIAGRAM.read_bytes()}, None)  # the operator: live
+    db.session.commit()
+    changed = CREDIT_DIAGRAM.read_text(encoding="utf-8").replace("审核", "审阅")
+    response = as_user("designer").post("/definitions", {"files": {CREDIT_DIAGRAM.name: changed}})
+    assert response.status_code == 201, response.get_json()
+    (version,) = response.get_json()["definitions"]
+    assert (version["version"], version["state"]) == (2, "pending")
+    assert definition_service.latest("credit_application").version == 1, "new applications still start on v1"
+
+    designer_admin = make_user("admin_designer", roles=((Role.ADMIN, region["city"]), (Role.DESIGNER, region["city"])))
+    db.session.commit()
+    own = Api(app.test_client()).login(designer_admin.login)
+    mine = own.post("/definitions", {"files": {CREDIT_DIAGRAM.name: changed.replace("审阅", "复核")}}).get_json()
+    refused = own.post(f"/definitions/credit_application/versions/{mine['definitions'][0]['version']}/approve", {})
+    assert refused.status_code == 403, "the deployer is not the second person"
+    assert as_user("designer").post("/definitions/credit_application/versions/2/approve", {}).status_code == 403
+    assert as_user("admin").post("/definitions/credit_application/versions/2/refuse", {}).status_code == 403, \
+        "a refusal needs its reason"
+    approved = as_user("admin").post("/definitions/credit_application/versions/2/approve", {"note": "已核对"})
+    assert approved.status_code == 200 and approved.get_json()["state"] == "live"
+    assert definition_service.latest("credit_application").version == 2
+    assert as_user("admin").post("/definitions/credit_application/versions/2/approve", {}).status_code == 409
+
+
+def test_an_ordinary_process_is_live_at_once(deployed):
+    assert deployed["definitions"][0]["state"] == "live"
+
+
+def test_an_administrator_pauses_resumes_and_cancels_an_instance(db, as_user, people, review):
+    from webapp.models import Notification, ProcessInstance
+
+    task_id, instance_id = review
+    admin = as_user("admin")
+    assert admin.post(f"/instances/{instance_id}/suspend", {"reason": ""}).status_code == 422
+    assert as_user("officer").post(f"/instances/{instance_id}/suspend", {"reason": "x"}).status_code == 403
+    paused = admin.post(f"/instances/{instance_id}/suspend", {"reason": "核查材料真伪"})
+    assert paused.status_code == 200 and paused.get_json()["status"] == "suspended"
+    officer = as_user("officer")
+    blocked = officer.post(f"/tasks/{task_id}/complete", {"data": {"approved": True}})
+    assert blocked.status_code == 409 and "paused" in error_of(blocked)["message"]
+    assert admin.post(f"/instances/{instance_id}/resume", {"reason": "核查完毕"}).get_json()["status"] == "running"
+    cancelled = admin.post(f"/instances/{instance_id}/cancel", {"reason": "重复提交"})
+    assert cancelled.status_code == 200 and cancelled.get_json()["status"] == "cancelled"
+    assert cancelled.get_json()["open_tasks"] == []
+    assert admin.post(f"/instances/{instance_id}/resume", {"reason": "x"}).status_code == 409
+    kinds = db.session.scalars(sa.select(Notification.kind).where(
+        Notification.user_id == people["teacher"].id).order_by(Notification.id)).all()
+    assert kinds[-3:] == ["instance.suspend", "instance.resume", "instance.cancel"]
+    history = [event["action"] for event in as_user("teacher").get(f"/instances/{instance_id}").get_json()["history"]]
+    assert history[-3:] == ["instance.suspend", "instance.resume", "instance.cancel"]
+    assert db.session.get(ProcessInstance, instance_id).ended_at is not None
+
+
+def test_the_instance_page_offers_administrators_pause_and_cancel(db, app, people, review):
+    from webapp.models import ProcessInstance
+
+    _, instance_id = review
+    teacher = app.test_client()
+    teacher.login(people["teacher"].login)
+    assert "name=\"reason\"" not in teacher.get(f"/inbox/instances/{instance_id}").get_data(as_text=True)
+    admin = app.test_client()
+    admin.login(people["admin"].login)
+    page = admin.get(f"/inbox/instances/{instance_id}").get_data(as_text=True)
+    assert "name=\"reason\"" in page and f"/admin/instances/{instance_id}/cancel" in page
+    done = admin.post_form(f"/admin/instances/{instance_id}/cancel",
+                           {"reason": "申请人已调离", "csrf_token": admin.csrf_token(f"/inbox/instances/{instance_id}")})
+    assert done.status_code == 302
+    db.session.expire_all()
+    assert db.session.get(ProcessInstance, instance_id).status.value == "cancelled"

@@ -4,4 +4,4 @@ from flask import Blueprint
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 
-from webapp.admin import assignments, delegations, imports, incidents, orgs, users, views  # noqa: E402, F401  (routes attach to bp)
+from webapp.admin import assignments, delegations, imports, incidents, instances, orgs, users, views  # noqa: E402, F401  (routes attach to bp)

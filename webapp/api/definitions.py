@@ -20,7 +20,8 @@ from webapp.services import definitions as definition_service
 from webapp.services.errors import Conflict, NotAllowed, NotFound
 
 _LISTED = load_only(ProcessDefinition.id, ProcessDefinition.key, ProcessDefinition.version, ProcessDefinition.name,
-                    ProcessDefinition.content_hash, ProcessDefinition.deployed_at, ProcessDefinition.deployed_by_id)
+                    ProcessDefinition.content_hash, ProcessDefinition.deployed_at, ProcessDefinition.deployed_by_id,
+                    ProcessDefinition.state)
 
 
 def _require_designer() -> None:
@@ -122,3 +123,20 @@ def get_definition_xml(key: str):
     response.headers["Content-Security-Policy"] = "default-src 'none'; sandbox"
     response.headers["X-Content-Type-Options"] = "nosniff"
     return response
+
+
+@bp.post("/definitions/<key>/versions/<int:version>/approve", defaults={"decision": "approve"})
+@bp.post("/definitions/<key>/versions/<int:version>/refuse", defaults={"decision": "refuse"})
+def decide_definition(key: str, version: int, decision: str):
+    """An administrator other than the deployer makes a pending version of a protected process live, or refuses
+    it (``note`` required then)."""
+    found = db.session.scalar(sa.select(ProcessDefinition).where(ProcessDefinition.key == key,
+                                                                 ProcessDefinition.version == version))
+    if found is None:
+        raise NotFound(_("No such process definition (or version) has been deployed."))
+    note = json_body().get("note") or ""
+    if not isinstance(note, str) or len(note) > 500:
+        raise invalid({"note": [_("A note is text of at most 500 characters.")]})
+    definition_service.review(found, api_user(), approve=decision == "approve", note=note)
+    db.session.commit()
+    return jsonify(out.definition(found))

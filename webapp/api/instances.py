@@ -15,6 +15,7 @@ from webapp.api.common import api_user, invalid, json_body, page_args, paginated
 from webapp.extensions import db
 from webapp.models import InstanceStatus, Org, ProcessDefinition, ProcessInstance, Role, User
 from webapp.security import current_roles
+from webapp.services import instance_admin
 from webapp.services import instances as instance_service
 from webapp.services import tasks as task_service
 from webapp.services.errors import NotAllowed, NotFound
@@ -123,3 +124,17 @@ def get_instance(instance_id: int):
     if instance is None or not (task_service.can_see_instance(instance, user) or _is_admin_over(instance.subject_org)):
         raise NotFound(_("This process instance does not exist or is not visible to you."))
     return jsonify(detail(instance, user))
+
+
+@bp.post("/instances/<int:instance_id>/suspend", defaults={"action": "suspend"})
+@bp.post("/instances/<int:instance_id>/resume", defaults={"action": "resume"})
+@bp.post("/instances/<int:instance_id>/cancel", defaults={"action": "cancel"})
+def administer_instance(instance_id: int, action: str):
+    """An administrator pauses, resumes or cancels an instance, with a ``reason`` that goes on the record."""
+    reason = json_body().get("reason")
+    if not isinstance(reason, str):
+        raise invalid({"reason": [_("Give the reason.")]})
+    act = {"suspend": instance_admin.suspend, "resume": instance_admin.resume, "cancel": instance_admin.cancel}[action]
+    instance = act(instance_id, api_user(), reason)
+    db.session.commit()
+    return jsonify(detail(instance, api_user()))

@@ -67,9 +67,14 @@ SCHEMAS: dict[str, Any] = {
                     severity={"type": "string", "enum": ["error", "warning"]}),
     "UserRef": _obj(("id", "login", "display_name"), id=INT, login=STR, display_name=STR),
     "OrgRef": _obj(("id", "code", "name", "type"), id=INT, code=STR, name=STR, type=STR),
-    "Definition": _obj(("id", "key", "version", "name", "content_hash", "deployed_at"), id=INT, key=STR,
+    "Definition": _obj(("id", "key", "version", "name", "content_hash", "deployed_at", "state"), id=INT, key=STR,
                        version=INT, name=STR, content_hash=STR, deployed_at=TIME,
-                       deployed_by=_nullable(_ref("UserRef"))),
+                       deployed_by=_nullable(_ref("UserRef")),
+                       state={"type": "string", "enum": ["live", "pending", "refused"],
+                              "description": "pending: a protected process's new version waiting for an "
+                                             "administrator other than the deployer."}),
+    "Decision": _obj(note={**STR, "description": "Why (required when refusing); at most 500 characters."}),
+    "Reason": _obj(("reason",), reason={**STR, "description": "Why; goes on the record. At most 500 characters."}),
     "DefinitionWithVersions": {"allOf": [_ref("Definition"), _obj(versions=_array(_ref("Definition")))]},
     "DefinitionDetail": {"allOf": [_ref("Definition"), _obj(files=_array(STR),
                                                             versions=_array(_ref("Definition")))]},
@@ -238,6 +243,18 @@ def _paths() -> dict[str, Any]:
                        {"200": {"description": "BPMN 2.0 XML", "content": {"application/xml": {"schema": STR}}}},
                        errors=("404", "422"), parameters=[_path_param("key", STR), VERSION]),
         },
+        "/definitions/{key}/versions/{version}/approve": {
+            "post": _op("approveDefinition", "definitions", "Make a pending version live (another administrator)",
+                        {"200": _ok(_ref("Definition"))}, errors=("400", "403", "404", "409", "422"),
+                        parameters=[_path_param("key", STR), _path_param("version")], body=_body(_ref("Decision")),
+                        mutating=True),
+        },
+        "/definitions/{key}/versions/{version}/refuse": {
+            "post": _op("refuseDefinition", "definitions", "Refuse a pending version (another administrator)",
+                        {"200": _ok(_ref("Definition"))}, errors=("400", "403", "404", "409", "422"),
+                        parameters=[_path_param("key", STR), _path_param("version")], body=_body(_ref("Decision")),
+                        mutating=True),
+        },
         "/instances": {
             "post": _op("startInstance", "instances", "Start the latest version of a process",
                         {"201": _ok(_ref("InstanceDetail"), "Started; Location names the instance.")},
@@ -249,13 +266,21 @@ def _paths() -> dict[str, Any]:
                        {"200": _ok(_ref("InstancePage"))}, errors=("422",), parameters=[
                            *PAGING, _query("process", STR, "Only this process key."),
                            _query("status", {"type": "string", "enum": ["running", "completed", "cancelled",
-                                                                         "incident"]}, "Only this status.")]),
+                                                                         "incident", "suspended"]},
+                                  "Only this status.")]),
         },
         "/instances/{instance_id}": {
             "get": _op("getInstance", "instances", "One instance with open tasks, history, comments, incidents",
                        {"200": _ok(_ref("InstanceDetail"))}, errors=("404",),
                        parameters=[_path_param("instance_id")]),
         },
+        **{f"/instances/{{instance_id}}/{action}": {
+            "post": _op(f"{action}Instance", "instances", summary, {"200": _ok(_ref("InstanceDetail"))},
+                        errors=("400", "403", "404", "409", "422"), parameters=[_path_param("instance_id")],
+                        body=_body(_ref("Reason")), mutating=True),
+        } for action, summary in (("suspend", "Pause an instance (administrators)"),
+                                  ("resume", "Resume a paused instance (administrators)"),
+                                  ("cancel", "Cancel an instance and its open tasks (administrators)"))},
         "/tasks": {
             "get": _op("listTasks", "tasks", "My tasks", {"200": _ok(_ref("TaskPage"))}, errors=("422",),
                        parameters=[

@@ -50,7 +50,7 @@ def org_ref(org: Org | None) -> dict[str, Any] | None:
 def definition(item: ProcessDefinition) -> dict[str, Any]:
     return {"id": item.id, "key": item.key, "version": item.version, "name": item.name,
             "content_hash": item.content_hash, "deployed_at": when(item.deployed_at),
-            "deployed_by": user_ref(item.deployed_by)}
+            "deployed_by": user_ref(item.deployed_by), "state": item.state.value}
 
 
 def instance(item: ProcessInstance) -> dict[str, Any]:

@@ -11,6 +11,7 @@ from flask_login import current_user, login_required
 from flask_sqlalchemy.pagination import Pagination
 
 from forms import form_keys, get_form_class
+from forms.admin import ReasonForm
 from forms.generated import FieldSpec, build_form
 from webapp.engine import BudgetExceeded, EngineError
 from webapp.extensions import db
@@ -18,7 +19,7 @@ from webapp.inbox import bp
 from webapp.links import local_or
 from webapp.models import HumanTask, Org, OrgType, ProcessInstance, Role, TaskStatus, User
 from webapp.security import current_roles
-from webapp.services import applications, instances, tasks
+from webapp.services import applications, instance_admin, instances, tasks
 from webapp.services.errors import Conflict, FormRejected, NotAllowed, NotFound, ServiceError
 from webapp.services.orgs import descendant_ids
 
@@ -296,6 +297,7 @@ def instance(instance_id: int):
     instance = db.session.get(ProcessInstance, instance_id)
     if instance is None or not tasks.can_see_instance(instance, current_user):
         abort(404)
+    admin_form = ReasonForm() if instance_admin.may_administer(current_user) else None
     return render_template("inbox/instance.html", instance=instance, open_tasks=instances.open_tasks(instance),
                            history=instances.history(instance), comments=instances.comments(instance),
-                           incidents=instances.incidents(instance))
+                           incidents=instances.incidents(instance), admin_form=admin_form)

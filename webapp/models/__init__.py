@@ -12,6 +12,7 @@ from webapp.models.role import ROLE_CODES, Delegation, Role, RoleAssignment
 from webapp.models.user import BackboneLevel, Membership, User
 from webapp.models.workflow import (
     ApiToken,
+    DefinitionState,
     HumanTask,
     Incident,
     InstanceStatus,
@@ -26,7 +27,8 @@ from webapp.models.workflow import (
 
 __all__ = [
     "ALLOWED_PARENTS", "RELEASED_STATUSES", "ROLE_CODES", "ApiToken", "Application", "ApplicationStatus",
-    "AuditEvent", "BackboneLevel", "Base", "CreditEntry", "Delegation", "EntrySource", "Evidence", "HumanTask",
+    "AuditEvent", "BackboneLevel", "Base", "CreditEntry", "DefinitionState", "Delegation", "EntrySource",
+    "Evidence", "HumanTask",
     "ImportJob", "ImportJobStatus",
     "Incident", "InstanceStatus", "LedgerIsAppendOnly", "LoginFailure", "Membership", "Notification", "Org",
     "OrgType", "ProcessDefinition", "ProcessInstance", "Role", "RoleAssignment", "RuleSet", "SchoolStage",

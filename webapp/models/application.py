@@ -26,10 +26,12 @@ class ApplicationStatus(enum.StrEnum):
     REJECTED = "rejected"
     WITHDRAWN = "withdrawn"
     RECOGNISED = "recognised"
+    #: An administrator cancelled its process (the reason is in ``return_reason``).
+    CANCELLED = "cancelled"
 
 
 #: Statuses whose evidence no longer blocks another application from using the same file.
-RELEASED_STATUSES = (ApplicationStatus.WITHDRAWN, ApplicationStatus.REJECTED)
+RELEASED_STATUSES = (ApplicationStatus.WITHDRAWN, ApplicationStatus.REJECTED, ApplicationStatus.CANCELLED)
 
 
 class Application(Base):

@@ -17,6 +17,14 @@ from webapp.models.user import User
 BigId = sa.BigInteger().with_variant(sa.Integer, "sqlite")
 
 
+class DefinitionState(enum.StrEnum):
+    LIVE = "live"
+    #: A new version of a protected process (one that posts records people are judged by): it starts nothing
+    #: until an administrator other than the deployer approves it.
+    PENDING = "pending"
+    REFUSED = "refused"
+
+
 class ProcessDefinition(Base):
     """One immutable version of a deployed process (BPMN, its DMN files, and the parsed spec)."""
 
@@ -37,7 +45,14 @@ class ProcessDefinition(Base):
     deployed_at: Mapped[datetime] = mapped_column(TZDateTime(), default=utcnow)
     deployed_by_id: Mapped[int | None] = mapped_column(sa.ForeignKey("user_account.id", ondelete="SET NULL"))
 
-    deployed_by: Mapped[User | None] = relationship()
+    state: Mapped[DefinitionState] = mapped_column(str_enum(DefinitionState, "state"), default=DefinitionState.LIVE,
+                                                   server_default=DefinitionState.LIVE.value)
+    reviewed_at: Mapped[datetime | None] = mapped_column(TZDateTime())
+    reviewed_by_id: Mapped[int | None] = mapped_column(sa.ForeignKey("user_account.id", ondelete="SET NULL"))
+    review_note: Mapped[str | None] = mapped_column(sa.Text)
+
+    deployed_by: Mapped[User | None] = relationship(foreign_keys=[deployed_by_id])
+    reviewed_by: Mapped[User | None] = relationship(foreign_keys=[reviewed_by_id])
 
     __table_args__ = (
         sa.UniqueConstraint("key", "version"),
@@ -51,6 +66,8 @@ class InstanceStatus(enum.StrEnum):
     CANCELLED = "cancelled"
     #: An action failed and was rolled back; see its open incidents.
     INCIDENT = "incident"
+    #: Held by an administrator: nothing happens (no timers, no completions) until it is resumed.
+    SUSPENDED = "suspended"
 
 
 class ProcessInstance(Base):

@@ -36,12 +36,13 @@ from webapp.models import (
     HumanTask,
     InstanceStatus,
     Org,
+    ProcessInstance,
     RuleSet,
     TaskStatus,
     User,
 )
 from webapp.models.base import utcnow
-from webapp.services import audit, instances, notifications, tasks
+from webapp.services import audit, definitions, instance_admin, instances, notifications, tasks
 from webapp.services.credit_handlers import leader_reviews, needs_county
 from webapp.services.errors import Conflict, FormRejected, NotAllowed, NotFound, ServiceError
 from webapp.services.rules import LEVELS, Rules, rule_set_for
@@ -50,6 +51,7 @@ PROCESS_KEY = "credit_application"
 #: The forms of this process's tasks; they are completed only through this module's rules.
 FORM_KEYS = frozenset({"credit.application", "credit.review"})
 instances.FEATURE_PROCESSES.add(PROCESS_KEY)
+definitions.PROTECTED_PROCESSES.add(PROCESS_KEY)  # it posts credits: new versions need an administrator
 notifications.QUIET_FORM_KEYS.add("credit.application")  # credit.notify tells the teacher why it came back
 REVIEW_TASKS = ("leader_review", "school_review", "county_review")
 REVISE_TASK = "revise"
@@ -364,6 +366,19 @@ def withdraw(application: Application, actor: User) -> Application:
                  after={"status": "withdrawn", "application_id": application.id})
     db.session.flush()
     return application
+
+
+def _cancelled(instance: ProcessInstance, actor: User, reason: str) -> None:
+    """An administrator cancelled the process: the application ends with the reason; its files are free again."""
+    application = db.session.scalar(sa.select(Application).where(Application.instance_id == instance.id))
+    if application is not None and application.status not in (ApplicationStatus.RECOGNISED,
+                                                               ApplicationStatus.WITHDRAWN):
+        application.status = ApplicationStatus.CANCELLED
+        application.return_reason = reason
+        application.decided_at = utcnow()
+
+
+instance_admin.CANCEL_HOOKS[PROCESS_KEY] = _cancelled
 
 
 # -- review -------------------------------------------------------------------------------------------------

@@ -6,13 +6,22 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 import sqlalchemy as sa
+from flask_babel import lazy_gettext as _l
 
 from forms import form_keys
 from webapp.engine import Report, check_definition
 from webapp.extensions import db
-from webapp.models import ROLE_CODES, ProcessDefinition, User
+from webapp.models import ROLE_CODES, DefinitionState, ProcessDefinition, Role, User
+from webapp.models.base import utcnow
 from webapp.services import audit
+from webapp.services import roles as role_service
+from webapp.services.errors import Conflict, NotAllowed
 from webapp.services.runtime import get_runtime
+
+#: Processes whose handlers post records people are judged by (credits, grades, titles). A new version that a
+#: person deploys (the web or the API) waits until an administrator other than the deployer approves it;
+#: the operator's ``flask workflows deploy`` of reviewed files from the repository is live at once.
+PROTECTED_PROCESSES: set[str] = set()
 
 
 class DeployRejected(Exception):
@@ -39,8 +48,38 @@ def check(files: Mapping[str, bytes | str]) -> Report:
 
 
 def latest(key: str) -> ProcessDefinition | None:
-    return db.session.scalar(sa.select(ProcessDefinition).where(ProcessDefinition.key == key)
+    """The newest live version of ``key`` (the one new instances start on)."""
+    return db.session.scalar(sa.select(ProcessDefinition).where(ProcessDefinition.key == key,
+                                                                ProcessDefinition.state == DefinitionState.LIVE)
                              .order_by(ProcessDefinition.version.desc()).limit(1))
+
+
+def pending() -> list[ProcessDefinition]:
+    """Versions waiting for an administrator's approval, oldest first."""
+    return list(db.session.scalars(sa.select(ProcessDefinition).where(
+        ProcessDefinition.state == DefinitionState.PENDING).order_by(ProcessDefinition.deployed_at)))
+
+
+def review(definition: ProcessDefinition, actor: User, *, approve: bool, note: str = "") -> ProcessDefinition:
+    """An administrator's decision on a pending version: live (new instances start on it) or refused.
+
+    The deployer may not decide on their own version: that is the point of the second person.
+    """
+    if not role_service.has_role(actor, Role.ADMIN):
+        raise NotAllowed(_l("Only an administrator may approve a process version."))
+    if definition.state is not DefinitionState.PENDING:
+        raise Conflict(_l("This version is not waiting for approval."))
+    if definition.deployed_by_id == actor.id:
+        raise NotAllowed(_l("Another administrator must approve a version you deployed yourself."))
+    note = (note or "").strip()
+    if not approve and not note:
+        raise NotAllowed(_l("Give the reason for refusing this version."))
+    definition.state = DefinitionState.LIVE if approve else DefinitionState.REFUSED
+    definition.reviewed_by_id, definition.reviewed_at, definition.review_note = actor.id, utcnow(), note or None
+    db.session.flush()
+    audit.record("definition.approve" if approve else "definition.refuse", actor=actor, obj=definition,
+                 after={"key": definition.key, "version": definition.version, "note": note})
+    return definition
 
 
 def deploy(files: Mapping[str, bytes | str], actor: User | None) -> DeployResult:
@@ -62,15 +101,16 @@ def deploy(files: Mapping[str, bytes | str], actor: User | None) -> DeployResult
             continue
         previous = db.session.scalar(sa.select(sa.func.max(ProcessDefinition.version))
                                      .where(ProcessDefinition.key == key)) or 0
+        state = DefinitionState.PENDING if actor is not None and key in PROTECTED_PROCESSES else DefinitionState.LIVE
         definition = ProcessDefinition(key=key, version=previous + 1, name=compiled.name or key,
                                        content_hash=compiled.content_hash, source_files=sources,
                                        bpmn_xml=compiled.bpmn_xml, spec_json=compiled.spec_json,
-                                       deployed_by_id=actor.id if actor else None)
+                                       deployed_by_id=actor.id if actor else None, state=state)
         db.session.add(definition)
         db.session.flush()
         audit.record("definition.deploy", actor=actor, obj=definition,
                      after={"key": key, "version": definition.version, "hash": compiled.content_hash,
-                            "files": sorted(sources)})
+                            "files": sorted(sources), "state": state.value})
         result.definitions.append(definition)
         result.created.append(key)
     return result

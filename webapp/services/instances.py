@@ -180,6 +180,10 @@ def complete_task(task: HumanTask, actor: User, data: Mapping[str, Any],
     second finds the task completed and gets :class:`Conflict`.
     """
     instance = lock_instance(task.instance_id)
+    if instance.status is InstanceStatus.SUSPENDED:
+        raise Conflict(_l("An administrator has paused this process; its tasks wait until it is resumed."))
+    if instance.status is InstanceStatus.INCIDENT:
+        raise Conflict(_l("This process is stopped by a problem an administrator must look at first."))
     open_rows = _open_rows(instance.id)  # re-reads ``task`` too, if it is still open
     if task.task_guid not in open_rows:
         raise Conflict(_l("This task has already been completed or cancelled."))

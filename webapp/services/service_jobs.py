@@ -116,7 +116,7 @@ def attempt(job: ServiceJob, now: datetime | None = None) -> Outcome:
     instance = db.session.get(ProcessInstance, job.instance_id, populate_existing=True)
     if instance is None or instance.status in (InstanceStatus.COMPLETED, InstanceStatus.CANCELLED):
         return _cancel(job, moment)
-    if instance.status is InstanceStatus.INCIDENT:  # stopped by another failure: wait until it runs again
+    if instance.status in (InstanceStatus.INCIDENT, InstanceStatus.SUSPENDED):  # wait until it runs again
         if not instances.waiting_service_task(instance, job.task_guid):
             return _cancel(job, moment)
         job.next_attempt_at = moment + backoff(1)
