@@ -10,7 +10,7 @@ import pytest
 import sqlalchemy as sa
 
 from tests.conftest import IsolatedClient
-from tests.workflow_support import FAILING_HOURS, HOURS_REVIEW, hours_review_files
+from tests.workflow_support import FAILING_HOURS, HOURS_REVIEW, LAUGHS, hours_review_files, with_entity
 from webapp.models import ApiToken, Incident, ProcessDefinition, Role
 
 API = "/api/v1"
@@ -171,6 +171,28 @@ def test_validate_is_a_dry_run(db, as_user):
     bad = designer.post("/definitions/validate", {"files": {"a.bpmn": "<not xml"}})
     assert bad.status_code == 422
     assert error_of(bad)["problems"][0]["code"] == "xml_malformed"
+
+
+@pytest.mark.parametrize("path", ["/definitions", "/definitions/validate"])
+def test_external_entities_are_refused_unread(db, as_user, tmp_path: Path, path):
+    secret = tmp_path / "secret.txt"
+    secret.write_text("TOP-SECRET-42", encoding="utf-8")
+    evil = with_entity(f'<!ENTITY x SYSTEM "file://{secret}">')
+    response = as_user("designer").post(path, {"files": {"evil.bpmn": evil.decode()}})
+    assert response.status_code == 422, response.get_data(as_text=True)
+    [problem] = error_of(response)["problems"]
+    assert (problem["code"], problem["file"], problem["line"]) == ("doctype_forbidden", "evil.bpmn", 2)
+    assert "Delete the <!DOCTYPE" in problem["message"]
+    assert "TOP-SECRET" not in response.get_data(as_text=True)
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(ProcessDefinition)) == 0
+
+
+@pytest.mark.parametrize("path", ["/definitions", "/definitions/validate"])
+def test_entity_expansion_bombs_are_refused(db, as_user, path):
+    response = as_user("designer").post(path, {"files": {"laughs.bpmn": with_entity(LAUGHS, "&a9;").decode()}})
+    assert response.status_code == 422
+    assert [(p["code"], p["line"]) for p in error_of(response)["problems"]] == [("doctype_forbidden", 2)]
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(ProcessDefinition)) == 0
 
 
 def test_only_designers_and_admins_deploy(db, as_user):
