@@ -388,6 +388,23 @@ def test_full_run_routing_claim_complete_and_history(as_user, started, people):
     assert as_user("admin").get(f"/instances/{started['id']}").status_code == 200, "an admin above sees it"
 
 
+def test_onlookers_may_look_but_not_comment(app, db, as_user, review, make_user, region):
+    review_id, instance_id = review
+    make_user("city1", locale="en", roles=((Role.BUREAU_OFFICER, region["city"]),))
+    db.session.commit()
+    bureau = Api(app.test_client()).login("city1")
+    task = bureau.get(f"/tasks/{review_id}")
+    assert task.status_code == 200, "the city bureau may look"
+    assert task.get_json()["permissions"]["comment"] is False
+    refused = bureau.post(f"/tasks/{review_id}/comments", {"body": "请加快"})
+    assert refused.status_code == 403
+    assert "Only the people taking part in this process may comment" in error_of(refused)["message"]
+    officer = as_user("officer")
+    assert officer.get(f"/tasks/{review_id}").get_json()["permissions"]["comment"] is True
+    assert as_user("teacher").post(f"/tasks/{review_id}/comments", {"body": "谢谢"}).status_code == 201
+    assert [c["body"] for c in officer.get(f"/instances/{instance_id}").get_json()["comments"]] == ["谢谢"]
+
+
 def test_unclaim_and_delegate(as_user, review, people):
     review_id, _ = review
     officer, colleague = as_user("officer"), as_user("colleague")
