@@ -71,3 +71,28 @@ def test_upgrade_check_downgrade_upgrade(fresh_app):
     with fresh_app.app_context():
         upgrade()
     assert set(Base.metadata.tables) <= _tables(fresh_app)
+
+
+def test_append_only_audit_migration_keeps_every_event_and_import_link(fresh_app):
+    """0a11ce000012 rebuilds audit_event on SQLite: no event and no import job's link to its report is lost."""
+    from flask_migrate import downgrade, upgrade
+
+    from webapp.extensions import db
+
+    before = "0a11ce000012-1"  # whatever precedes it once the branches are merged
+    links = "SELECT import_job.id, event_id, action FROM import_job JOIN audit_event ON audit_event.id = event_id"
+    with fresh_app.app_context():
+        upgrade(revision=before)
+        with db.engine.begin() as conn:
+            conn.execute(sa.text("INSERT INTO audit_event (id, at, action) "
+                                 "VALUES (5, CURRENT_TIMESTAMP, 'user.import')"))
+            conn.execute(sa.text(
+                "INSERT INTO import_job (id, kind, filename, data, status, total_rows, processed_rows, results, "
+                "locale, password_min_length, event_id, created_at, updated_at) VALUES (7, 'users', 'a.csv', :data, "
+                "'done', 0, 0, '[]', 'zh_CN', 8, 5, CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)"), {"data": b""})
+        upgrade()
+        with db.engine.connect() as conn:
+            assert conn.execute(sa.text(links)).all() == [(7, 5, "user.import")]
+        downgrade(revision=before)
+        with db.engine.connect() as conn:
+            assert conn.execute(sa.text(links)).all() == [(7, 5, "user.import")]

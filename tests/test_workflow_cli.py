@@ -2,9 +2,10 @@
 
 from datetime import timedelta
 
+import pytest
 import sqlalchemy as sa
 
-from tests.workflow_support import HOURS_REVIEW
+from tests.workflow_support import HOURS_REVIEW, LAUGHS, with_entity
 from webapp.models import AuditEvent, ProcessDefinition, Role
 
 
@@ -42,6 +43,21 @@ def test_deploy_of_a_bad_file_stores_nothing(app, db, tmp_path):
     broken.write_text("<bpmn:definitions", encoding="utf-8")
     result = run(app, "workflows", "deploy", str(broken))
     assert result.exit_code == 1
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(ProcessDefinition)) == 0
+
+
+@pytest.mark.parametrize("command", ["validate", "deploy"])
+def test_doctype_and_entities_are_refused(app, db, tmp_path, command):
+    secret = tmp_path / "secret.txt"
+    secret.write_text("TOP-SECRET-42", encoding="utf-8")
+    (tmp_path / "external.bpmn").write_bytes(with_entity(f'<!ENTITY x SYSTEM "file://{secret}">'))
+    (tmp_path / "laughs.bpmn").write_bytes(with_entity(LAUGHS, "&a9;"))
+    for name in ("external.bpmn", "laughs.bpmn"):
+        result = run(app, "workflows", command, str(tmp_path / name))
+        assert result.exit_code == 1, result.output
+        assert f"{name}:2: error: [doctype_forbidden]" in result.output
+        assert "Delete the <!DOCTYPE" in result.output
+        assert "TOP-SECRET" not in result.output
     assert db.session.scalar(sa.select(sa.func.count()).select_from(ProcessDefinition)) == 0
 
 

@@ -27,6 +27,19 @@ def hours_review_files() -> dict[str, bytes]:
     return {HOURS_REVIEW.name: HOURS_REVIEW.read_bytes()}
 
 
+#: Nested internal entities: a few hundred bytes that expand to 10^9 ("billion laughs").
+LAUGHS = '<!ENTITY a0 "ha">' + "".join(f'<!ENTITY a{n} "{f"&a{n - 1};" * 10}">' for n in range(1, 10))
+
+
+def with_entity(declarations: str, reference: str = "&x;") -> bytes:
+    """hours_review.bpmn with a DOCTYPE (line 2) declaring ``declarations`` and ``reference`` in a documentation
+    element's text."""
+    text = HOURS_REVIEW.read_text(encoding="utf-8")
+    head, rest = text.split("\n", 1)
+    rest = rest.replace("<bpmn:documentation>请核对", f"<bpmn:documentation>{reference}请核对", 1)
+    return f"{head}\n<!DOCTYPE bpmn:definitions [{declarations}]>\n{rest}".encode()
+
+
 #: The same check as an async topic: the task waits for a worker. Tests set ``failures`` to make the next
 #: that many calls fail (a flaky rule service) and read ``calls``.
 ASYNC_TOPIC = "test.check_hours_later"

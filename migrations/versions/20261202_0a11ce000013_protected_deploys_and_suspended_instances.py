@@ -2,7 +2,7 @@
 suspended instances
 
 Revision ID: 0a11ce000013
-Revises: 0a11ce000010
+Revises: 0a11ce000012
 Create Date: 2026-12-02 12:20:00
 
 """
@@ -11,7 +11,7 @@ from alembic import op
 
 # revision identifiers, used by Alembic.
 revision = '0a11ce000013'
-down_revision = '0a11ce000010'
+down_revision = '0a11ce000012'
 branch_labels = None
 depends_on = None
 

@@ -58,6 +58,36 @@ def test_malformed_xml_reports_its_line() -> None:
     assert not report.definitions
 
 
+def with_doctype(declarations: str, reference: str, text: str = APPROVAL) -> str:
+    head, rest = text.split("\n", 1)
+    rest = rest.replace("<bpmn:documentation>", f"<bpmn:documentation>{reference}", 1)
+    return f"{head}\n<!DOCTYPE bpmn:definitions [\n{declarations}\n]>\n{rest}"
+
+
+def test_external_entity_is_refused_before_it_is_read(tmp_path) -> None:
+    secret = tmp_path / "secret.txt"
+    secret.write_text("TOP-SECRET-42", encoding="utf-8")
+    for url in (f"file://{secret}", "http://127.0.0.1:9/x.dtd"):
+        report = check({"evil.bpmn": with_doctype(f'<!ENTITY x SYSTEM "{url}">', "&x;")})
+        [problem] = report.problems
+        assert (problem.code, problem.file, problem.line) == ("doctype_forbidden", "evil.bpmn", 2)
+        assert "Delete the <!DOCTYPE ...> declaration" in problem.message
+        assert not report.definitions
+
+
+@pytest.mark.parametrize("encoding", ["utf-8", "utf-16", "gb18030"])
+def test_entity_expansion_bomb_is_refused(encoding) -> None:
+    laughs = '<!ENTITY a0 "ha">' + "".join(f'<!ENTITY a{n} "{f"&a{n - 1};" * 10}">' for n in range(1, 10))
+    text = with_doctype(laughs, "&a9;").replace('encoding="UTF-8"', f'encoding="{encoding.upper()}"', 1)
+    report = check({"laughs.bpmn": text.encode(encoding)})
+    assert [(p.code, p.line) for p in report.problems] == [("doctype_forbidden", 2)]
+
+
+def test_any_doctype_is_refused() -> None:
+    plain = APPROVAL.replace("\n", '\n<!DOCTYPE bpmn:definitions SYSTEM "bpmn.dtd">\n', 1)
+    assert [(p.code, p.line) for p in check({"a.bpmn": plain}).problems] == [("doctype_forbidden", 2)]
+
+
 def test_camunda8_file_is_rejected_once() -> None:
     report = check({"order.bpmn": diagram("camunda8_order.bpmn")})
     assert [(p.code, p.line) for p in report.problems] == [("camunda8_unsupported", 2)]

@@ -287,11 +287,41 @@ def test_duplicate_evidence_is_detected(db, chain):
     assert first.status is ApplicationStatus.SUBMITTED
     second = apply(chain["other_teacher"], organiser="别的机构")
     assert second.status is ApplicationStatus.RETURNED
-    assert f"already used by application no. {first.id}" in second.return_reason
+    assert second.return_reason == ("The file certificate.pdf has already been used as evidence for credit hours; "
+                                    "the same file cannot be used twice.")
     # the same teacher submitting the same thing twice gets the first back (double submit)
     assert apply(chain["teacher"]).id == first.id
     assert db.session.scalar(sa.select(sa.func.count()).select_from(Application)
                              .where(Application.teacher_id == chain["teacher"].id)) == 1
+
+
+def test_duplicate_evidence_of_another_teacher_names_no_application(db, chain, region, make_user):
+    """Another county's teacher learns only that the file was used: not its application number, not in Chinese
+    either."""
+    first = apply(chain["teacher"])
+    elsewhere = make_user("teacher3", org=region["school2"], locale="zh_CN", roles=((Role.TEACHER, region["school2"]),))
+    second = apply(elsewhere, organiser="别的机构")
+    assert second.status is ApplicationStatus.RETURNED
+    assert second.return_reason == "文件 certificate.pdf 已被用作学时证明材料，同一份材料不能重复使用。"
+    assert str(first.id) not in second.return_reason.replace("certificate.pdf", "")
+
+
+def test_duplicate_evidence_of_the_teacher_names_her_own_application(db, chain):
+    first = apply(chain["teacher"])
+    again = apply(chain["teacher"], organiser="另一个机构")  # not a double submit: other fields, same file
+    assert again.id != first.id and again.status is ApplicationStatus.RETURNED
+    assert again.return_reason == f"The file certificate.pdf was already used in your application no. {first.id}."
+
+
+def test_evidence_in_another_teachers_ledger_names_no_entry(db, chain):
+    import hashlib
+
+    ledger.post_entry(chain["other_teacher"], earned_on=date(2026, 9, 10), category="online", hours=10,
+                      evidence_hash=hashlib.sha256(PDF).hexdigest(), source=EntrySource.IMPORT)
+    application = apply(chain["teacher"])
+    assert application.status is ApplicationStatus.RETURNED
+    assert application.return_reason == ("The file certificate.pdf has already been used as evidence for credit "
+                                         "hours; the same file cannot be used twice.")
 
 
 def test_evidence_already_in_the_ledger_is_a_duplicate(db, chain):

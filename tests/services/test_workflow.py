@@ -159,6 +159,42 @@ def test_closed_tasks_stay_visible_to_the_chain_only(db, started, people, make_u
     assert tasks.can_see(review, people["teacher"]), "the applicant"
 
 
+def test_only_those_who_act_on_an_instance_may_comment(db, started, people, make_user, region):
+    from datetime import date
+
+    from webapp.models import TaskComment
+    from webapp.services.users import delegate, revoke_delegation
+
+    (submit_task,) = open_tasks(started)
+    submit(submit_task, people["teacher"])
+    (review,) = open_tasks(started)
+    colleague = make_user("officer3", roles=((Role.SCHOOL_OFFICER, region["school"]),))
+    principal = make_user("principal1", roles=((Role.PRINCIPAL, region["school"]),))
+    bureau = make_user("city1", roles=((Role.BUREAU_OFFICER, region["city"]),))
+    admin = make_user("admin1", roles=((Role.ADMIN, region["city"]),))
+    substitute = make_user("substitute1")
+    assert tasks.can_see(review, principal) and tasks.can_see(review, bureau), "they may look"
+    assert tasks.can_see_instance(started, admin)
+    for onlooker in (principal, bureau, admin, substitute, people["other_officer"]):
+        with pytest.raises(NotAllowed, match="只有本流程的参与者可以发表评论"):
+            tasks.comment(review, onlooker, "我也说一句")
+    assert tasks.comment(review, people["teacher"], "请尽快审核").body == "请尽快审核", "the initiator"
+    assert tasks.comment(review, colleague, "我来看看"), "a candidate of the open task"
+
+    instances.complete_task(review, people["officer"], {"approved": True}, tasks.authorise_complete)
+    assert tasks.comment(review, people["officer"], "已同意"), "who completed a task of it"
+    with pytest.raises(NotAllowed):
+        tasks.comment(review, colleague, "no longer a candidate")
+    away = delegate(people["officer"], substitute, role=None, valid_from=date.today(), valid_to=date.today())
+    assert tasks.comment(review, substitute, "代王专干补充"), "the substitute of one who acted"
+    revoke_delegation(away)
+    with pytest.raises(NotAllowed):
+        tasks.comment(review, substitute, "revoked")
+    assert [note.author_id for note in db.session.scalars(
+        sa.select(TaskComment).where(TaskComment.instance_id == started.id).order_by(TaskComment.id))] == [
+        people["teacher"].id, colleague.id, people["officer"].id, substitute.id]
+
+
 def test_claimable_copies_follow_claim_unclaim_and_delegate(db, region, people, make_user):
     """The index-only claimable count and page agree with the inbox query through every change."""
     definitions.deploy(hours_review_files(), None)

@@ -10,7 +10,7 @@ import pytest
 import sqlalchemy as sa
 
 from tests.conftest import IsolatedClient
-from tests.workflow_support import FAILING_HOURS, HOURS_REVIEW, hours_review_files
+from tests.workflow_support import FAILING_HOURS, HOURS_REVIEW, LAUGHS, hours_review_files, with_entity
 from webapp.models import ApiToken, Incident, ProcessDefinition, Role
 
 API = "/api/v1"
@@ -171,6 +171,28 @@ def test_validate_is_a_dry_run(db, as_user):
     bad = designer.post("/definitions/validate", {"files": {"a.bpmn": "<not xml"}})
     assert bad.status_code == 422
     assert error_of(bad)["problems"][0]["code"] == "xml_malformed"
+
+
+@pytest.mark.parametrize("path", ["/definitions", "/definitions/validate"])
+def test_external_entities_are_refused_unread(db, as_user, tmp_path: Path, path):
+    secret = tmp_path / "secret.txt"
+    secret.write_text("TOP-SECRET-42", encoding="utf-8")
+    evil = with_entity(f'<!ENTITY x SYSTEM "file://{secret}">')
+    response = as_user("designer").post(path, {"files": {"evil.bpmn": evil.decode()}})
+    assert response.status_code == 422, response.get_data(as_text=True)
+    [problem] = error_of(response)["problems"]
+    assert (problem["code"], problem["file"], problem["line"]) == ("doctype_forbidden", "evil.bpmn", 2)
+    assert "Delete the <!DOCTYPE" in problem["message"]
+    assert "TOP-SECRET" not in response.get_data(as_text=True)
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(ProcessDefinition)) == 0
+
+
+@pytest.mark.parametrize("path", ["/definitions", "/definitions/validate"])
+def test_entity_expansion_bombs_are_refused(db, as_user, path):
+    response = as_user("designer").post(path, {"files": {"laughs.bpmn": with_entity(LAUGHS, "&a9;").decode()}})
+    assert response.status_code == 422
+    assert [(p["code"], p["line"]) for p in error_of(response)["problems"]] == [("doctype_forbidden", 2)]
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(ProcessDefinition)) == 0
 
 
 def test_only_designers_and_admins_deploy(db, as_user):
@@ -364,6 +386,23 @@ def test_full_run_routing_claim_complete_and_history(as_user, started, people):
     assert instance["open_tasks"] == []
     assert other.get(f"/instances/{started['id']}").status_code == 404
     assert as_user("admin").get(f"/instances/{started['id']}").status_code == 200, "an admin above sees it"
+
+
+def test_onlookers_may_look_but_not_comment(app, db, as_user, review, make_user, region):
+    review_id, instance_id = review
+    make_user("city1", locale="en", roles=((Role.BUREAU_OFFICER, region["city"]),))
+    db.session.commit()
+    bureau = Api(app.test_client()).login("city1")
+    task = bureau.get(f"/tasks/{review_id}")
+    assert task.status_code == 200, "the city bureau may look"
+    assert task.get_json()["permissions"]["comment"] is False
+    refused = bureau.post(f"/tasks/{review_id}/comments", {"body": "请加快"})
+    assert refused.status_code == 403
+    assert "Only the people taking part in this process may comment" in error_of(refused)["message"]
+    officer = as_user("officer")
+    assert officer.get(f"/tasks/{review_id}").get_json()["permissions"]["comment"] is True
+    assert as_user("teacher").post(f"/tasks/{review_id}/comments", {"body": "谢谢"}).status_code == 201
+    assert [c["body"] for c in officer.get(f"/instances/{instance_id}").get_json()["comments"]] == ["谢谢"]
 
 
 def test_unclaim_and_delegate(as_user, review, people):
@@ -582,8 +621,8 @@ def test_the_instance_page_offers_administrators_pause_and_cancel(db, app, peopl
     admin.login(people["admin"].login)
     page = admin.get(f"/inbox/instances/{instance_id}").get_data(as_text=True)
     assert "name=\"reason\"" in page and f"/admin/instances/{instance_id}/cancel" in page
-    done = admin.post_form(f"/admin/instances/{instance_id}/cancel",
-                           {"reason": "申请人已调离", "csrf_token": admin.csrf_token(f"/inbox/instances/{instance_id}")})
+    token = admin.csrf_token(f"/inbox/instances/{instance_id}")
+    done = admin.post_form(f"/admin/instances/{instance_id}/cancel", {"reason": "申请人已调离", "csrf_token": token})
     assert done.status_code == 302
     db.session.expire_all()
     assert db.session.get(ProcessInstance, instance_id).status.value == "cancelled"

@@ -110,3 +110,28 @@ def test_task_actions_never_redirect_off_site(client, db, flow):
                                 {"body": "看一下", "next": "https://evil.example/x",
                                  "csrf_token": client.csrf_token("/inbox/")})
     assert response.headers["Location"] == f"/inbox/tasks/{task.id}"
+
+
+def test_onlookers_may_not_comment(app, client, db, flow, make_user, region):
+    from webapp.models import TaskComment
+    from webapp.services import instances, tasks
+
+    instances.complete_task(open_task(db, flow), flow.initiator, {"title": "信息技术培训", "hours": 12},
+                            tasks.authorise_complete)
+    make_user("principal1", display_name="校长", roles=((Role.PRINCIPAL, region["school"]),))
+    db.session.commit()
+    review = open_task(db, flow)
+    principal = app.test_client()
+    principal.login("principal1")
+    page = principal.get(f"/inbox/tasks/{review.id}")
+    assert page.status_code == 200, "the principal may look"
+    assert "comment-body" not in page.get_data(as_text=True), "but is shown no comment box"
+    refused = principal.post_form(f"/inbox/tasks/{review.id}/comment",
+                                  {"body": "看一下", "csrf_token": principal.csrf_token("/inbox/")})
+    assert refused.status_code == 403
+    assert "只有本流程的参与者可以发表评论" in refused.get_data(as_text=True)
+    client.login("officer1")
+    assert "comment-body" in client.get(f"/inbox/tasks/{review.id}").get_data(as_text=True)
+    assert client.post_form(f"/inbox/tasks/{review.id}/comment",
+                            {"body": "材料齐全", "csrf_token": client.csrf_token("/inbox/")}).status_code == 302
+    assert [c.body for c in db.session.scalars(sa.select(TaskComment))] == ["材料齐全"]

@@ -318,8 +318,9 @@ def _paths() -> dict[str, Any]:
                         parameters=[TASK], body=_body(_ref("Delegate")), mutating=True),
         },
         "/tasks/{task_id}/comments": {
-            "post": _op("commentTask", "tasks", "Comment on a task", {"201": _ok(_ref("Comment"), "Created")},
-                        errors=("400", "404"), parameters=[TASK], body=_body(_ref("NewComment")), mutating=True),
+            "post": _op("commentTask", "tasks", "Comment on a task (those taking part in its process)",
+                        {"201": _ok(_ref("Comment"), "Created")}, errors=("400", "403", "404"), parameters=[TASK],
+                        body=_body(_ref("NewComment")), mutating=True),
         },
         "/openapi.json": {
             "get": {"operationId": "openapi", "tags": ["meta"], "summary": "This document (no login needed)",

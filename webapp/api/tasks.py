@@ -33,7 +33,7 @@ def _permissions(task: HumanTask, user: User) -> dict[str, bool]:
     can_act = is_open and task_service.can_act(task, user)
     return {"claim": can_act and task.claimed_by_id is None,
             "unclaim": is_open and task.claimed_by_id == user.id, "complete": can_act, "delegate": can_act,
-            "comment": True}
+            "comment": task_service.may_comment(task.instance, user)}
 
 
 def _form_info(task: HumanTask) -> tuple[Any, str | None]:

@@ -6,10 +6,13 @@ as an immutable version (re-deploying the same ``content_hash`` is a no-op there
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
+from xml.parsers import expat
 
 from lxml import etree
 from SpiffWorkflow.bpmn.parser.ValidationException import ValidationException
@@ -141,12 +144,20 @@ def content_hash(documents: Iterable[_Document]) -> str:
 
 def _read(name: str, content: bytes | str, problems: list[Problem]) -> _Document | None:
     data = content.encode("utf-8") if isinstance(content, str) else content
+    doctype_line = _doctype_line(data)
+    if doctype_line is not None:
+        problems.append(_doctype_problem(name, doctype_line))
+        return None
     parser = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False, huge_tree=False)
     try:
         root = etree.fromstring(data, parser)
     except etree.XMLSyntaxError as exc:
         line = exc.position[0] if exc.position else exc.lineno
         problems.append(Problem("xml_malformed", f"The file is not well-formed XML: {exc.msg}", name, line))
+        return None
+    docinfo = root.getroottree().docinfo
+    if docinfo.doctype or docinfo.internalDTD is not None:  # in depth: a prolog expat could not read
+        problems.append(_doctype_problem(name, 1))
         return None
     namespace = etree.QName(root).namespace
     if namespace == BPMN_NS and etree.QName(root).localname == "definitions":
@@ -161,6 +172,57 @@ def _read(name: str, content: bytes | str, problems: list[Problem]) -> _Document
     except (LookupError, UnicodeDecodeError):
         text = etree.tostring(root, encoding="unicode")
     return _Document(name, kind, root, text)
+
+
+_DECLARED_ENCODING = re.compile(r"""<\?xml[^>]*?encoding\s*=\s*["']([A-Za-z0-9._-]+)["']""")
+
+
+class _PrologRead(Exception):
+    """Stops :func:`_doctype_line` at the DOCTYPE or the root element: nothing after them is parsed."""
+
+
+def _doctype_line(data: bytes) -> int | None:
+    """The line of the file's DOCTYPE declaration, or None when it has none.
+
+    Modeler files never have one; a DOCTYPE only brings entity declarations, which can point at local files
+    and URLs (``<!ENTITY x SYSTEM "file:///etc/passwd">``) or expand a few bytes into gigabytes (nested
+    internal entities). expat stops at the declaration's first character, before its entities are read.
+    Unreadable prologs (malformed, an unknown encoding) are left to lxml and its report.
+    """
+    try:
+        return _scan_prolog(expat.ParserCreate(), data)
+    except (ValueError, LookupError):  # an encoding expat cannot read itself (GBK, GB18030...)
+        declared = _DECLARED_ENCODING.match(data[:200].decode("latin-1"))
+        try:
+            text = data.decode(declared.group(1) if declared else "utf-8")
+        except (LookupError, UnicodeDecodeError):
+            return None
+        return _scan_prolog(expat.ParserCreate("utf-8"), text.encode("utf-8"))
+
+
+def _scan_prolog(parser: Any, data: bytes) -> int | None:
+    found: list[int] = []
+
+    def doctype(*_: Any) -> None:
+        found.append(parser.CurrentLineNumber)
+        raise _PrologRead
+
+    def root_element(*_: Any) -> None:
+        raise _PrologRead
+
+    parser.StartDoctypeDeclHandler = doctype
+    parser.StartElementHandler = root_element
+    with contextlib.suppress(_PrologRead, expat.ExpatError):
+        parser.Parse(data, True)
+    return found[0] if found else None
+
+
+def _doctype_problem(name: str, line: int) -> Problem:
+    return Problem("doctype_forbidden",
+                   "The file has a DOCTYPE declaration (<!DOCTYPE ...>); BPMN and DMN files may not declare a DOCTYPE "
+                   "or entities (<!ENTITY ...>), and YanXun reads none of it. Delete the <!DOCTYPE ...> declaration "
+                   "and every &name; reference to its entities, or save the file again from Camunda Modeler, which "
+                   "never writes one", name, line)
 
 
 def _parse(documents: list[_Document], context: LintContext, report: Report) -> dict[str, tuple[Any, ...]]:

@@ -14,6 +14,7 @@ from forms import form_keys, get_form_class
 from forms.admin import ReasonForm
 from forms.generated import FieldSpec, build_form
 from webapp.engine import BudgetExceeded, EngineError
+from webapp.errors import render_error
 from webapp.extensions import db
 from webapp.inbox import bp
 from webapp.links import local_or
@@ -198,6 +199,8 @@ def _render_task(task: HumanTask, form, status: int = 200, application=None):
                            can_act=task.status is TaskStatus.OPEN and tasks.can_act(task, current_user),
                            can_claim=(task.status is TaskStatus.OPEN and task.claimed_by_id is None
                                       and task.assignee_id is None and tasks.is_candidate(task, current_user)),
+                           can_comment=(task.status is TaskStatus.OPEN
+                                        and tasks.may_comment(instance, current_user)),
                            history=instances.history(instance), comments=instances.comments(instance),
                            now=datetime.now(UTC)), status
 
@@ -287,8 +290,20 @@ def unclaim(task_id: int):
 @bp.route("/tasks/<int:task_id>/comment", methods=["POST"])
 @login_required
 def comment(task_id: int):
-    return _task_action(task_id, lambda t: tasks.comment(t, current_user, request.form.get("body", "")),
-                        _("Your comment has been added."))
+    """Those who may only look at the task (the chain above) get 403 with the reason, not a flash message."""
+    task = _visible_task(task_id)
+    try:
+        tasks.comment(task, current_user, request.form.get("body", ""))
+        db.session.commit()
+    except NotAllowed as refused:
+        db.session.rollback()
+        return render_error(403, str(refused))
+    except ServiceError as error:
+        db.session.rollback()
+        flash(str(error), "danger")
+    else:
+        flash(_("Your comment has been added."), "success")
+    return redirect(local_or(request.form.get("next"), url_for("inbox.task", task_id=task_id)))
 
 
 @bp.route("/instances/<int:instance_id>")

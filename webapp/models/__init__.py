@@ -1,7 +1,7 @@
 """Every model, imported here so Alembic's autogenerate and ``flask db check`` see them all."""
 
 from webapp.models.application import RELEASED_STATUSES, Application, ApplicationStatus, Evidence
-from webapp.models.audit import AuditEvent, LoginFailure
+from webapp.models.audit import AuditEvent, AuditTrailIsAppendOnly, LoginFailure
 from webapp.models.base import Base
 from webapp.models.digest import TaskDigest
 from webapp.models.imports import ImportJob, ImportJobStatus
@@ -27,9 +27,8 @@ from webapp.models.workflow import (
 
 __all__ = [
     "ALLOWED_PARENTS", "RELEASED_STATUSES", "ROLE_CODES", "ApiToken", "Application", "ApplicationStatus",
-    "AuditEvent", "BackboneLevel", "Base", "CreditEntry", "DefinitionState", "Delegation", "EntrySource",
-    "Evidence", "HumanTask",
-    "ImportJob", "ImportJobStatus",
+    "AuditEvent", "AuditTrailIsAppendOnly", "BackboneLevel", "Base", "CreditEntry", "DefinitionState", "Delegation",
+    "EntrySource", "Evidence", "HumanTask", "ImportJob", "ImportJobStatus",
     "Incident", "InstanceStatus", "LedgerIsAppendOnly", "LoginFailure", "Membership", "Notification", "Org",
     "OrgType", "ProcessDefinition", "ProcessInstance", "Role", "RoleAssignment", "RuleSet", "SchoolStage",
     "ServiceJob", "ServiceJobStatus", "TaskCandidate", "TaskComment", "TaskDigest", "TaskStatus", "User",

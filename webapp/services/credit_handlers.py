@@ -108,20 +108,25 @@ def problems_of(application: Application, today: date | None = None) -> tuple[li
 
 
 def _duplicate_evidence(application: Application, rules: Rules) -> Iterable[Any]:
+    """One problem per file already used: in the teacher's own application (named, which helps her), or by
+    someone else (said without whose application or where: it may be another school or county)."""
     hashes = {evidence.sha256: evidence.file_name for evidence in application.evidence}
     if not hashes:
         return
+    used_by_others: set[str] = set()
     other = aliased(Application)
     rows = db.session.execute(
         sa.select(Evidence.sha256, other.id, other.teacher_id, other.category)
         .join(other, other.id == Evidence.application_id)
         .where(Evidence.sha256.in_(list(hashes)), other.id != application.id,
-               other.status.not_in([*RELEASED_STATUSES, ApplicationStatus.DRAFT]))).all()
+               other.status.not_in([*RELEASED_STATUSES, ApplicationStatus.DRAFT]))
+        .order_by(other.id)).all()
     for sha, other_id, teacher_id, category in rows:
-        if teacher_id == application.teacher_id and rules.may_share(category, application.category) \
-                and category != application.category:
-            continue
-        yield _l("The file %(name)s was already used by application no. %(id)s.", name=hashes[sha], id=other_id)
+        if teacher_id != application.teacher_id:
+            used_by_others.add(sha)
+        elif category == application.category or not rules.may_share(category, application.category):
+            yield _l("The file %(name)s was already used in your application no. %(id)s.", name=hashes[sha],
+                     id=other_id)
     reversal = aliased(CreditEntry)
     entries = db.session.scalars(
         sa.select(CreditEntry).where(CreditEntry.evidence_hash.in_(list(hashes)), CreditEntry.reverses_id.is_(None),
@@ -129,8 +134,14 @@ def _duplicate_evidence(application: Application, rules: Rules) -> Iterable[Any]
     for entry in entries:
         if entry.source == EntrySource.APPLICATION and entry.source_ref == str(application.instance_id):
             continue
-        yield _l("The file %(name)s already backs a credit entry of %(date)s.", name=hashes[entry.evidence_hash],
-                 date=entry.earned_on.isoformat())
+        if entry.user_id != application.teacher_id:
+            used_by_others.add(entry.evidence_hash)
+        else:
+            yield _l("The file %(name)s already backs a credit entry of %(date)s.",
+                     name=hashes[entry.evidence_hash], date=entry.earned_on.isoformat())
+    for sha in sorted(used_by_others, key=lambda sha: hashes[sha]):
+        yield _l("The file %(name)s has already been used as evidence for credit hours; the same file cannot be "
+                 "used twice.", name=hashes[sha])
 
 
 def check(call: ServiceCall) -> dict[str, Any]:

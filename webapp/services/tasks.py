@@ -252,7 +252,42 @@ def delegate(task: HumanTask, user: User, colleague: User) -> HumanTask:
     return task
 
 
+def may_comment(instance: ProcessInstance, user: User) -> bool:
+    """Those who act on the instance may comment on it; others who may only look (the chain above, administrators)
+    may not.
+
+    They are its initiator, whoever completed one of its tasks, the assignee, claimer or a candidate of an open
+    one (a candidate role held directly or as a substitute), and the active substitutes of those named people.
+    """
+    if instance.initiator_id == user.id:
+        return True
+    rows = db.session.scalars(sa.select(HumanTask).where(HumanTask.instance_id == instance.id)).all()
+    open_tasks = [task for task in rows if task.status is TaskStatus.OPEN]
+    people = {task.completed_by_id for task in rows} | {task.assignee_id for task in open_tasks} \
+        | {task.claimed_by_id for task in open_tasks}
+    people.discard(None)
+    if user.id in people or any(is_candidate(task, user) for task in open_tasks):
+        return True
+    named = sa.select(TaskCandidate.user_id).where(TaskCandidate.task_id.in_([task.id for task in open_tasks]),
+                                                   TaskCandidate.user_id.is_not(None))
+    today = date.today()
+    substitute = (sa.select(Delegation.id).join(User, User.id == Delegation.from_user_id)
+                  .where(Delegation.to_user_id == user.id, Delegation.active.is_(True), User.active.is_(True),
+                         Delegation.valid_from <= today, Delegation.valid_to >= today,
+                         sa.or_(Delegation.from_user_id.in_(people), Delegation.from_user_id.in_(named))))
+    return bool(db.session.scalar(sa.select(sa.exists(substitute))))
+
+
+def authorise_comment(instance: ProcessInstance, user: User) -> None:
+    """Raise :class:`NotAllowed` unless ``user`` may comment on ``instance`` (:func:`may_comment`)."""
+    if not may_comment(instance, user):
+        raise NotAllowed(_l("Only the people taking part in this process may comment on it: the applicant, "
+                            "those who handle or handled its steps, and their substitutes."))
+
+
 def comment(task: HumanTask, user: User, body: str) -> TaskComment:
+    """Add ``body`` to the task's instance as ``user``, who must take part in it (:func:`may_comment`)."""
+    authorise_comment(task.instance, user)
     text = (body or "").strip()
     if not text:
         raise ServiceError(_l("Write a comment first."), field="body")
