@@ -148,10 +148,14 @@ def _register_jobs(app: Flask, celery: Celery) -> None:
         if queued:
             dispatch_service_jobs(app, queued)
 
+    journal = RedisTickJournal(celery.conf.broker_url) if not celery.conf.task_always_eager else None
+
     @celery.task(name=TICK_TIMERS, shared=False)
     def tick_timers() -> dict[str, int]:
-        report = jobs.tick_timers(budget_seconds=budget())
-        dispatch_queued()
+        try:
+            report = jobs.tick_timers(budget_seconds=budget(), journal=journal)
+        finally:  # also when the time limit ended the tick: what it committed is handed over
+            dispatch_queued()
         if report.more:  # a backlog (after downtime): go on in a fresh job rather than hit the time limit
             enqueue(app, TICK_TIMERS)
         return {"ticked": report.ticked, "fired": report.fired, "failed": len(report.failures)}
@@ -197,6 +201,45 @@ def _register_jobs(app: Flask, celery: Celery) -> None:
         if report.resume_after is not None:
             enqueue(app, DAILY_DIGEST, after_id=report.resume_after)
         return {"sent": report.sent, "failed": report.failed, "skipped": report.skipped}
+
+
+class RedisTickJournal:
+    """:class:`webapp.jobs.TickJournal` in a Redis hash beside the queue: instance id -> ticks begun on it and
+    not finished. A job killed at the hard time limit cannot record anything in the database (its transaction
+    rolls back); this is what the next tick learns it from.
+
+    Redis trouble never fails a tick: the journal is then simply not kept (a tick cut off meanwhile goes
+    unnoticed, as it did before there was a journal).
+    """
+
+    KEY = "yanxun:tick:unfinished"
+    #: Entries are dropped after a day without any tick beginning anywhere.
+    TTL_SECONDS = 86400
+
+    def __init__(self, url: str) -> None:
+        self.redis = redis.Redis.from_url(url, socket_connect_timeout=1.0, socket_timeout=5.0)
+
+    def unfinished(self) -> dict[int, int]:
+        try:
+            return {int(key): int(value) for key, value in self.redis.hgetall(self.KEY).items()}
+        except redis.RedisError as error:
+            log.warning("tick journal unavailable (%s)", error)
+            return {}
+
+    def begin(self, instance_id: int) -> int:
+        try:
+            with self.redis.pipeline() as pipe:
+                count, _ = pipe.hincrby(self.KEY, str(instance_id), 1).expire(self.KEY, self.TTL_SECONDS).execute()
+            return int(count)
+        except redis.RedisError as error:
+            log.warning("tick journal unavailable (%s)", error)
+            return 1
+
+    def end(self, instance_id: int) -> None:
+        try:
+            self.redis.hdel(self.KEY, str(instance_id))
+        except redis.RedisError as error:
+            log.warning("tick journal unavailable (%s)", error)
 
 
 def enqueue(app: Flask, name: str, **arguments: Any) -> bool:
