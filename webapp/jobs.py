@@ -47,21 +47,22 @@ class TickReport:
     more: bool = False
 
 
-class TickJournal(Protocol):
-    """Where a tick in a Celery worker notes, outside the database, the instance it is firing.
+class Journal(Protocol):
+    """Where a job in a Celery worker notes, outside the database, what it is working on (an instance's
+    timers, a service job).
 
-    A job killed at the hard time limit (or with its worker) rolls back everything it did on that instance,
-    the failure included: only the journal remembers that a tick began on it and never finished.
+    A job killed at the hard time limit (or with its worker) rolls back everything it did, the failure
+    included: only the journal remembers that work began on something and never finished.
     """
 
     def unfinished(self) -> dict[int, int]:
-        """Instances with ticks begun on them and never finished: how many, by instance id."""
+        """What was begun and never finished: how many times, by id."""
 
-    def begin(self, instance_id: int) -> int:
-        """A tick begins on (locked) instance ``instance_id``: how many have begun unfinished, this one included."""
+    def begin(self, key: int) -> int:
+        """Work begins on (locked) ``key``: how many times it has begun unfinished, this one included."""
 
-    def end(self, instance_id: int) -> None:
-        """The tick on ``instance_id`` is over (what it did is committed, or nothing happened)."""
+    def end(self, key: int) -> None:
+        """The work on ``key`` is over (what it did is committed, or nothing happened)."""
 
 
 #: An instance whose timers a tick began firing this many times without finishing (its job was killed at
@@ -70,7 +71,7 @@ TICK_CUT_OFFS = 2
 
 
 def tick_timers(moment: datetime | None = None, *, budget_seconds: float | None = None,
-                journal: TickJournal | None = None) -> TickReport:
+                journal: Journal | None = None) -> TickReport:
     """Fire every timer due at ``moment`` (now), one instance per transaction, each instance once.
 
     The tick's moment is fixed when it starts: an instance leaves the due range once its timers fired (its
@@ -112,7 +113,7 @@ def tick_timers(moment: datetime | None = None, *, budget_seconds: float | None 
 
 
 def _tick_instance(instance: ProcessInstance, now: datetime, moment: datetime | None, report: TickReport,
-                   journal: TickJournal | None) -> bool:
+                   journal: Journal | None) -> bool:
     """Fire the due timers of the locked ``instance`` and commit; True if it is still due at ``now``."""
     instance_id = instance.id
     begun = journal.begin(instance_id) if journal is not None else 1
@@ -171,7 +172,7 @@ def _time_limit_failure(instance: ProcessInstance, now: datetime, error: Excepti
     return instances.ActionFailed(instance.id, "timer", incident)
 
 
-def _stop(failure: instances.ActionFailed, report: TickReport, journal: TickJournal | None) -> None:
+def _stop(failure: instances.ActionFailed, report: TickReport, journal: Journal | None) -> None:
     """Record ``failure`` as an incident that stops its (locked) instance, and commit."""
     instances.record_incident(failure, stop_instance=True)
     db.session.commit()
@@ -413,24 +414,39 @@ class ServiceJobReport:
         self.outcomes[outcome] = self.outcomes.get(outcome, 0) + 1
 
 
-def run_service_job(job_id: int, moment: datetime | None = None) -> str:
+def run_service_job(job_id: int, moment: datetime | None = None, *, journal: Journal | None = None) -> str:
     """Run one attempt of job ``job_id`` in its own transaction; returns the outcome.
 
     A job another worker is running (its row is locked) is skipped; a job that is not due yet is left alone.
-    An unexpected error (the database, say) rolls back and counts as a failed attempt, with back-off.
+    An unexpected error (the database, say) rolls back and counts as a failed attempt, with back-off; so does
+    the job's soft time limit, which then ends the job. With a ``journal`` (Celery), an attempt that began and
+    never finished (killed at the hard time limit, or with its worker) counts as a failed attempt when the job
+    next comes up, instead of the handler running again at once.
     """
     job = service_jobs.lock_job(job_id)
     if job is None:
         db.session.rollback()
         return service_jobs.Outcome.SKIPPED
+    begun = journal.begin(job_id) if journal is not None else 1
     try:
-        outcome = service_jobs.attempt(job, moment)
+        # Begun before and never finished: the handler is not run again at once.
+        outcome = service_jobs.count_cut_off(job, moment) if begun > 1 else service_jobs.attempt(job, moment)
         db.session.commit()
-    except Exception as error:
+    except Exception as error:  # SoftTimeLimitExceeded too: the attempt counts as failed, then the job ends
         db.session.rollback()
-        log.exception("service job %s failed unexpectedly", job_id)
-        _count_crash(job_id, error, moment or utcnow())
+        limit = time_limits.exceeded(error)
+        if limit is None:
+            log.exception("service job %s failed unexpectedly", job_id)
+        else:
+            log.error("service job %s ran past the soft time limit", job_id)
+        _count_crash(job_id, limit or error, moment or utcnow())
+        if journal is not None:
+            journal.end(job_id)
+        if limit is not None:
+            raise limit from None
         return service_jobs.Outcome.RETRY
+    if journal is not None:
+        journal.end(job_id)
     return outcome
 
 
@@ -441,7 +457,8 @@ def _count_crash(job_id: int, error: Exception, moment: datetime) -> None:
     db.session.commit()
 
 
-def run_due_service_jobs(moment: datetime | None = None, *, budget_seconds: float | None = None) -> ServiceJobReport:
+def run_due_service_jobs(moment: datetime | None = None, *, budget_seconds: float | None = None,
+                         journal: Journal | None = None) -> ServiceJobReport:
     """The sweep: run every pending job that is due at the sweep's start, oldest first, each at most once.
 
     An attempt moves its job out of the due range (done, cancelled, or due again after its back-off), so
@@ -460,7 +477,7 @@ def run_due_service_jobs(moment: datetime | None = None, *, budget_seconds: floa
             break
         job_id = job.id
         db.session.rollback()  # run_service_job locks it again in its own transaction
-        outcome = run_service_job(job_id, now)
+        outcome = run_service_job(job_id, now, journal=journal)
         report.count(outcome)
         if outcome == service_jobs.Outcome.SKIPPED:
             skipped.add(job_id)

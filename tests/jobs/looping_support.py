@@ -3,7 +3,7 @@
 ``hours_review`` with its reminder after one second, and the reminder's step (``remind``) replaced by one of
 these: a script or a service handler that loops in Python (the soft time limit interrupts it), and a
 handler that swallows whatever interrupts it, as a loop in C code would never see it (only the hard time
-limit, which kills the process, ends it).
+limit, which kills the process, ends it). Or its check (an async service task) done by a looping handler.
 """
 
 from __future__ import annotations
@@ -15,6 +15,8 @@ from webapp.services.runtime import services
 
 LOOP_TOPIC = "test.loop_forever"
 STUBBORN_TOPIC = "test.loop_stubbornly"
+#: ``loop_forever`` as an async topic: its handler runs in a ``yanxun.run_service_job`` job.
+LOOP_LATER_TOPIC = "test.loop_forever_later"
 
 
 def loop_forever(call):
@@ -33,9 +35,10 @@ def loop_stubbornly(call):
             pass
 
 
-for _topic, _handler in ((LOOP_TOPIC, loop_forever), (STUBBORN_TOPIC, loop_stubbornly)):
+for _topic, _handler, _is_async in ((LOOP_TOPIC, loop_forever, False), (STUBBORN_TOPIC, loop_stubbornly, False),
+                                    (LOOP_LATER_TOPIC, loop_forever, True)):
     if _topic not in services:
-        services.register(_topic, _handler)
+        services.register(_topic, _handler, is_async=_is_async)
 
 #: The reminder's step (``remind``) as the tests' diagram has it, and its name.
 REMIND_NAME = "记录提醒"
@@ -51,6 +54,13 @@ def script_step(script: str) -> bytes:
 def service_step(topic: str) -> bytes:
     return (f'<bpmn:serviceTask id="remind" name="{REMIND_NAME}" camunda:type="external" camunda:topic="{topic}">'
             .encode() + _FLOWS + b"</bpmn:serviceTask>")
+
+
+def checked_later_diagram(process_id: str, topic: str) -> dict[str, bytes]:
+    """``hours_review`` as process ``process_id``, its check (after the submission) done by ``topic``."""
+    xml = HOURS_REVIEW.read_bytes().replace(b'"hours_review"', f'"{process_id}"'.encode())
+    xml = xml.replace(b'camunda:topic="test.check_hours"', f'camunda:topic="{topic}"'.encode())
+    return {f"{process_id}.bpmn": xml}
 
 
 def reminder_diagram(process_id: str, remind_step: bytes | None = None) -> dict[str, bytes]:

@@ -16,14 +16,17 @@ from celery import Celery
 from tests.conftest import TEST_PASSWORD
 from tests.jobs.conftest import fired_per_instance, needs_postgresql, wait_for
 from tests.jobs.looping_support import (
+    LOOP_LATER_TOPIC,
     LOOP_TOPIC,
     REMIND_NAME,
     STUBBORN_TOPIC,
+    checked_later_diagram,
     reminder_diagram,
     script_step,
     service_step,
 )
-from webapp.background import TICK_TIMERS
+from tests.workflow_support import async_check, hours_review_async_files
+from webapp.background import RUN_SERVICE_JOB, TICK_TIMERS
 
 SUPPORT = "tests.jobs.looping_support"
 
@@ -120,7 +123,7 @@ def test_a_tick_stuck_in_a_step_ends_at_the_soft_limit_and_stops_that_instance(a
     assert incident.bpmn_id == "remind" and incident.error_type == "SoftTimeLimitExceeded"
     assert "soft time limit of 1 s" in incident.message and REMIND_NAME in incident.message
     wait_for(lambda: _lockable(stuck), 2, "the row lock was not released")
-    wait_for(lambda: "SoftTimeLimitExceeded" in worker.output(), 2, worker.output())
+    wait_for(lambda: "raised unexpected: SoftTimeLimitExceeded" in worker.output(), 2, worker.output())
     assert "Hard time limit" not in worker.output() and worker.pool_children() == [process], "nothing was killed"
     assert not _fired(fine), "the job ended with the time limit: it did not go on with the next instance"
 
@@ -179,14 +182,14 @@ def test_an_instance_cut_off_once_comes_last_and_fires_normally(app, committed, 
     """In-process, with the workers' journal in Redis: one cut-off (a worker killed while firing) is retried,
     after the others; a second one stops the instance."""
     from webapp import jobs
-    from webapp.background import RedisTickJournal
+    from webapp.background import RedisJournal
     from webapp.extensions import db
     from webapp.models import AuditEvent, InstanceStatus
 
     ids = _waiting("JRN", {**reminder_diagram("first_review"), **reminder_diagram("second_review"),
                            **reminder_diagram("third_review")})
     first, second, third = ids["first_review"], ids["second_review"], ids["third_review"]
-    journal = RedisTickJournal(redis_server.url)
+    journal = RedisJournal(redis_server.url, "timers")
     journal.begin(first)  # a tick began on it and its worker died
     journal.begin(third)
     journal.begin(third)  # twice
@@ -201,3 +204,72 @@ def test_an_instance_cut_off_once_comes_last_and_fires_normally(app, committed, 
     assert _state(third)[0] is InstanceStatus.INCIDENT
     assert journal.unfinished() == {}, "every tick finished"
     assert jobs.tick_timers(journal=journal).ticked == 0
+
+
+# -- service jobs (async topics) --------------------------------------------------------------------------------
+
+def _service_job(instance_id: int):
+    from webapp.extensions import db
+    from webapp.models import ServiceJob
+
+    job = db.session.scalar(sa.select(ServiceJob).where(ServiceJob.instance_id == instance_id))
+    db.session.rollback()
+    return job
+
+
+@needs_postgresql
+@pytest.mark.committed
+def test_a_service_job_stuck_in_its_handler_counts_a_failed_attempt_and_ends_at_the_soft_limit(
+        app, committed, redis_server, start_celery):
+    from webapp.models import AuditEvent, ServiceJobStatus
+
+    (instance_id,) = _waiting("SVC", checked_later_diagram("looping_check", LOOP_LATER_TOPIC)).values()
+    job_id = _service_job(instance_id).id
+    worker = start_celery("worker", redis_server.url, {"JOB_SOFT_TIME_LIMIT_SECONDS": 1, "JOB_TIME_LIMIT_SECONDS": 4},
+                          preload=SUPPORT)
+    (process,) = worker.pool_children()
+    Celery("test-web", broker=redis_server.url, set_as_current=False).send_task(RUN_SERVICE_JOB,
+                                                                                kwargs={"job_id": job_id})
+
+    wait_for(lambda: _service_job(instance_id).attempts == 1, 4, f"no attempt counted:\n{worker.output()}")
+    job = _service_job(instance_id)
+    assert job.status is ServiceJobStatus.PENDING and job.next_attempt_at > job.created_at, "retried after back-off"
+    assert "Time limit" in job.last_error and "soft time limit of 1 s" in job.last_error
+    wait_for(lambda: "raised unexpected: SoftTimeLimitExceeded" in worker.output(), 2, worker.output())
+    assert "Hard time limit" not in worker.output() and worker.pool_children() == [process]
+    from webapp.extensions import db
+
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(AuditEvent).where(
+        AuditEvent.instance_id == instance_id, AuditEvent.action == "service.attempt_failed")) == 1
+    db.session.rollback()
+
+
+def test_a_service_job_attempt_cut_off_counts_as_failed_instead_of_running_again_at_once(db, region, make_user,
+                                                                                       redis_server):
+    """In-process, with the workers' journal in Redis: an attempt began and its job was killed (nothing of it
+    in the database); the next time the job comes up it counts as a failed attempt, with back-off."""
+    from webapp import jobs
+    from webapp.background import RedisJournal
+    from webapp.models import Role, ServiceJob, ServiceJobStatus
+    from webapp.services import definitions, instances, tasks
+
+    teacher = make_user("cut_teacher", roles=((Role.TEACHER, region["school"]),))
+    make_user("cut_officer", roles=((Role.SCHOOL_OFFICER, region["school"]),))
+    definitions.deploy(hours_review_async_files(), None)
+    instance = instances.start("hours_review_async", subject_org=region["school"], initiator=teacher)
+    submit = instances.open_tasks(instance)[0]
+    instances.complete_task(submit, teacher, {"title": "中断测试", "hours": 2}, tasks.authorise_complete)
+    db.session.commit()
+    job_id = db.session.scalar(sa.select(ServiceJob.id).where(ServiceJob.instance_id == instance.id))
+    journal = RedisJournal(redis_server.url, "service_jobs")
+    journal.begin(job_id)  # the attempt whose job was killed
+    calls = async_check["calls"]
+
+    assert jobs.run_service_job(job_id, journal=journal) == "retry"
+    job = db.session.get(ServiceJob, job_id)
+    assert async_check["calls"] == calls, "the handler did not run again at once"
+    assert job.attempts == 1 and job.status is ServiceJobStatus.PENDING and "never finished" in job.last_error
+    assert journal.unfinished() == {}
+
+    assert jobs.run_service_job(job_id, job.next_attempt_at, journal=journal) == "done", "after the back-off"
+    assert async_check["calls"] == calls + 1 and journal.unfinished() == {}
