@@ -7,6 +7,8 @@ each test takes seconds.
 
 from __future__ import annotations
 
+import os
+import subprocess
 import time
 
 import pytest
@@ -14,7 +16,7 @@ import sqlalchemy as sa
 from celery import Celery
 
 from tests.conftest import TEST_PASSWORD
-from tests.jobs.conftest import fired_per_instance, needs_postgresql, wait_for
+from tests.jobs.conftest import CELERY, ROOT, fired_per_instance, needs_postgresql, wait_for
 from tests.jobs.looping_support import (
     LOOP_LATER_TOPIC,
     LOOP_TOPIC,
@@ -25,10 +27,21 @@ from tests.jobs.looping_support import (
     script_step,
     service_step,
 )
+from tests.process_support import free_port
 from tests.workflow_support import async_check, hours_review_async_files
 from webapp.background import RUN_SERVICE_JOB, TICK_TIMERS
 
 SUPPORT = "tests.jobs.looping_support"
+
+
+def test_the_worker_refuses_a_pool_that_does_not_enforce_the_time_limits(tmp_path):
+    """``--pool=solo`` (like ``threads``) would accept the limits and never apply them."""
+    environ = {"PATH": os.environ["PATH"], "PYTHONPATH": str(ROOT), "YANXUN_SECRET_KEY": "p" * 40,
+               "YANXUN_DATABASE_URL": f"sqlite:///{tmp_path / 'p.db'}",
+               "YANXUN_REDIS_URL": f"redis://127.0.0.1:{free_port()}/0"}  # never reached
+    result = subprocess.run([CELERY, "-A", "webapp.worker", "worker", "--pool=solo"], cwd=ROOT, env=environ,
+                            capture_output=True, text=True, timeout=30)
+    assert result.returncode != 0 and "YanXun workers run with the prefork pool" in result.stderr
 
 
 def _waiting(prefix: str, diagrams: dict[str, bytes]) -> dict[str, int]:
