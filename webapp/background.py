@@ -19,6 +19,7 @@ from typing import Any
 import kombu.exceptions
 import redis
 from celery import Celery, Task
+from celery.exceptions import SoftTimeLimitExceeded
 from celery.schedules import crontab
 from flask import Flask, Response
 
@@ -148,17 +149,24 @@ def _register_jobs(app: Flask, celery: Celery) -> None:
         if queued:
             dispatch_service_jobs(app, queued)
 
+    # Which instance each tick, and which service job each attempt, is working on (see webapp.jobs.Journal).
+    eager = celery.conf.task_always_eager
+    timer_journal = None if eager else RedisJournal(celery.conf.broker_url, "timers")
+    service_journal = None if eager else RedisJournal(celery.conf.broker_url, "service_jobs")
+
     @celery.task(name=TICK_TIMERS, shared=False)
     def tick_timers() -> dict[str, int]:
-        report = jobs.tick_timers(budget_seconds=budget())
-        dispatch_queued()
+        try:
+            report = jobs.tick_timers(budget_seconds=budget(), journal=timer_journal)
+        finally:  # also when the time limit ended the tick: what it committed is handed over
+            dispatch_queued()
         if report.more:  # a backlog (after downtime): go on in a fresh job rather than hit the time limit
             enqueue(app, TICK_TIMERS)
         return {"ticked": report.ticked, "fired": report.fired, "failed": len(report.failures)}
 
     @celery.task(name=RUN_SERVICE_JOB, shared=False)
     def run_service_job(job_id: int) -> str:
-        outcome = jobs.run_service_job(job_id)
+        outcome = jobs.run_service_job(job_id, journal=service_journal)
         dispatch_queued()
         return str(outcome)
 
@@ -179,7 +187,7 @@ def _register_jobs(app: Flask, celery: Celery) -> None:
 
     @celery.task(name=RUN_SERVICE_JOBS, shared=False)
     def run_service_jobs() -> dict[str, int]:
-        report = jobs.run_due_service_jobs(budget_seconds=budget())
+        report = jobs.run_due_service_jobs(budget_seconds=budget(), journal=service_journal)
         if report.queued:
             dispatch_service_jobs(app, report.queued)
         if report.more:
@@ -199,6 +207,44 @@ def _register_jobs(app: Flask, celery: Celery) -> None:
         return {"sent": report.sent, "failed": report.failed, "skipped": report.skipped}
 
 
+class RedisJournal:
+    """:class:`webapp.jobs.Journal` in a Redis hash beside the queue (id -> times begun and not finished).
+
+    A job killed at the hard time limit cannot record anything in the database (its transaction rolls back);
+    this is what the next job learns it from. Redis trouble never fails a job: the journal is then simply not
+    kept (work cut off meanwhile goes unnoticed, as it did before there was a journal).
+    """
+
+    #: Entries are dropped after a day without any work beginning.
+    TTL_SECONDS = 86400
+
+    def __init__(self, url: str, name: str) -> None:
+        self.key = f"yanxun:unfinished:{name}"
+        self.redis = redis.Redis.from_url(url, socket_connect_timeout=1.0, socket_timeout=5.0)
+
+    def unfinished(self) -> dict[int, int]:
+        try:
+            return {int(key): int(value) for key, value in self.redis.hgetall(self.key).items()}
+        except redis.RedisError as error:
+            log.warning("journal %s unavailable (%s)", self.key, error)
+            return {}
+
+    def begin(self, key: int) -> int:
+        try:
+            with self.redis.pipeline() as pipe:
+                count, _ = pipe.hincrby(self.key, str(key), 1).expire(self.key, self.TTL_SECONDS).execute()
+            return int(count)
+        except redis.RedisError as error:
+            log.warning("journal %s unavailable (%s)", self.key, error)
+            return 1
+
+    def end(self, key: int) -> None:
+        try:
+            self.redis.hdel(self.key, str(key))
+        except redis.RedisError as error:
+            log.warning("journal %s unavailable (%s)", self.key, error)
+
+
 def enqueue(app: Flask, name: str, **arguments: Any) -> bool:
     """Hand job ``name`` to the workers (with Redis) or run it now (without); False when that failed.
 
@@ -214,6 +260,8 @@ def enqueue(app: Flask, name: str, **arguments: Any) -> bool:
         else:
             with celery.connection_for_write(transport_options=FAIL_FAST) as connection:
                 task.apply_async(kwargs=arguments, connection=connection, retry=False)
+    except SoftTimeLimitExceeded:  # the calling job's time is up: that job ends, it is not a queueing problem
+        raise
     except Exception as error:
         if celery.conf.task_always_eager or not isinstance(error, _BROKER_DOWN):
             log.exception("job %s failed", name)

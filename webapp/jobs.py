@@ -15,6 +15,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Protocol
 
 from celery.exceptions import SoftTimeLimitExceeded
 from flask import Flask, current_app
@@ -22,9 +23,9 @@ from flask_babel import force_locale
 
 from webapp.engine import EngineIncident
 from webapp.extensions import db
-from webapp.models import ImportJobStatus, ServiceJobStatus, User
+from webapp.models import ImportJobStatus, ProcessInstance, ServiceJobStatus, User
 from webapp.models.base import utcnow
-from webapp.services import digest, imports, instances, notifications, service_jobs
+from webapp.services import digest, imports, instances, notifications, service_jobs, time_limits
 from webapp.services.notifications import _ONE_MESSAGE_ERRORS, _close, _connect, _settings
 
 log = logging.getLogger(__name__)
@@ -46,51 +47,138 @@ class TickReport:
     more: bool = False
 
 
-def tick_timers(moment: datetime | None = None, *, budget_seconds: float | None = None) -> TickReport:
+class Journal(Protocol):
+    """Where a job in a Celery worker notes, outside the database, what it is working on (an instance's
+    timers, a service job).
+
+    A job killed at the hard time limit (or with its worker) rolls back everything it did, the failure
+    included: only the journal remembers that work began on something and never finished.
+    """
+
+    def unfinished(self) -> dict[int, int]:
+        """What was begun and never finished: how many times, by id."""
+
+    def begin(self, key: int) -> int:
+        """Work begins on (locked) ``key``: how many times it has begun unfinished, this one included."""
+
+    def end(self, key: int) -> None:
+        """The work on ``key`` is over (what it did is committed, or nothing happened)."""
+
+
+#: An instance whose timers a tick began firing this many times without finishing (its job was killed at
+#: the hard time limit, or its worker died) is stopped with a "time limit" incident instead of a third try.
+TICK_CUT_OFFS = 2
+
+
+def tick_timers(moment: datetime | None = None, *, budget_seconds: float | None = None,
+                journal: Journal | None = None) -> TickReport:
     """Fire every timer due at ``moment`` (now), one instance per transaction, each instance once.
 
     The tick's moment is fixed when it starts: an instance leaves the due range once its timers fired (its
     next timer is later), so only an instance still due after its turn is excluded from the next picks;
     the exclusion list stays short however many timers a tick fires.
+
+    Out of time (Celery's soft time limit, raised into the step that was running): the instance being fired
+    is stopped with a "time limit" incident and ``SoftTimeLimitExceeded`` ends the job; the next tick goes on
+    with the others. With a ``journal`` (Celery), instances on which an earlier tick was cut off come last,
+    and after :data:`TICK_CUT_OFFS` cut-offs they are stopped with an incident: a step the soft limit cannot
+    interrupt never holds up the other timers again and again.
     """
     report, still_due = TickReport(), set()
     now = moment or utcnow()
     spent = _budget(budget_seconds)
+    cut_off = journal.unfinished() if journal is not None else {}
     while True:
         if report.ticked and spent():
             report.more = True  # always after one instance at least: every tick moves on
             return report
-        instance = instances.lock_next_due(now, exclude=still_due)
+        instance = instances.lock_next_due(now, exclude=still_due | cut_off.keys())
         if instance is None:
             db.session.rollback()
+            break
+        if _tick_instance(instance, now, moment, report, journal):
+            still_due.add(instance.id)
+    for instance_id in cut_off:  # after everything else: they may well be cut off again
+        if report.ticked and spent():
+            report.more = True
             return report
-        instance_id = instance.id
-        report.ticked += 1
-        savepoint = db.session.begin_nested()
-        try:
-            fired = instances.fire_due_timers(instance, moment)
-            savepoint.commit()
-        except SoftTimeLimitExceeded:
-            db.session.rollback()  # not the instance's fault: the next tick fires it
-            raise
-        except Exception as error:
-            savepoint.rollback()  # the instance stays locked: nobody else records the same failure
-            if isinstance(error, instances.ActionFailed):
-                failure = error
-            else:
-                log.exception("timer of instance %s failed", instance_id)
-                failure = instances.ActionFailed(instance_id, "timer", EngineIncident(
-                    f"Firing a timer failed: {type(error).__name__}: {error}", code="timer_crashed"))
-            instances.record_incident(failure, stop_instance=True)
-            db.session.commit()
-            report.failures.append((instance_id, str(failure.error)))
-            next_at = now  # stopped by the incident; never pick it twice in one tick
+        instance = instances.lock_if_due(instance_id, now)
+        if instance is None:
+            if not instances.is_due(instance_id, now) and journal is not None:
+                journal.end(instance_id)  # fired or stopped meanwhile (elsewhere, or by a tick without a journal)
+            db.session.rollback()
+            continue
+        _tick_instance(instance, now, moment, report, journal)
+    return report
+
+
+def _tick_instance(instance: ProcessInstance, now: datetime, moment: datetime | None, report: TickReport,
+                   journal: Journal | None) -> bool:
+    """Fire the due timers of the locked ``instance`` and commit; True if it is still due at ``now``."""
+    instance_id = instance.id
+    begun = journal.begin(instance_id) if journal is not None else 1
+    report.ticked += 1
+    if begun > TICK_CUT_OFFS:
+        failure = instances.ActionFailed(instance_id, "timer", EngineIncident(
+            f"Time limit: firing this instance's timers ({', '.join(instances.due_timers(instance, now)) or '?'}) "
+            f"was cut off {begun - 1} times (the job ran past its hard time limit of "
+            f"{time_limits.hard_limit_seconds()} s, or its worker died); a step after the timer never finishes",
+            code=time_limits.TIME_LIMIT))
+        log.error("instance %s: %s", instance_id, failure.error)
+        _stop(failure, report, journal)
+        return False
+    savepoint = db.session.begin_nested()
+    try:
+        fired = instances.fire_due_timers(instance, moment)
+        savepoint.commit()
+    except Exception as error:  # SoftTimeLimitExceeded is an Exception too
+        savepoint.rollback()  # the instance stays locked: nobody else records the same failure
+        limit = time_limits.exceeded(error)
+        if limit is not None:
+            # Only a step that took more than half the soft limit (the tick's budget) meets it: stop the instance.
+            failure = _time_limit_failure(instance, now, error, limit)
+            log.error("instance %s: %s", instance_id, failure.error)
+        elif isinstance(error, instances.ActionFailed):
+            failure = error
         else:
-            report.fired += len(fired)
-            next_at = instance.next_timer_at
-            db.session.commit()
-        if next_at is not None and next_at <= now:
-            still_due.add(instance_id)
+            log.exception("timer of instance %s failed", instance_id)
+            failure = instances.ActionFailed(instance_id, "timer", EngineIncident(
+                f"Firing a timer failed: {type(error).__name__}: {error}", code="timer_crashed"))
+        _stop(failure, report, journal)
+        if limit is not None:
+            raise limit from None  # the job's time is up: it ends here; the next tick goes on with the others
+        return False  # stopped by the incident: no longer due
+    report.fired += len(fired)
+    next_at = instance.next_timer_at
+    db.session.commit()
+    if journal is not None:
+        journal.end(instance_id)
+    return next_at is not None and next_at <= now
+
+
+def _time_limit_failure(instance: ProcessInstance, now: datetime, error: Exception,
+                        limit: SoftTimeLimitExceeded) -> instances.ActionFailed:
+    """The incident of an instance whose step was still running when the job's soft time limit came."""
+    engine_error = error.error if isinstance(error, instances.ActionFailed) else None
+    step = engine_error and (engine_error.task_name or engine_error.bpmn_id)
+    where = f"in step {step!r}" if step else \
+        f"while firing {', '.join(instances.due_timers(instance, now)) or 'its timers'}"
+    incident = EngineIncident(
+        f"Time limit: the job ran past its soft time limit of {time_limits.soft_limit_seconds()} s {where}; "
+        "the step was interrupted and the instance stopped", code=time_limits.TIME_LIMIT,
+        bpmn_id=engine_error and engine_error.bpmn_id, task_id=engine_error and engine_error.task_id,
+        task_name=engine_error and engine_error.task_name, original=limit)
+    incident.__cause__ = limit
+    return instances.ActionFailed(instance.id, "timer", incident)
+
+
+def _stop(failure: instances.ActionFailed, report: TickReport, journal: Journal | None) -> None:
+    """Record ``failure`` as an incident that stops its (locked) instance, and commit."""
+    instances.record_incident(failure, stop_instance=True)
+    db.session.commit()
+    if journal is not None:
+        journal.end(failure.instance_id)
+    report.failures.append((failure.instance_id, str(failure.error)))
 
 
 #: Emails sent over one SMTP connection; a run sends batches until the outbox is empty or :data:`EMAIL_RUN_LIMIT`.
@@ -326,24 +414,39 @@ class ServiceJobReport:
         self.outcomes[outcome] = self.outcomes.get(outcome, 0) + 1
 
 
-def run_service_job(job_id: int, moment: datetime | None = None) -> str:
+def run_service_job(job_id: int, moment: datetime | None = None, *, journal: Journal | None = None) -> str:
     """Run one attempt of job ``job_id`` in its own transaction; returns the outcome.
 
     A job another worker is running (its row is locked) is skipped; a job that is not due yet is left alone.
-    An unexpected error (the database, say) rolls back and counts as a failed attempt, with back-off.
+    An unexpected error (the database, say) rolls back and counts as a failed attempt, with back-off; so does
+    the job's soft time limit, which then ends the job. With a ``journal`` (Celery), an attempt that began and
+    never finished (killed at the hard time limit, or with its worker) counts as a failed attempt when the job
+    next comes up, instead of the handler running again at once.
     """
     job = service_jobs.lock_job(job_id)
     if job is None:
         db.session.rollback()
         return service_jobs.Outcome.SKIPPED
+    begun = journal.begin(job_id) if journal is not None else 1
     try:
-        outcome = service_jobs.attempt(job, moment)
+        # Begun before and never finished: the handler is not run again at once.
+        outcome = service_jobs.count_cut_off(job, moment) if begun > 1 else service_jobs.attempt(job, moment)
         db.session.commit()
-    except Exception as error:
+    except Exception as error:  # SoftTimeLimitExceeded too: the attempt counts as failed, then the job ends
         db.session.rollback()
-        log.exception("service job %s failed unexpectedly", job_id)
-        _count_crash(job_id, error, moment or utcnow())
+        limit = time_limits.exceeded(error)
+        if limit is None:
+            log.exception("service job %s failed unexpectedly", job_id)
+        else:
+            log.error("service job %s ran past the soft time limit", job_id)
+        _count_crash(job_id, limit or error, moment or utcnow())
+        if journal is not None:
+            journal.end(job_id)
+        if limit is not None:
+            raise limit from None
         return service_jobs.Outcome.RETRY
+    if journal is not None:
+        journal.end(job_id)
     return outcome
 
 
@@ -354,7 +457,8 @@ def _count_crash(job_id: int, error: Exception, moment: datetime) -> None:
     db.session.commit()
 
 
-def run_due_service_jobs(moment: datetime | None = None, *, budget_seconds: float | None = None) -> ServiceJobReport:
+def run_due_service_jobs(moment: datetime | None = None, *, budget_seconds: float | None = None,
+                         journal: Journal | None = None) -> ServiceJobReport:
     """The sweep: run every pending job that is due at the sweep's start, oldest first, each at most once.
 
     An attempt moves its job out of the due range (done, cancelled, or due again after its back-off), so
@@ -373,7 +477,7 @@ def run_due_service_jobs(moment: datetime | None = None, *, budget_seconds: floa
             break
         job_id = job.id
         db.session.rollback()  # run_service_job locks it again in its own transaction
-        outcome = run_service_job(job_id, now)
+        outcome = run_service_job(job_id, now, journal=journal)
         report.count(outcome)
         if outcome == service_jobs.Outcome.SKIPPED:
             skipped.add(job_id)

@@ -239,13 +239,27 @@ def fire_due_timers(instance: ProcessInstance, now: datetime | None = None) -> l
     runtime = get_runtime()
     moment = now or utcnow()
     with _acting(instance, "timer", None) as context:
-        due = [f"{event.name or event.event_type}@{event.value}" for event in context.workflow.waiting_events()
-               if event.event_type.endswith("TimerEventDefinition") and _is_due(event.value, moment)]
+        due = _due_timers(context.workflow, moment)
         runtime.tick(context.workflow, now)
         if due:
             audit.record("timer.fire", actor=None, obj=instance, instance_id=instance.id, after={"timers": due})
         sync_tasks(instance, context.workflow)
     return due
+
+
+def due_timers(instance: ProcessInstance, now: datetime | None = None) -> list[str]:
+    """The timers of ``instance`` due at ``now`` (as :func:`fire_due_timers` names them), read from the stored
+    state without firing anything; empty when the state cannot be read."""
+    try:
+        workflow = get_runtime().load(engine_definition(instance.definition), instance.state_json)
+    except EngineError:
+        return []
+    return _due_timers(workflow, now or utcnow())
+
+
+def _due_timers(workflow: Any, moment: datetime) -> list[str]:
+    return [f"{event.name or event.event_type}@{event.value}" for event in workflow.waiting_events()
+            if event.event_type.endswith("TimerEventDefinition") and _is_due(event.value, moment)]
 
 
 def service_task_state(instance: ProcessInstance, task_guid: str) -> str | None:
@@ -318,6 +332,21 @@ def lock_next_due(now: datetime, exclude: Collection[int] = ()) -> ProcessInstan
     if exclude:
         query = query.where(ProcessInstance.id.not_in(list(exclude)))
     return db.session.scalar(query.with_for_update(skip_locked=True).execution_options(populate_existing=True))
+
+
+def lock_if_due(instance_id: int, now: datetime) -> ProcessInstance | None:
+    """Instance ``instance_id``, locked, if it is running with a timer due at ``now`` and nobody else holds it."""
+    return db.session.scalar(sa.select(ProcessInstance)
+                             .where(ProcessInstance.id == instance_id, ProcessInstance.status == InstanceStatus.RUNNING,
+                                    ProcessInstance.next_timer_at <= now)
+                             .with_for_update(skip_locked=True).execution_options(populate_existing=True))
+
+
+def is_due(instance_id: int, now: datetime) -> bool:
+    """Is instance ``instance_id`` running with a timer due at ``now`` (as committed; no lock taken)?"""
+    return db.session.scalar(sa.select(sa.func.count()).select_from(ProcessInstance).where(
+        ProcessInstance.id == instance_id, ProcessInstance.status == InstanceStatus.RUNNING,
+        ProcessInstance.next_timer_at <= now)) > 0
 
 
 def record_incident(failure: ActionFailed, *, stop_instance: bool = False,

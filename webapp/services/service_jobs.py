@@ -30,7 +30,7 @@ from webapp.engine import ServiceFailed, TaskRefused
 from webapp.extensions import db
 from webapp.models import Incident, InstanceStatus, ProcessInstance, ServiceJob, ServiceJobStatus, User
 from webapp.models.base import utcnow
-from webapp.services import after_commit, audit, instances
+from webapp.services import after_commit, audit, instances, time_limits
 from webapp.services.errors import Conflict, NotFound
 from webapp.services.runtime import get_runtime, services
 
@@ -103,7 +103,9 @@ def lock_next_due(now: datetime, exclude: Collection[int] = ()) -> ServiceJob | 
 
 
 def attempt(job: ServiceJob, now: datetime | None = None) -> Outcome:
-    """Run ``job``'s handler once (``job`` locked by the caller). Never raises for a handler failure.
+    """Run ``job``'s handler once (``job`` locked by the caller). Never raises for a handler failure, except
+    the job's soft time limit (``SoftTimeLimitExceeded``, however the engine wrapped it): the caller rolls
+    back, counts the attempt as failed (:func:`count_crash`) and ends the job.
 
     Two halves: the handler runs without the instance's lock (a slow handler must not block the people
     working on the instance), then its result is stored and the process run on under the lock. A failing
@@ -130,6 +132,8 @@ def attempt(job: ServiceJob, now: datetime | None = None) -> Outcome:
         return _cancel(job, moment)
     except instances.ActionFailed as failure:
         both.rollback()
+        if (limit := time_limits.exceeded(failure)) is not None:
+            raise limit from None  # the job's time is up (the caller counts the attempt as failed)
         return _failed(job, failure, moment)
     locked = instances.lock_instance(job.instance_id)
     try:
@@ -141,6 +145,8 @@ def attempt(job: ServiceJob, now: datetime | None = None) -> Outcome:
         return _cancel(job, moment)
     except instances.ActionFailed as failure:
         both.rollback()  # the handler's own writes too: the step did not happen
+        if (limit := time_limits.exceeded(failure)) is not None:
+            raise limit from None
         job.attempts += 1
         return _give_up(job, failure, moment)
     both.commit()
@@ -188,11 +194,30 @@ def _give_up(job: ServiceJob, failure: instances.ActionFailed, moment: datetime)
 
 
 def count_crash(job: ServiceJob, error: Exception, moment: datetime) -> None:
-    """An attempt that failed outside the engine (the database, a template): retry, then give up like any."""
-    failure = instances.ActionFailed(job.instance_id, "service", ServiceFailed(
-        f"Service {job.topic!r} failed unexpectedly: {type(error).__name__}: {error}", topic=job.topic,
-        code="service_crashed"))
+    """An attempt that failed outside the engine (the database, a template) or ran out of time (the job's soft
+    time limit): retry, then give up like any."""
+    if time_limits.exceeded(error) is not None:
+        failure = instances.ActionFailed(job.instance_id, "service", ServiceFailed(
+            f"Time limit: service {job.topic!r} (task {job.bpmn_id!r}) was still running when the job reached its "
+            f"soft time limit of {time_limits.soft_limit_seconds()} s", topic=job.topic, code=time_limits.TIME_LIMIT,
+            bpmn_id=job.bpmn_id, task_id=job.task_guid))
+    else:
+        failure = instances.ActionFailed(job.instance_id, "service", ServiceFailed(
+            f"Service {job.topic!r} failed unexpectedly: {type(error).__name__}: {error}", topic=job.topic,
+            code="service_crashed"))
     _failed(job, failure, moment)
+
+
+def count_cut_off(job: ServiceJob, now: datetime | None = None) -> Outcome:
+    """An attempt of ``job`` began and never finished: its job was killed at the hard time limit, or its worker
+    died, and nothing of it reached the database. It counts as a failed attempt (back-off, then give up)."""
+    if job.status is not ServiceJobStatus.PENDING:
+        return Outcome.SKIPPED
+    failure = instances.ActionFailed(job.instance_id, "service", ServiceFailed(
+        f"Time limit: an attempt of service {job.topic!r} (task {job.bpmn_id!r}) never finished: its job was "
+        f"killed at the hard time limit of {time_limits.hard_limit_seconds()} s, or its worker died",
+        topic=job.topic, code=time_limits.TIME_LIMIT, bpmn_id=job.bpmn_id, task_id=job.task_guid))
+    return _failed(job, failure, now or utcnow())
 
 
 # -- incidents: what an administrator can do -------------------------------------------------------------------
