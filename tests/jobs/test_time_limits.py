@@ -112,11 +112,10 @@ def _fired(instance_id: int) -> bool:
 
 @needs_postgresql
 @pytest.mark.committed
-@pytest.mark.parametrize("step", [script_step("while True: pass"), service_step(LOOP_TOPIC)],
-                         ids=["looping-script", "looping-handler"])
+@pytest.mark.parametrize("step", [service_step(LOOP_TOPIC)], ids=["looping-handler"])
 def test_a_tick_stuck_in_a_step_ends_at_the_soft_limit_and_stops_that_instance(app, committed, redis_server,
                                                                               start_celery, step):
-    """The probe's diagram: a timer leading to ``while True: pass``."""
+    """A service handler (our own code, not sandboxed) that never returns: the soft limit ends it."""
     from webapp.models import InstanceStatus
 
     ids = _waiting("SOFT", {**reminder_diagram("stuck_review", step), **reminder_diagram("fine_review")})
@@ -144,6 +143,34 @@ def test_a_tick_stuck_in_a_step_ends_at_the_soft_limit_and_stops_that_instance(a
     wait_for(lambda: _fired(fine), 5, f"the next tick did not fire the other timer:\n{worker.output()}")
     assert _state(stuck)[0] is InstanceStatus.INCIDENT and len(_state(stuck)[1]) == 1
     print(f"incident {took:.2f} s after the tick was sent (soft limit 1 s)")
+
+
+@needs_postgresql
+@pytest.mark.committed
+def test_a_looping_script_in_a_worker_tick_ends_at_the_engine_budget_and_the_tick_goes_on(app, committed,
+                                                                                          redis_server, start_celery):
+    """The probe's diagram (a timer leading to an endless script; ``while True: pass`` itself is refused at
+    deploy): the engine's step budget stops the script long before the job's time limits, that instance stops
+    with an incident naming the step, and the same tick fires the other instance."""
+    from webapp.models import InstanceStatus
+
+    ids = _waiting("BUDGET", {**reminder_diagram("spin_review", script_step("n = 1\nwhile n > 0:\n    n = n + 1")),
+                              **reminder_diagram("calm_review")})
+    spin, calm = ids["spin_review"], ids["calm_review"]
+    worker = start_celery("worker", redis_server.url, {"JOB_SOFT_TIME_LIMIT_SECONDS": 20, "JOB_TIME_LIMIT_SECONDS": 30,
+                                                       "ENGINE_STEP_SECONDS": 1}, preload=SUPPORT)
+    (process,) = worker.pool_children()
+    time.sleep(1)  # both reminders are due
+    sent = time.monotonic()
+    _tick(redis_server.url)
+    wait_for(lambda: _state(spin)[1], 10, f"no incident:\n{worker.output()}", interval=0.05)
+    took = time.monotonic() - sent
+    status, (incident,) = _state(spin)
+    assert status is InstanceStatus.INCIDENT and incident.details["code"] == "budget_time"
+    assert incident.bpmn_id == "remind" and incident.action == "timer"
+    wait_for(lambda: _fired(calm), 5, f"the same tick did not go on:\n{worker.output()}")
+    assert "time limit" not in worker.output().lower() and worker.pool_children() == [process]
+    print(f"budget incident {took:.2f} s after the tick was sent (engine budget 1 s)")
 
 
 @needs_postgresql

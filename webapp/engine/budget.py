@@ -137,7 +137,11 @@ class SandboxPool:
             raise time_exceeded(limits)
         process = self._take(limits.memory_mb)
         max_bytes = limits.data_kb * 1024
-        answer = process.call({**request, "cpu": timeout, "max_bytes": max_bytes}, timeout, max_bytes)
+        try:
+            answer = process.call({**request, "cpu": timeout, "max_bytes": max_bytes}, timeout, max_bytes)
+        except BaseException:  # a job's soft time limit (or Ctrl-C) while waiting: the sandbox must not go on
+            process.kill()
+            raise
         if answer is None:
             process.kill()
             if remaining(limits) <= 0.05 or process.popen.returncode in (-signal.SIGXCPU, -signal.SIGKILL):

@@ -26,5 +26,7 @@ def get_runtime() -> WorkflowRuntime:
 
 def configure(settings: Mapping[str, Any]) -> None:
     """Give the runtime the step budget of ``settings`` (``YANXUN_ENGINE_*``)."""
-    get_runtime().limits = Limits(seconds=settings["ENGINE_STEP_SECONDS"], memory_mb=settings["ENGINE_MEMORY_MB"],
+    # A step never gets more than half a job's soft time limit: the budget, not the job limit, ends a loop.
+    seconds = min(float(settings["ENGINE_STEP_SECONDS"]), settings["JOB_SOFT_TIME_LIMIT_SECONDS"] / 2)
+    get_runtime().limits = Limits(seconds=seconds, memory_mb=settings["ENGINE_MEMORY_MB"],
                                   data_kb=settings["ENGINE_DATA_KB"], max_steps=settings["ENGINE_MAX_STEPS"])
