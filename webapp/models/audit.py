@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from sqlalchemy import event
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from webapp.models.base import Base, TZDateTime, utcnow
+from webapp.models.base import Base, TZDateTime, append_only, utcnow
 from webapp.models.user import User
 from webapp.models.workflow import ProcessInstance
 
@@ -46,14 +46,8 @@ class AuditTrailIsAppendOnly(RuntimeError):
     """Raised on any attempt to change or delete an audit event, or to delete a process instance that has some."""
 
 
-@event.listens_for(AuditEvent, "before_update")
-def _refuse_update(_mapper, _connection, target: AuditEvent) -> None:
-    raise AuditTrailIsAppendOnly(f"audit event {target.id} is append-only: it is never changed")
-
-
-@event.listens_for(AuditEvent, "before_delete")
-def _refuse_delete(_mapper, _connection, target: AuditEvent) -> None:
-    raise AuditTrailIsAppendOnly(f"audit event {target.id} is append-only: it is never deleted")
+append_only(AuditEvent, AuditTrailIsAppendOnly, "audit event %(id)s is append-only: it is never changed",
+            "audit event %(id)s is append-only: it is never deleted")
 
 
 @event.listens_for(ProcessInstance, "before_delete")

@@ -6,6 +6,7 @@ import enum
 from datetime import UTC, datetime
 
 import sqlalchemy as sa
+from sqlalchemy import event
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 NAMING_CONVENTION = {
@@ -54,3 +55,16 @@ class TimestampMixin:
     created_at: Mapped[datetime] = mapped_column(TZDateTime(), default=utcnow, server_default=sa.func.now())
     updated_at: Mapped[datetime] = mapped_column(TZDateTime(), default=utcnow, onupdate=utcnow,
                                                  server_default=sa.func.now())
+
+
+def append_only(model: type, error: type[Exception], on_update: str, on_delete: str) -> None:
+    """Refuse, in the ORM, to change or delete rows of ``model`` (the database refuses too, by a trigger):
+    ``error`` is raised with ``on_update`` / ``on_delete`` (``%(id)s``: the row's id)."""
+
+    @event.listens_for(model, "before_update")
+    def _refuse_update(_mapper, _connection, target) -> None:
+        raise error(on_update % {"id": target.id})
+
+    @event.listens_for(model, "before_delete")
+    def _refuse_delete(_mapper, _connection, target) -> None:
+        raise error(on_delete % {"id": target.id})

@@ -7,10 +7,9 @@ from datetime import date, datetime
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy import event
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from webapp.models.base import Base, TZDateTime, str_enum, utcnow
+from webapp.models.base import Base, TZDateTime, append_only, str_enum, utcnow
 from webapp.models.org import Org
 from webapp.models.user import User
 
@@ -136,11 +135,5 @@ class LedgerIsAppendOnly(RuntimeError):
     """Raised on any attempt to change or delete a credit entry; post a reversal instead."""
 
 
-@event.listens_for(CreditEntry, "before_update")
-def _refuse_update(_mapper, _connection, target: CreditEntry) -> None:
-    raise LedgerIsAppendOnly(f"credit entry {target.id} is append-only; post a reversal instead")
-
-
-@event.listens_for(CreditEntry, "before_delete")
-def _refuse_delete(_mapper, _connection, target: CreditEntry) -> None:
-    raise LedgerIsAppendOnly(f"credit entry {target.id} is append-only; post a reversal instead")
+append_only(CreditEntry, LedgerIsAppendOnly, "credit entry %(id)s is append-only; post a reversal instead",
+            "credit entry %(id)s is append-only; post a reversal instead")
