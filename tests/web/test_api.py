@@ -56,7 +56,8 @@ def people(db, region, make_user):
         "colleague": make_user("officer3", display_name="赵专干", roles=((Role.SCHOOL_OFFICER, region["school"]),)),
         "other_officer": make_user("officer2", display_name="李专干",
                                    roles=((Role.SCHOOL_OFFICER, region["school2"]),)),
-        "designer": make_user("designer1", display_name="设计员", roles=((Role.DESIGNER, region["city"]),)),
+        "designer": make_user("designer1", display_name="设计员", org=region["city"],
+                              roles=((Role.DESIGNER, region["city"]),)),
         "admin": make_user("admin1", display_name="管理员", roles=((Role.ADMIN, region["city"]),)),
     }
     set_primary_subgroup(made["teacher"], region["maths"])
@@ -565,6 +566,10 @@ def test_a_new_version_of_a_process_that_posts_credits_waits_for_another_adminis
     (version,) = response.get_json()["definitions"]
     assert (version["version"], version["state"]) == (2, "pending")
     assert definition_service.latest("credit_application").version == 1, "new applications still start on v1"
+    from webapp.models import Notification
+
+    told = db.session.scalars(sa.select(Notification.kind).where(Notification.user_id == people["admin"].id)).all()
+    assert "definition.pending" in told, "the administrators hear that a version waits for them"
 
     designer_admin = make_user("admin_designer", roles=((Role.ADMIN, region["city"]), (Role.DESIGNER, region["city"])))
     db.session.commit()

@@ -54,6 +54,20 @@ def latest(key: str) -> ProcessDefinition | None:
                              .order_by(ProcessDefinition.version.desc()).limit(1))
 
 
+def _ask_for_approval(definition: ProcessDefinition, deployer: User) -> None:
+    """Tell the administrators (all but the deployer) that a version waits for one of them."""
+    from webapp.services import notifications  # imported here: notifications renders with the app's templates
+
+    if deployer.org is None:
+        return
+    admins = [user for user in role_service.resolve(Role.ADMIN, deployer.org).users if user.id != deployer.id]
+    notifications.notify_many(admins, "definition.pending",
+                              title=_l("A new version of %(name)s waits for your approval", name=definition.name),
+                              body=_l("Version %(version)d, deployed by %(name)s.", version=definition.version,
+                                      name=deployer.display_name),
+                              link="/admin/definitions/pending")
+
+
 def pending() -> list[ProcessDefinition]:
     """Versions waiting for an administrator's approval, oldest first."""
     return list(db.session.scalars(sa.select(ProcessDefinition).where(
@@ -111,6 +125,8 @@ def deploy(files: Mapping[str, bytes | str], actor: User | None) -> DeployResult
         audit.record("definition.deploy", actor=actor, obj=definition,
                      after={"key": key, "version": definition.version, "hash": compiled.content_hash,
                             "files": sorted(sources), "state": state.value})
+        if state is DefinitionState.PENDING:
+            _ask_for_approval(definition, actor)
         result.definitions.append(definition)
         result.created.append(key)
     return result
