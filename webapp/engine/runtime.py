@@ -17,7 +17,7 @@ import hashlib
 import json
 import threading
 from collections import OrderedDict
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -256,12 +256,13 @@ class WorkflowRuntime:
         )
 
     def complete_user_task(self, workflow: BpmnWorkflow, task_id: str, data: Mapping[str, Any], *,
-                           now: datetime | None = None) -> None:
+                           now: datetime | None = None, validated: Callable[[], None] | None = None) -> None:
         """Validate ``data`` against the task's form, store it, complete the task and run the engine on.
 
         Refuses unknown ids (:class:`TaskNotFound`), non-human tasks (:class:`WrongTaskType`) and tasks that
         are not READY (:class:`TaskNotReady`); invalid data raises :class:`FormInvalid` before anything
-        changes. Authorisation (role, assignee) is the caller's job.
+        changes. ``validated`` is called once the data passed, before the engine runs on (the caller puts the
+        completion on record there). Authorisation (role, assignee) is the caller's job.
         """
         task = self._task(workflow, task_id)
         if not task.task_spec.manual:
@@ -271,6 +272,9 @@ class WorkflowRuntime:
         with self._engine(now):
             cleaned = validate_form(getattr(task.task_spec, "form", None), data, task.data,
                                     lambda text: engine.evaluate(task, text))
+        if validated is not None:
+            validated()
+        with self._engine(now):
             task.data.update(copy.deepcopy(cleaned))
             outputs = (getattr(task.task_spec, "extensions", None) or {}).get("camunda", {}).get("outputs", {})
             for name, param in outputs.items():

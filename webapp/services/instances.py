@@ -189,24 +189,22 @@ def complete_task(task: HumanTask, actor: User, data: Mapping[str, Any],
         raise Conflict(_l("This task has already been completed or cancelled."))
     authorise(task, actor)
     with _acting(instance, "complete", actor) as context:
-        # The completion is on record before the engine runs on, so what it reaches (a handler checking the
-        # approvals, say) sees it; a refused form puts everything back.
-        savepoint = db.session.begin_nested()
-        task.status, task.completed_at, task.completed_by_id = TaskStatus.COMPLETED, utcnow(), actor.id
-        audit.record("task.complete", actor=actor, obj=task, instance_id=instance.id,
-                     after={"task": task.bpmn_id, "data": _json_safe(data)})
-        db.session.flush()
+        def on_record() -> None:
+            """Once the form passed, the completion is on record before the engine runs on, so what it reaches
+            (a handler checking the approvals, say) sees it."""
+            task.status, task.completed_at, task.completed_by_id = TaskStatus.COMPLETED, utcnow(), actor.id
+            audit.record("task.complete", actor=actor, obj=task, instance_id=instance.id,
+                         after={"task": task.bpmn_id, "data": _json_safe(data)})
+            db.session.flush()
+
         try:
-            get_runtime().complete_user_task(context.workflow, task.task_guid, data)
+            get_runtime().complete_user_task(context.workflow, task.task_guid, data, validated=on_record)
         except FormInvalid as error:
-            savepoint.rollback()
             raise FormRejected(_l("Some fields need your attention."),
                                {field: [field_error_message(e) for e in errors]
                                 for field, errors in error.errors.items()}) from error
         except TaskRefused as error:
-            savepoint.rollback()
             raise Conflict(_l("This task can no longer be completed.")) from error
-        savepoint.commit()
         sync_tasks(instance, context.workflow, completed=task, actor=actor, open_rows=open_rows)
     return task
 
@@ -401,9 +399,10 @@ def sync_tasks(instance: ProcessInstance, workflow: Any, *, completed: HumanTask
         if guid in ready_ids:
             continue
         finished_here = completed is not None and completed.task_guid == guid
-        row.status = TaskStatus.COMPLETED if finished_here else TaskStatus.CANCELLED
-        row.completed_at = now
-        row.completed_by_id = actor.id if finished_here and actor else None
+        if not (finished_here and row.status is TaskStatus.COMPLETED):  # else already on record (complete_task)
+            row.status = TaskStatus.COMPLETED if finished_here else TaskStatus.CANCELLED
+            row.completed_at = now
+            row.completed_by_id = actor.id if finished_here and actor else None
         closed.append(row)
     if closed:
         # Only open tasks need candidates: keeps the inbox's index small. One statement for all of them.
