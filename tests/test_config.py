@@ -49,3 +49,20 @@ def test_postgres_urls_use_psycopg3():
     assert normalise_database_url("postgresql://u@h/db") == "postgresql+psycopg://u@h/db"
     assert normalise_database_url("postgres://u@h/db") == "postgresql+psycopg://u@h/db"
     assert normalise_database_url("sqlite:///x.db") == "sqlite:///x.db"
+
+
+def test_email_needs_a_public_base_url(tmp_path):
+    """Links in emails come from YANXUN_PUBLIC_BASE_URL only (never a request's Host), so email needs it."""
+    with pytest.raises(ConfigError, match="YANXUN_PUBLIC_BASE_URL is required when YANXUN_SMTP_HOST is set"):
+        load_config(str(tmp_path), environ={"YANXUN_SMTP_HOST": "smtp.school.test"})
+    settings = load_config(str(tmp_path), environ={"YANXUN_SMTP_HOST": "smtp.school.test",
+                                                   "YANXUN_PUBLIC_BASE_URL": "https://yanxun.school.test"})
+    assert settings["PUBLIC_BASE_URL"] == "https://yanxun.school.test"
+    assert load_config(str(tmp_path), environ={})["PUBLIC_BASE_URL"] is None, "no email, no links: not needed"
+
+
+@pytest.mark.parametrize("value", ["yanxun.school.test", "javascript:alert(1)", "https://", "https://x.test/?a=1",
+                                   "https://user:pw@x.test"])
+def test_public_base_url_must_be_a_web_address(tmp_path, value):
+    with pytest.raises(ConfigError, match="YANXUN_PUBLIC_BASE_URL must be an http"):
+        load_config(str(tmp_path), environ={"YANXUN_PUBLIC_BASE_URL": value})

@@ -7,6 +7,7 @@ import secrets
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 
@@ -76,7 +77,8 @@ DEFAULTS: dict[str, Any] = {
     # Send pending emails right after each response that created notifications (False: only
     # ``flask --app webapp notifications send`` from cron, or the job queue, sends them).
     "SMTP_SEND_AFTER_REQUEST": True,
-    # Where links in emails point, e.g. https://yanxun.example.edu.cn (empty: the request's own address).
+    # Where links in emails point, e.g. https://yanxun.example.edu.cn; required once SMTP_HOST is set (links are
+    # never taken from a request's Host header, which the client chooses).
     "PUBLIC_BASE_URL": None,
 }
 
@@ -161,7 +163,23 @@ def load_config(instance_path: str, overrides: Mapping[str, Any] | None = None,
         raise ConfigError(f"YANXUN_DEFAULT_LOCALE {settings['DEFAULT_LOCALE']!r} is not in YANXUN_LOCALES {locales}")
     settings["LOCALES"] = locales
     _check_background_work(settings)
+    _check_email(settings)
     return settings
+
+
+def _check_email(settings: Mapping[str, Any]) -> None:
+    """With SMTP on, emails carry links: they need the site's public address, never a request's Host header."""
+    base = settings["PUBLIC_BASE_URL"]
+    if not base:
+        if settings["SMTP_HOST"]:
+            raise ConfigError("YANXUN_PUBLIC_BASE_URL is required when YANXUN_SMTP_HOST is set: the address people "
+                              "open YanXun at, e.g. https://yanxun.example.edu.cn (links in emails point there).")
+        return
+    parts = urlsplit(base)
+    if (parts.scheme not in {"http", "https"} or not parts.hostname or parts.query or parts.fragment
+            or parts.username or parts.password):
+        raise ConfigError(f"YANXUN_PUBLIC_BASE_URL must be an http(s) address like https://yanxun.example.edu.cn "
+                          f"(optionally with a path), got {base!r}")
 
 
 def _check_background_work(settings: Mapping[str, Any]) -> None:
