@@ -48,7 +48,9 @@ def authenticate(login: str, password: str, ip: str | None, throttle: Throttle) 
         audit.record("auth.login_locked", actor=None, object_type="login", object_id=key, ip=ip)
         return LoginResult(None, locked=True)
     user = db.session.scalar(sa.select(User).where(sa.func.lower(User.login) == key))
-    if user is None or not verify_password(user.password_hash, password) or not user.active:
+    # Verified in every case (an unknown login against a dummy hash): the time must not tell who exists.
+    right = verify_password(user.password_hash if user is not None else None, password)
+    if user is None or not right or not user.active:
         db.session.add(LoginFailure(login=key, ip=ip))
         audit.record("auth.login_failed", actor=None, object_type="login", object_id=key, ip=ip)
         db.session.flush()
