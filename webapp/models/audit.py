@@ -34,13 +34,3 @@ class AuditEvent(Base):
 
     __table_args__ = (sa.Index("ix_audit_event_object", "object_type", "object_id"),)
 
-
-class LoginFailure(Base):
-    """A failed login, kept for throttling; old rows are pruned on the next login attempt."""
-
-    __tablename__ = "login_failure"
-
-    id: Mapped[int] = mapped_column(primary_key=True)
-    login: Mapped[str] = mapped_column(sa.String(64), index=True)
-    ip: Mapped[str | None] = mapped_column(sa.String(64), index=True)
-    at: Mapped[datetime] = mapped_column(TZDateTime(), default=utcnow, index=True)

@@ -56,9 +56,9 @@ class User(UserMixin, TimestampMixin, Base):
         return self.active
 
     def get_id(self) -> str:
-        # Changing the password changes the id Flask-Login stores, which logs out other sessions.
-        stamp = int(self.password_changed_at.timestamp() * 1_000_000) if self.password_changed_at else 0
-        return f"{self.id}:{stamp}"
+        """The key of the log-in session this object was loaded for, which ``webapp.security`` binds to it;
+        Flask-Login puts it in the session and remember-me cookies. Unbound: an id that loads nobody."""
+        return getattr(self, "_session_key", "")
 
 
 class Membership(Base):
