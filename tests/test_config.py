@@ -66,3 +66,24 @@ def test_email_needs_a_public_base_url(tmp_path):
 def test_public_base_url_must_be_a_web_address(tmp_path, value):
     with pytest.raises(ConfigError, match="YANXUN_PUBLIC_BASE_URL must be an http"):
         load_config(str(tmp_path), environ={"YANXUN_PUBLIC_BASE_URL": value})
+
+
+def test_production_cookies_are_secure_and_remember_me_lasts_30_days(tmp_path):
+    from datetime import timedelta
+
+    from webapp.config import flask_settings
+
+    production = flask_settings(load_config(str(tmp_path), environ={
+        "YANXUN_ENV": "production", "YANXUN_SECRET_KEY": "k" * 40, "YANXUN_DATABASE_URL": "postgresql://x/y"}))
+    assert production["SESSION_COOKIE_SECURE"] and production["REMEMBER_COOKIE_SECURE"]
+    assert production["REMEMBER_COOKIE_SAMESITE"] == "Lax" and production["REMEMBER_COOKIE_HTTPONLY"]
+    assert production["REMEMBER_COOKIE_DURATION"] == timedelta(days=30)
+    embedded = flask_settings(load_config(str(tmp_path), environ={}))
+    assert not embedded["REMEMBER_COOKIE_SECURE"], "make run serves plain HTTP on the loopback"
+
+
+@pytest.mark.parametrize("key", ["REMEMBER_DAYS", "SESSION_IDLE_HOURS", "LOGIN_MAX_FAILURES",
+                                 "LOGIN_MAX_FAILURES_PER_IP"])
+def test_login_settings_must_be_positive(tmp_path, key):
+    with pytest.raises(ConfigError, match=f"YANXUN_{key} must be at least 1"):
+        load_config(str(tmp_path), environ={f"YANXUN_{key}": "0"})

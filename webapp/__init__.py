@@ -23,7 +23,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         hops = settings["TRUSTED_PROXIES"]
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)  # type: ignore[method-assign]
 
-    from webapp import background, cli, errors, extensions, i18n, jobs, labels, security, templating
+    from webapp import background, cli, errors, extensions, headers, i18n, jobs, labels, security, templating
 
     extensions.db.init_app(app)
     extensions.migrate.init_app(app, extensions.db, directory=str(_project_path("migrations")),
@@ -33,6 +33,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     labels.init_app(app)
     templating.init_app(app)
     security.init_app(app)
+    headers.init_app(app)
     errors.init_app(app)
     cli.init_app(app)
     jobs.init_app(app)
