@@ -51,7 +51,7 @@ def test_the_count_is_forgotten_after_a_quiet_quarter_of_an_hour(app, client, db
     client.login("teacher1")
 
 
-def test_the_account_holder_is_told_once_when_log_ins_start_to_wait(app, client, db, make_user, region, clock):
+def test_the_account_holder_is_told_when_log_ins_start_to_wait(app, client, db, make_user, region, clock):
     holder = teacher(make_user, region)
     for _ in range(5):
         attempt(client)
@@ -65,6 +65,16 @@ def test_the_account_holder_is_told_once_when_log_ins_start_to_wait(app, client,
     assert [note.user_id for note in notes] == [holder.id]
     assert "5" in notes[0].body and notes[0].link == "/auth/security"
     assert "10.0.0.1" not in notes[0].title + notes[0].body
+
+    def next_episode(after_seconds: float) -> int:
+        clock.advance(after_seconds)
+        for _ in range(5):
+            assert attempt(client).status_code == 401
+        return db.session.scalar(sa.select(sa.func.count()).select_from(Notification)
+                                 .where(Notification.kind == "auth.login_slowed"))
+
+    assert next_episode(3600) == 1, "at most one notice a day: nobody can flood the holder with them"
+    assert next_episode(24 * 3600) == 2
 
 
 def test_unknown_names_are_slowed_down_like_real_ones(app, client, db, clock):

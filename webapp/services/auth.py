@@ -18,12 +18,15 @@ from flask_babel import lazy_gettext as _l
 from sqlalchemy.dialects import postgresql, sqlite
 
 from webapp.extensions import db
-from webapp.models import LoginFailure, LoginThrottle, User
+from webapp.models import LoginFailure, LoginThrottle, Notification, User
 from webapp.models.base import utcnow
 from webapp.services import audit, notifications
 from webapp.services.passwords import hash_password, needs_rehash, verify_password
 
 LOGIN_MAX = 64
+#: The notification telling an account holder that log-ins to their account have to wait, at most this often.
+SLOWED = "auth.login_slowed"
+NOTICE_INTERVAL = timedelta(days=1)
 #: Old counters and failures deleted per attempt (never waiting for rows other attempts hold).
 PRUNE_BATCH = 100
 
@@ -136,15 +139,21 @@ def _count_failure(counter: LoginThrottle, user: User | None, key: str, ip: str 
     db.session.add(LoginFailure(login=key, ip=ip, at=now))
     audit.record("auth.login_failed", actor=None, object_type="login", object_id=key, ip=ip)
     if counter.failures == throttle.max_failures and user is not None:
-        _tell_the_holder(user, counter.failures)
+        _tell_the_holder(user, counter.failures, now)
     db.session.flush()
 
 
-def _tell_the_holder(user: User, failures: int) -> None:
-    """Log-ins to ``user``'s account now have to wait: never without their knowing."""
+def _tell_the_holder(user: User, failures: int, now: datetime) -> None:
+    """Log-ins to ``user``'s account now have to wait: never without their knowing (but at most once a day, so
+    that nobody can flood them with these notices)."""
     audit.record("auth.login_slowed", actor=None, obj=user, after={"failures": failures})
+    told = db.session.scalar(sa.select(Notification.id).where(
+        Notification.user_id == user.id, Notification.kind == SLOWED, Notification.created_at > now - NOTICE_INTERVAL)
+        .limit(1))
+    if told is not None:
+        return
     notifications.notify(
-        user, "auth.login_slowed", title=_l("Several wrong passwords were entered for your account"),
+        user, SLOWED, title=_l("Several wrong passwords were entered for your account"),
         body=_l("Someone entered a wrong password for your login name %(n)d times in a row, so further attempts now "
                 "have to wait, a little longer each time. If that was you, wait a moment and try again. If it was "
                 "not, your account is safe as long as your password is not easy to guess; change it on the "

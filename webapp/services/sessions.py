@@ -23,6 +23,8 @@ from webapp.services import audit
 #: ``last_seen_at`` is written at most this often, so a busy session does not write on every request.
 TOUCH_INTERVAL = timedelta(minutes=1)
 USER_AGENT_MAX = 255
+#: Expired sessions deleted per log-in.
+PRUNE_BATCH = 100
 
 
 @dataclass(frozen=True)
@@ -41,9 +43,13 @@ def start(user: User, *, remember: bool, lifetimes: Lifetimes, ip: str | None = 
           user_agent: str | None = None) -> tuple[UserSession, str]:
     """A new session for ``user``; returns it and its key (for the cookie; only its hash is stored).
 
-    Sessions that have expired, anyone's, are deleted on the way."""
+    Sessions that have expired, anyone's, are deleted on the way (a batch at a time, skipping rows another
+    transaction holds, so log-ins never wait for each other here)."""
     now = utcnow()
-    db.session.execute(sa.delete(UserSession).where(UserSession.expires_at <= now))
+    expired = (sa.select(UserSession.id).where(UserSession.expires_at <= now)
+               .limit(PRUNE_BATCH).with_for_update(skip_locked=True))
+    db.session.execute(sa.delete(UserSession).where(UserSession.id.in_(expired))
+                       .execution_options(synchronize_session=False))
     key = secrets.token_urlsafe(32)
     record = UserSession(user_id=user.id, key_hash=hash_key(key), remember=remember, created_at=now,
                          last_seen_at=now, expires_at=now + (lifetimes.remembered if remember else lifetimes.idle),
