@@ -55,10 +55,6 @@ class LoginResult:
     #: Set when the attempt was refused without checking the password: how long until one may be checked.
     retry_after: timedelta | None = None
 
-    @property
-    def throttled(self) -> bool:
-        return self.retry_after is not None
-
 
 def authenticate(login: str, password: str, ip: str | None, throttle: Throttle,
                  moment: datetime | None = None) -> LoginResult:
