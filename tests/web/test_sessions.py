@@ -208,3 +208,14 @@ def test_a_deactivated_user_is_logged_out(app, db, teacher):
     teacher.active = False
     db.session.commit()
     assert client.get("/").status_code == 302
+
+
+def test_users_compare_by_account_not_by_session(db, make_user, teacher):
+    """Flask-Login's UserMixin compares get_id(), the session key here: two accounts loaded without one must
+    still differ, and one account is equal to itself however it was loaded."""
+    from webapp.models import User
+
+    other = make_user("teacher2")
+    assert teacher != other and len({teacher, other}) == 2
+    db.session.expunge(teacher)
+    assert db.session.get(User, teacher.id) == teacher

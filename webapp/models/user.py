@@ -55,6 +55,14 @@ class User(UserMixin, TimestampMixin, Base):
     def is_active(self) -> bool:  # Flask-Login refuses inactive accounts
         return self.active
 
+    def __eq__(self, other: object) -> bool:
+        # The same account (UserMixin compares get_id(), which is a session key here, or "" for everyone unbound).
+        if not isinstance(other, User):
+            return NotImplemented
+        return self is other or (self.id is not None and self.id == other.id)
+
+    __hash__ = UserMixin.__hash__  # defining __eq__ would otherwise make users unhashable
+
     def get_id(self) -> str:
         """The key of the log-in session this object was loaded for, which ``webapp.security`` binds to it;
         Flask-Login puts it in the session and remember-me cookies. Unbound: an id that loads nobody."""
