@@ -49,3 +49,41 @@ def test_postgres_urls_use_psycopg3():
     assert normalise_database_url("postgresql://u@h/db") == "postgresql+psycopg://u@h/db"
     assert normalise_database_url("postgres://u@h/db") == "postgresql+psycopg://u@h/db"
     assert normalise_database_url("sqlite:///x.db") == "sqlite:///x.db"
+
+
+def test_email_needs_a_public_base_url(tmp_path):
+    """Links in emails come from YANXUN_PUBLIC_BASE_URL only (never a request's Host), so email needs it."""
+    with pytest.raises(ConfigError, match="YANXUN_PUBLIC_BASE_URL is required when YANXUN_SMTP_HOST is set"):
+        load_config(str(tmp_path), environ={"YANXUN_SMTP_HOST": "smtp.school.test"})
+    settings = load_config(str(tmp_path), environ={"YANXUN_SMTP_HOST": "smtp.school.test",
+                                                   "YANXUN_PUBLIC_BASE_URL": "https://yanxun.school.test"})
+    assert settings["PUBLIC_BASE_URL"] == "https://yanxun.school.test"
+    assert load_config(str(tmp_path), environ={})["PUBLIC_BASE_URL"] is None, "no email, no links: not needed"
+
+
+@pytest.mark.parametrize("value", ["yanxun.school.test", "javascript:alert(1)", "https://", "https://x.test/?a=1",
+                                   "https://user:pw@x.test"])
+def test_public_base_url_must_be_a_web_address(tmp_path, value):
+    with pytest.raises(ConfigError, match="YANXUN_PUBLIC_BASE_URL must be an http"):
+        load_config(str(tmp_path), environ={"YANXUN_PUBLIC_BASE_URL": value})
+
+
+def test_production_cookies_are_secure_and_remember_me_lasts_30_days(tmp_path):
+    from datetime import timedelta
+
+    from webapp.config import flask_settings
+
+    production = flask_settings(load_config(str(tmp_path), environ={
+        "YANXUN_ENV": "production", "YANXUN_SECRET_KEY": "k" * 40, "YANXUN_DATABASE_URL": "postgresql://x/y"}))
+    assert production["SESSION_COOKIE_SECURE"] and production["REMEMBER_COOKIE_SECURE"]
+    assert production["REMEMBER_COOKIE_SAMESITE"] == "Lax" and production["REMEMBER_COOKIE_HTTPONLY"]
+    assert production["REMEMBER_COOKIE_DURATION"] == timedelta(days=30)
+    embedded = flask_settings(load_config(str(tmp_path), environ={}))
+    assert not embedded["REMEMBER_COOKIE_SECURE"], "make run serves plain HTTP on the loopback"
+
+
+@pytest.mark.parametrize("key", ["REMEMBER_DAYS", "SESSION_IDLE_HOURS", "LOGIN_MAX_FAILURES",
+                                 "LOGIN_MAX_FAILURES_PER_IP"])
+def test_login_settings_must_be_positive(tmp_path, key):
+    with pytest.raises(ConfigError, match=f"YANXUN_{key} must be at least 1"):
+        load_config(str(tmp_path), environ={f"YANXUN_{key}": "0"})

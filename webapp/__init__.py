@@ -23,7 +23,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         hops = settings["TRUSTED_PROXIES"]
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)  # type: ignore[method-assign]
 
-    from webapp import background, cli, errors, extensions, i18n, jobs, labels, security, templating
+    from webapp import background, cli, errors, extensions, headers, i18n, jobs, labels, security, templating
     from webapp.services import runtime
 
     extensions.db.init_app(app)
@@ -34,6 +34,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     labels.init_app(app)
     templating.init_app(app)
     security.init_app(app)
+    headers.init_app(app)
     errors.init_app(app)
     cli.init_app(app)
     jobs.init_app(app)

@@ -195,8 +195,8 @@ def _register_jobs(app: Flask, celery: Celery) -> None:
         return report.outcomes
 
     @celery.task(name=DELIVER_NOTIFICATIONS, shared=False)
-    def deliver_notifications(limit: int | None = None, base_url: str | None = None) -> dict[str, int]:
-        report = jobs.deliver_notifications(limit, base_url=base_url)
+    def deliver_notifications(limit: int | None = None) -> dict[str, int]:
+        report = jobs.deliver_notifications(limit)
         return {"sent": report.sent, "failed": report.failed}
 
     @celery.task(name=DAILY_DIGEST, shared=False)

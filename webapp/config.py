@@ -5,8 +5,10 @@ from __future__ import annotations
 import os
 import secrets
 from collections.abc import Mapping
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 
@@ -26,10 +28,20 @@ DEFAULTS: dict[str, Any] = {
     "DEFAULT_LOCALE": "zh_CN",
     "LOCALES": "zh_CN,en",
     "TIMEZONE": "Asia/Shanghai",
-    # Login throttling: this many failures within the window lock the login name (and the address).
+    # Login throttling: after this many wrong passwords in a row for a login name, each further attempt for it has
+    # to wait 2^(failures - LOGIN_MAX_FAILURES) seconds, at most LOGIN_MAX_DELAY_MINUTES; the failures are
+    # forgotten after LOGIN_FAILURE_WINDOW_MINUTES without one (or a log-in). One address (a school's shared
+    # one, say) may fail LOGIN_MAX_FAILURES_PER_IP times in that window before it has to wait for it to pass.
     "LOGIN_MAX_FAILURES": 5,
+    "LOGIN_MAX_DELAY_MINUTES": 15,
     "LOGIN_FAILURE_WINDOW_MINUTES": 15,
-    "LOGIN_MAX_FAILURES_PER_IP": 30,
+    "LOGIN_MAX_FAILURES_PER_IP": 200,
+    # A log-in ends after this many hours without use; with "keep me logged in", this many days after it began.
+    # Logging out, a password change or ending it on the account's security page ends it at once.
+    "SESSION_IDLE_HOURS": 12,
+    "REMEMBER_DAYS": 30,
+    # Production answers carry Strict-Transport-Security for this many seconds (0: not sent).
+    "HSTS_SECONDS": 365 * 24 * 3600,
     "PASSWORD_MIN_LENGTH": 8,
     "CSV_IMPORT_MAX_BYTES": 5 * 1024 * 1024,
     "PAGE_SIZE": 30,
@@ -84,7 +96,8 @@ DEFAULTS: dict[str, Any] = {
     # Send pending emails right after each response that created notifications (False: only
     # ``flask --app webapp notifications send`` from cron, or the job queue, sends them).
     "SMTP_SEND_AFTER_REQUEST": True,
-    # Where links in emails point, e.g. https://yanxun.example.edu.cn (empty: the request's own address).
+    # Where links in emails point, e.g. https://yanxun.example.edu.cn; required once SMTP_HOST is set (links are
+    # never taken from a request's Host header, which the client chooses).
     "PUBLIC_BASE_URL": None,
 }
 
@@ -169,7 +182,33 @@ def load_config(instance_path: str, overrides: Mapping[str, Any] | None = None,
         raise ConfigError(f"YANXUN_DEFAULT_LOCALE {settings['DEFAULT_LOCALE']!r} is not in YANXUN_LOCALES {locales}")
     settings["LOCALES"] = locales
     _check_background_work(settings)
+    _check_logins(settings)
+    _check_email(settings)
     return settings
+
+
+def _check_logins(settings: Mapping[str, Any]) -> None:
+    for key in ("LOGIN_MAX_FAILURES", "LOGIN_MAX_DELAY_MINUTES", "LOGIN_FAILURE_WINDOW_MINUTES",
+                "LOGIN_MAX_FAILURES_PER_IP", "SESSION_IDLE_HOURS", "REMEMBER_DAYS"):
+        if settings[key] < 1:
+            raise ConfigError(f"YANXUN_{key} must be at least 1, got {settings[key]}")
+    if settings["HSTS_SECONDS"] < 0:
+        raise ConfigError(f"YANXUN_HSTS_SECONDS must be 0 (off) or a number of seconds, got {settings['HSTS_SECONDS']}")
+
+
+def _check_email(settings: Mapping[str, Any]) -> None:
+    """With SMTP on, emails carry links: they need the site's public address, never a request's Host header."""
+    base = settings["PUBLIC_BASE_URL"]
+    if not base:
+        if settings["SMTP_HOST"]:
+            raise ConfigError("YANXUN_PUBLIC_BASE_URL is required when YANXUN_SMTP_HOST is set: the address people "
+                              "open YanXun at, e.g. https://yanxun.example.edu.cn (links in emails point there).")
+        return
+    parts = urlsplit(base)
+    if (parts.scheme not in {"http", "https"} or not parts.hostname or parts.query or parts.fragment
+            or parts.username or parts.password):
+        raise ConfigError(f"YANXUN_PUBLIC_BASE_URL must be an http(s) address like https://yanxun.example.edu.cn "
+                          f"(optionally with a path), got {base!r}")
 
 
 def _check_background_work(settings: Mapping[str, Any]) -> None:
@@ -199,6 +238,7 @@ def _check_background_work(settings: Mapping[str, Any]) -> None:
 
 def flask_settings(settings: Mapping[str, Any]) -> dict[str, Any]:
     """Translate our settings into the keys Flask and its extensions read."""
+    secure = settings["SESSION_COOKIE_SECURE"] or settings["ENV"] == "production"
     return {
         "YANXUN": dict(settings),
         "SECRET_KEY": settings["SECRET_KEY"],
@@ -209,8 +249,13 @@ def flask_settings(settings: Mapping[str, Any]) -> dict[str, Any]:
         "BABEL_DEFAULT_TIMEZONE": settings["TIMEZONE"],
         "SESSION_COOKIE_HTTPONLY": True,
         "SESSION_COOKIE_SAMESITE": "Lax",
-        "SESSION_COOKIE_SECURE": settings["SESSION_COOKIE_SECURE"] or settings["ENV"] == "production",
+        "SESSION_COOKIE_SECURE": secure,
+        # The remember-me cookie holds the same session key as the session cookie (webapp.security): ending the
+        # log-in ends both.
         "REMEMBER_COOKIE_HTTPONLY": True,
+        "REMEMBER_COOKIE_SAMESITE": "Lax",
+        "REMEMBER_COOKIE_SECURE": secure,
+        "REMEMBER_COOKIE_DURATION": timedelta(days=settings["REMEMBER_DAYS"]),
         "MAX_CONTENT_LENGTH": max(settings["CSV_IMPORT_MAX_BYTES"], 1024 * 1024,
                                   settings["EVIDENCE_MAX_BYTES"] * settings["EVIDENCE_MAX_FILES"] + 1024 * 1024),
         "WTF_CSRF_TIME_LIMIT": None,

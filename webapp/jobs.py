@@ -186,7 +186,7 @@ EMAIL_BATCH = 100
 EMAIL_RUN_LIMIT = 1000
 
 
-def deliver_notifications(limit: int | None = None, *, base_url: str | None = None) -> notifications.DeliveryReport:
+def deliver_notifications(limit: int | None = None) -> notifications.DeliveryReport:
     """Email the notifications waiting for it (the outbox: ``emailed_at IS NULL``), at most ``limit``.
 
     Batches of :data:`EMAIL_BATCH` share a connection; a batch with a failure ends the run (the next sweep
@@ -195,7 +195,7 @@ def deliver_notifications(limit: int | None = None, *, base_url: str | None = No
     remaining = EMAIL_RUN_LIMIT if limit is None else limit
     total = notifications.DeliveryReport()
     while remaining > 0:
-        report = notifications.deliver_pending_emails(min(remaining, EMAIL_BATCH), base_url=base_url)
+        report = notifications.deliver_pending_emails(min(remaining, EMAIL_BATCH))
         if not report.enabled:
             return report
         total.sent += report.sent

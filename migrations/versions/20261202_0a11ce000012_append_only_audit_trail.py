@@ -5,7 +5,7 @@ TRUNCATE is left alone: it is an owner's operation the application never issues,
 its tables with it. See docs/operations.md, "The audit trail".
 
 Revision ID: 0a11ce000012
-Revises: 0a11ce000010
+Revises: 0a11ce000011
 Create Date: 2026-12-02 12:00:00.000000
 
 """
@@ -14,7 +14,7 @@ from alembic import op
 
 # revision identifiers, used by Alembic.
 revision = '0a11ce000012'
-down_revision = '0a11ce000010'
+down_revision = '0a11ce000011'
 branch_labels = None
 depends_on = None
 

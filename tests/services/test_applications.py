@@ -408,7 +408,7 @@ def test_reminder_and_escalation_notify_without_closing_the_review(db, chain):
 
 def test_api_completion_of_a_review_keeps_four_eyes(app, db, chain, make_user, region):
     """The JSON API's complete goes through the same application rules as the review page."""
-    from webapp.api.tokens import issue
+    from webapp.services.api_tokens import issue
 
     both = make_user("both2", org=region["school"], locale="en",
                      roles=((Role.SUBGROUP_LEADER, region["maths"]), (Role.SCHOOL_OFFICER, region["school"])))
@@ -444,7 +444,7 @@ def test_api_completion_of_a_review_keeps_four_eyes(app, db, chain, make_user, r
 
 def test_the_credit_process_cannot_be_started_with_made_up_data(app, db, chain):
     """Starting credit_application directly (API or service) is refused: it would act on others' records."""
-    from webapp.api.tokens import issue
+    from webapp.services.api_tokens import issue
 
     application = apply(chain["teacher"])
     token = issue(chain["officer"], "test")[1]

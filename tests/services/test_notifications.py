@@ -353,3 +353,27 @@ def test_email_html_escapes_what_people_typed(db, person, smtp):
     html, text = body_text(message, "html"), body_text(message, "plain")
     assert "&lt;b&gt;申请&lt;/b&gt;" in html and "a &lt; b &amp; c" in html and "<b>申请" not in html
     assert "<b>申请</b>" in text and "a < b & c" in text  # plain text stays as typed
+
+
+def test_what_people_typed_cannot_inject_headers_or_bloat_the_subject(db, region, people, smtp):
+    """A record's title goes into the subject of "a task waits for you": it is cut to one short line without
+    control characters, so it can neither add a header nor fill a phone's screen."""
+    people["officer1"].email = "officer1@school.test"
+    title = ("Hours\r\nBcc: victim@evil.example\x0bX-Spam:\x1b yes\x85\u2028\u202egnp.exe\u200b "
+             + "长" * 300)
+    definitions.deploy(hours_review_files(), None)
+    instance = instances.start("hours_review", subject_org=region["school"], initiator=people["teacher"],
+                               title=title[:200])
+    instances.complete_task(open_task(db, instance), people["teacher"], {"title": "信息技术培训", "hours": 12},
+                            tasks.authorise_complete)
+    db.session.commit()
+    assert service.deliver_pending_emails().sent >= 1
+    message = next(m for _, recipients, m in smtp.messages if recipients == ["officer1@school.test"])
+    subject = str(email.header.make_header(email.header.decode_header(message["Subject"])))
+    assert subject.startswith("A task waits for you: 学校审核 – Hours Bcc: victim@evil.example X-Spam: yes gnp.exe")
+    assert not any(ord(ch) < 32 or 0x7F <= ord(ch) < 0xA0 or ch in "\u2028\u202e\u200b" for ch in subject)
+    assert len(subject) <= service.SUBJECT_MAX
+    assert subject.endswith("长…") and subject.count("长") < service.QUOTED_MAX
+    assert message["Bcc"] is None and message["X-Spam"] is None
+    raw = message.as_string()
+    assert "\nBcc:" not in raw and "\nX-Spam:" not in raw

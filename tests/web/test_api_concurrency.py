@@ -14,9 +14,9 @@ THREADS = 10
 
 
 def test_simultaneous_api_completions_exactly_one_wins(app, committed):
-    from webapp.api.tokens import issue
     from webapp.extensions import db
     from webapp.models import InstanceStatus, ProcessInstance
+    from webapp.services.api_tokens import issue
 
     instance_id, review_id, officers = review_waiting_for(THREADS, "APIRACE")
     tokens = [issue(officer, "race")[1] for officer in officers]

@@ -57,14 +57,16 @@ def test_inactive_user_cannot_log_in(client, teacher):
     assert response.status_code == 401
 
 
-def test_throttling_after_repeated_failures(app, client, teacher):
+def test_throttling_after_repeated_failures(app, client, teacher, clock):
     limit = app.config["YANXUN"]["LOGIN_MAX_FAILURES"]
     for _ in range(limit):
         assert client.post_form("/auth/login", {"login": "teacher1", "password": "wrong-pass1"}).status_code == 401
     locked = client.post_form("/auth/login", {"login": "teacher1", "password": TEST_PASSWORD})
-    assert locked.status_code == 429, "even the right password is refused while locked"
-    assert "失败次数过多" in locked.get_data(as_text=True)
-    # Another account from the same address is not locked by this one's failures.
+    assert locked.status_code == 429, "even the right password is refused while it has to wait"
+    assert "尝试次数过多，请在 1 分钟后再试" in locked.get_data(as_text=True)
+    assert locked.headers["Retry-After"] == "1"
+    clock.advance(1)
+    client.login("teacher1")
 
 
 def test_throttling_is_per_login(app, client, teacher, make_user, region):

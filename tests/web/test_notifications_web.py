@@ -120,14 +120,15 @@ def test_bell_partial_shows_the_unread_count_with_an_accessible_label(app, db, r
     assert 'aria-label="Notifications"' in html and "text-bg-danger" not in html
 
 
-def test_a_completed_task_notifies_the_reviewers_and_emails_them_after_the_response(app, client, db, region, person,
-                                                                                    monkeypatch):
+def submit_hours_and_catch_the_email(app, client, db, person, region, monkeypatch, *, base_url, headers=None):
+    """The teacher submits (with ``headers`` on the request); returns the email sent to the officer and the
+    review task it is about."""
     from tests.services.test_notifications import SmtpSink
     from webapp.services import definitions, instances
 
     school = region["school"]
     teacher = person("teacher1", roles=((Role.TEACHER, school),))
-    officer = person("officer1", email="officer@school.test", roles=((Role.SCHOOL_OFFICER, school),))
+    person("officer1", email="officer@school.test", roles=((Role.SCHOOL_OFFICER, school),))
     definitions.deploy(hours_review_files(), None)
     instance = instances.start("hours_review", subject_org=school, initiator=teacher, title="Hours for Wang")
     db.session.commit()
@@ -135,32 +136,66 @@ def test_a_completed_task_notifies_the_reviewers_and_emails_them_after_the_respo
 
     with SmtpSink() as sink:
         for key, value in {"SMTP_HOST": "127.0.0.1", "SMTP_PORT": sink.port, "SMTP_SECURITY": "none",
-                           "SMTP_FROM": "yanxun@school.test", "PUBLIC_BASE_URL": None}.items():
+                           "SMTP_FROM": "yanxun@school.test", "PUBLIC_BASE_URL": base_url}.items():
             monkeypatch.setitem(app.config["YANXUN"], key, value)
         client.login("teacher1")
+        token = client.csrf_token("/inbox/")
+        host = (headers or {}).get("Host")
+        if host:  # the browser of someone who opened the site under that name
+            client.set_cookie("session", client.get_cookie("session").value, domain=host)
         response = client.post_form(f"/inbox/tasks/{submit.id}",
                                     {"title": "IT training", "hours": "12", "category": "training",
-                                     "csrf_token": client.csrf_token("/inbox/")})
+                                     "csrf_token": token}, headers=headers or {})
         assert response.status_code == 302
         assert sink.messages == []  # not while the response is on its way
         response.close()  # the server has sent the response: now the email goes
         assert [recipients for _, recipients, _ in sink.messages] == [["officer@school.test"]]
-
     review = db.session.scalar(sa.select(HumanTask).where(HumanTask.instance_id == instance.id,
                                                           HumanTask.status == TaskStatus.OPEN))
-    message = sink.messages[0][2]
+    return sink.messages[0][2], review
+
+
+def test_a_completed_task_notifies_the_reviewers_and_emails_them_after_the_response(app, client, db, region, person,
+                                                                                    monkeypatch):
+    message, review = submit_hours_and_catch_the_email(app, client, db, person, region, monkeypatch,
+                                                       base_url="https://yanxun.test")
     assert "A task waits for you" in str(message["Subject"])
-    assert f"http://localhost/inbox/tasks/{review.id}" in message.as_string()  # the address the request came to
+    assert f"https://yanxun.test/inbox/tasks/{review.id}" in message.as_string()  # the configured address
     officer_client = app.test_client()
     officer_client.login("officer1")
     page = officer_client.get("/notifications/").get_data(as_text=True)
     assert "A task waits for you: 学校审核 – Hours for Wang" in page
-    note = db.session.scalar(sa.select(Notification).where(Notification.user_id == officer.id))
+    note = db.session.scalar(sa.select(Notification).where(Notification.kind == "task.opened"))
     assert note.emailed_at is not None
     opened = officer_client.get(f"/notifications/{note.id}")
     assert opened.headers["Location"] == f"/inbox/tasks/{review.id}"
     assert officer_client.get(opened.headers["Location"]).status_code == 200
 
+
+@pytest.mark.parametrize("behind_proxy", [False, True], ids=["host", "x-forwarded-host"])
+@pytest.mark.parametrize("base_url", ["https://yanxun.test", None], ids=["public-base-url", "none"])
+def test_links_in_emails_never_come_from_the_request(app, client, db, region, person, monkeypatch, behind_proxy,
+                                                     base_url):
+    """A poisoned ``Host`` (or, behind the documented proxy setting, ``X-Forwarded-Host``) never reaches an email:
+    links are on PUBLIC_BASE_URL, and without it (which the configuration refuses with SMTP on) there is none."""
+    if behind_proxy:
+        from werkzeug.middleware.proxy_fix import ProxyFix
+
+        monkeypatch.setattr(app, "wsgi_app", ProxyFix(app.wsgi_app, x_for=1, x_proto=1, x_host=1))  # TRUSTED_PROXIES=1
+        headers = {"X-Forwarded-Host": "evil.example", "X-Forwarded-Proto": "http"}
+    else:
+        headers = {"Host": "evil.example"}
+    message, review = submit_hours_and_catch_the_email(app, client, db, person, region, monkeypatch,
+                                                       base_url=base_url, headers=headers)
+    from tests.services.test_notifications import body_text
+
+    for text in (body_text(message, "plain"), body_text(message, "html")):
+        assert "evil.example" not in text
+        if base_url:
+            assert f"https://yanxun.test/inbox/tasks/{review.id}" in text
+        else:
+            assert "://" not in text and "/inbox/tasks/" not in text, "no link at all"
+            assert "Log in to YanXun to see it." in text
 
 
 def test_no_email_after_the_response_when_switched_off(app, client, db, region, person, monkeypatch):

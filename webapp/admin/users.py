@@ -5,14 +5,14 @@ from __future__ import annotations
 import sqlalchemy as sa
 from flask import current_app, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
-from flask_login import current_user, login_user
+from flask_login import current_user
 from sqlalchemy.orm import selectinload
 
 from forms.admin import ConfirmForm, NewUserForm, PasswordResetForm, UserForm
 from webapp.admin import bp, common
 from webapp.extensions import db
 from webapp.models import ROLE_CODES, Delegation, Org, OrgType, Role, RoleAssignment, User
-from webapp.security import require_role
+from webapp.security import current_session, require_role
 from webapp.services import audit
 from webapp.services import orgs as org_service
 from webapp.services import users as user_service
@@ -181,13 +181,13 @@ def user_password(user_id: int):
         except ServiceError as error:
             form.add_error(error.field, error.message)
         else:
-            user_service.set_password(user, form.password.data)
-            common.record("user.password_reset", user)
+            ended = user_service.set_password(user, form.password.data, actor=current_user._get_current_object(),
+                                              ip=request.remote_addr,
+                                              keep_session=current_session() if user.id == current_user.id else None)
+            common.record("user.password_reset", user, after=ended)
             db.session.commit()
-            if user.id == current_user.id:
-                login_user(user)  # the session id contains the password stamp
-            flash(_("The password of %(name)s has been reset and their other sessions have been logged out. "
-                    "Give them the new password.", name=user.display_name), "success")
+            flash(_("The password of %(name)s has been reset, their sessions have been logged out and their API "
+                    "tokens revoked. Give them the new password.", name=user.display_name), "success")
             return redirect(url_for("admin.user_detail", user_id=user.id))
     return render_template("admin/user_password.html", form=form, user=user)
 

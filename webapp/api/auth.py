@@ -7,8 +7,6 @@ stored.
 
 from __future__ import annotations
 
-import hashlib
-import secrets
 from datetime import timedelta
 
 import sqlalchemy as sa
@@ -21,21 +19,13 @@ from webapp.api.errors import error_response
 from webapp.extensions import csrf, db
 from webapp.models import ApiToken, User
 from webapp.models.base import utcnow
+from webapp.services.api_tokens import hash_token
 
-TOKEN_PREFIX = "yx_"  # noqa: S105 - a public prefix that makes leaked tokens recognisable, not a secret
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 #: Endpoints anyone may read: the OpenAPI document describes the API, not its data.
 PUBLIC_ENDPOINTS = frozenset({"api.openapi"})
 #: ``last_used_at`` is written at most this often, so busy clients do not write on every request.
 TOUCH_INTERVAL = timedelta(minutes=1)
-
-
-def generate_token() -> str:
-    return TOKEN_PREFIX + secrets.token_urlsafe(32)
-
-
-def hash_token(token: str) -> str:
-    return hashlib.sha256(token.encode("utf-8")).hexdigest()
 
 
 def token_authenticated() -> bool:

@@ -9,33 +9,13 @@ from flask_babel import gettext as _
 
 from webapp.api import bp
 from webapp.api import serializers as out
-from webapp.api.auth import generate_token, hash_token, token_authenticated
+from webapp.api.auth import token_authenticated
 from webapp.api.common import api_user, invalid, json_body
 from webapp.extensions import db
-from webapp.models import ApiToken, User
-from webapp.models.base import utcnow
-from webapp.services import audit
+from webapp.models import ApiToken
+from webapp.services.api_tokens import NAME_MAX_LENGTH, issue, revoke
 from webapp.services.errors import NotAllowed, NotFound
 from webapp.services.users import find_by_login
-
-NAME_MAX_LENGTH = 100
-
-
-def issue(user: User, name: str, ip: str | None = None) -> tuple[ApiToken, str]:
-    """A new token for ``user``; returns the row and the plain token, which is never stored."""
-    plain = generate_token()
-    token = ApiToken(user_id=user.id, name=name, token_hash=hash_token(plain))
-    db.session.add(token)
-    db.session.flush()
-    audit.record("api_token.create", actor=user, obj=token, after={"name": name}, ip=ip)
-    return token, plain
-
-
-def revoke(token: ApiToken, actor: User | None, ip: str | None = None) -> None:
-    if token.revoked_at is None:
-        token.revoked_at = utcnow()
-        audit.record("api_token.revoke", actor=actor, obj=token, after={"name": token.name}, ip=ip)
-        db.session.flush()
 
 
 @bp.post("/tokens")

@@ -165,7 +165,6 @@ def evidence(application_id: int, evidence_id: int):
     inline = item.content_type in INLINE_TYPES and request.args.get("download") != "1"
     response = send_file(path, mimetype=item.content_type, as_attachment=not inline, download_name=item.file_name,
                          max_age=0)
-    response.headers["X-Content-Type-Options"] = "nosniff"
     response.headers["Content-Security-Policy"] = "default-src 'none'; img-src 'self'; style-src 'unsafe-inline'"
     response.headers["Cache-Control"] = "private, no-store"
     return response

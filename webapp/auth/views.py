@@ -1,19 +1,23 @@
-"""Log in, log out, change password, choose the language."""
+"""Log in, log out, change password, the account's sessions and API tokens, choose the language."""
 
 from __future__ import annotations
 
+import math
 from datetime import timedelta
 from urllib.parse import urlsplit
 
-from flask import current_app, flash, redirect, render_template, request, session, url_for
+from flask import abort, current_app, flash, redirect, render_template, request, session, url_for
 from flask_babel import gettext as _
-from flask_login import current_user, login_required, login_user, logout_user
+from flask_babel import ngettext
+from flask_login import current_user, login_required
 
 from forms.auth import ChangePasswordForm, LoginForm
 from webapp.auth import bp
+from webapp.auth.devices import describe_device
 from webapp.extensions import db
 from webapp.links import local_or
-from webapp.services import audit
+from webapp.security import current_session, log_in, log_out
+from webapp.services import api_tokens, audit, sessions
 from webapp.services.auth import Throttle, authenticate
 from webapp.services.errors import ServiceError
 from webapp.services.passwords import verify_password
@@ -23,8 +27,9 @@ from webapp.services.users import check_password_strength, set_password
 def _throttle() -> Throttle:
     settings = current_app.config["YANXUN"]
     return Throttle(max_failures=settings["LOGIN_MAX_FAILURES"],
-                    max_failures_per_ip=settings["LOGIN_MAX_FAILURES_PER_IP"],
-                    window=timedelta(minutes=settings["LOGIN_FAILURE_WINDOW_MINUTES"]))
+                    max_delay=timedelta(minutes=settings["LOGIN_MAX_DELAY_MINUTES"]),
+                    window=timedelta(minutes=settings["LOGIN_FAILURE_WINDOW_MINUTES"]),
+                    max_failures_per_ip=settings["LOGIN_MAX_FAILURES_PER_IP"])
 
 
 def _safe_next(target: str | None) -> str:
@@ -37,33 +42,34 @@ def login():
     if current_user.is_authenticated:
         return redirect(url_for("home.index"))
     form = LoginForm()
-    status = 200
+    status, headers = 200, {}
     if form.validate_on_submit():
         result = authenticate(form.login.data, form.password.data, request.remote_addr, _throttle())
         if result.user is not None:
-            login_user(result.user, remember=form.remember.data)
+            log_in(result.user, remember=form.remember.data)
             if result.user.locale:
                 session["locale"] = result.user.locale
             db.session.commit()
             return redirect(_safe_next(request.args.get("next")))
         db.session.commit()
-        if result.locked:
-            minutes = current_app.config["YANXUN"]["LOGIN_FAILURE_WINDOW_MINUTES"]
-            form.form_errors.append(_("Too many failed attempts. Log-in is paused for this account; try again in "
-                                      "%(minutes)d minutes or ask your administrator.", minutes=minutes))
-            status = 429
+        if result.retry_after is not None:
+            seconds = math.ceil(result.retry_after.total_seconds())
+            minutes = max(1, math.ceil(seconds / 60))
+            form.form_errors.append(ngettext("Too many attempts. Please try again in %(num)d minute.",
+                                             "Too many attempts. Please try again in %(num)d minutes.", minutes))
+            status, headers = 429, {"Retry-After": str(seconds)}
         else:
             form.form_errors.append(_("The login name or password is wrong."))
             status = 401
-    return render_template("auth/login.html", form=form), status
+    return render_template("auth/login.html", form=form), status, headers
 
 
 @bp.route("/logout", methods=["POST"])
 @login_required
 def logout():
     audit.record("auth.logout", actor=current_user, obj=current_user, ip=request.remote_addr)
+    log_out()
     db.session.commit()
-    logout_user()
     flash(_("You have logged out."), "info")
     return redirect(url_for("auth.login"))
 
@@ -81,14 +87,60 @@ def change_password():
             except ServiceError as error:
                 form.new_password.errors = [str(error)]
             else:
-                user = current_user._get_current_object()  # the real object: login_user must not get the proxy
-                set_password(user, form.new_password.data)
-                audit.record("auth.password_changed", actor=user, obj=user, ip=request.remote_addr)
+                user = current_user._get_current_object()
+                ended = set_password(user, form.new_password.data, actor=user, ip=request.remote_addr,
+                                     keep_session=current_session())
+                audit.record("auth.password_changed", actor=user, obj=user, after=ended, ip=request.remote_addr)
                 db.session.commit()
-                login_user(user)  # the session id carries the password stamp, so refresh this session
-                flash(_("Your password has been changed. Other devices have been logged out."), "success")
+                flash(_("Your password has been changed. Your other sessions have been logged out and your API "
+                        "tokens revoked."), "success")
                 return redirect(url_for("home.index"))
     return render_template("auth/change_password.html", form=form)
+
+
+@bp.route("/security")
+@login_required
+def security():
+    """My sessions (where I am logged in) and my API tokens, each with a button that ends it."""
+    return render_template("auth/security.html", sessions=sessions.of(current_user), current=current_session(),
+                           tokens=api_tokens.active_of(current_user), describe_device=describe_device)
+
+
+@bp.route("/security/sessions/<int:session_id>/end", methods=["POST"])
+@login_required
+def end_session(session_id: int):
+    record = sessions.get_own(current_user, session_id)
+    if record is None:
+        abort(404)
+    if record is current_session():
+        return logout()
+    sessions.revoke(record, actor=current_user, ip=request.remote_addr)
+    db.session.commit()
+    flash(_("That session has been logged out."), "success")
+    return redirect(url_for("auth.security"))
+
+
+@bp.route("/security/sessions/end-others", methods=["POST"])
+@login_required
+def end_other_sessions():
+    for record in sessions.of(current_user):
+        if record is not current_session():
+            sessions.revoke(record, actor=current_user, ip=request.remote_addr)
+    db.session.commit()
+    flash(_("All your other sessions have been logged out."), "success")
+    return redirect(url_for("auth.security"))
+
+
+@bp.route("/security/tokens/<int:token_id>/revoke", methods=["POST"])
+@login_required
+def revoke_token(token_id: int):
+    token = api_tokens.get_own(current_user, token_id)
+    if token is None:
+        abort(404)
+    api_tokens.revoke(token, current_user, request.remote_addr)
+    db.session.commit()
+    flash(_("The API token %(name)s has been revoked.", name=token.name), "success")
+    return redirect(url_for("auth.security"))
 
 
 @bp.route("/language", methods=["POST"])

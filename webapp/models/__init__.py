@@ -1,11 +1,12 @@
 """Every model, imported here so Alembic's autogenerate and ``flask db check`` see them all."""
 
 from webapp.models.application import RELEASED_STATUSES, Application, ApplicationStatus, Evidence
-from webapp.models.audit import AuditEvent, AuditTrailIsAppendOnly, LoginFailure
+from webapp.models.audit import AuditEvent, AuditTrailIsAppendOnly
 from webapp.models.base import Base
 from webapp.models.digest import TaskDigest
 from webapp.models.imports import ImportJob, ImportJobStatus
 from webapp.models.ledger import CreditEntry, EntrySource, LedgerIsAppendOnly, RuleSet
+from webapp.models.login import LoginFailure, LoginThrottle, UserSession
 from webapp.models.notification import Notification
 from webapp.models.org import ALLOWED_PARENTS, Org, OrgType, SchoolStage
 from webapp.models.role import ROLE_CODES, Delegation, Role, RoleAssignment
@@ -29,7 +30,8 @@ __all__ = [
     "ALLOWED_PARENTS", "RELEASED_STATUSES", "ROLE_CODES", "ApiToken", "Application", "ApplicationStatus",
     "AuditEvent", "AuditTrailIsAppendOnly", "BackboneLevel", "Base", "CreditEntry", "DefinitionState", "Delegation",
     "EntrySource", "Evidence", "HumanTask", "ImportJob", "ImportJobStatus",
-    "Incident", "InstanceStatus", "LedgerIsAppendOnly", "LoginFailure", "Membership", "Notification", "Org",
-    "OrgType", "ProcessDefinition", "ProcessInstance", "Role", "RoleAssignment", "RuleSet", "SchoolStage",
+    "Incident", "InstanceStatus", "LedgerIsAppendOnly", "LoginFailure", "LoginThrottle", "Membership", "Notification",
+    "Org", "OrgType", "ProcessDefinition", "ProcessInstance", "Role", "RoleAssignment", "RuleSet", "SchoolStage",
     "ServiceJob", "ServiceJobStatus", "TaskCandidate", "TaskComment", "TaskDigest", "TaskStatus", "User",
+    "UserSession",
 ]

@@ -56,13 +56,3 @@ def _keep_instances_with_history(_mapper, connection, target: ProcessInstance) -
         raise AuditTrailIsAppendOnly(f"process instance {target.id} has an audit history, which is kept for good: "
                                      "the instance cannot be deleted")
 
-
-class LoginFailure(Base):
-    """A failed login, kept for throttling; old rows are pruned on the next login attempt."""
-
-    __tablename__ = "login_failure"
-
-    id: Mapped[int] = mapped_column(primary_key=True)
-    login: Mapped[str] = mapped_column(sa.String(64), index=True)
-    ip: Mapped[str | None] = mapped_column(sa.String(64), index=True)
-    at: Mapped[datetime] = mapped_column(TZDateTime(), default=utcnow, index=True)

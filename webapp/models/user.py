@@ -55,10 +55,18 @@ class User(UserMixin, TimestampMixin, Base):
     def is_active(self) -> bool:  # Flask-Login refuses inactive accounts
         return self.active
 
+    def __eq__(self, other: object) -> bool:
+        # The same account (UserMixin compares get_id(), which is a session key here, or "" for everyone unbound).
+        if not isinstance(other, User):
+            return NotImplemented
+        return self is other or (self.id is not None and self.id == other.id)
+
+    __hash__ = UserMixin.__hash__  # defining __eq__ would otherwise make users unhashable
+
     def get_id(self) -> str:
-        # Changing the password changes the id Flask-Login stores, which logs out other sessions.
-        stamp = int(self.password_changed_at.timestamp() * 1_000_000) if self.password_changed_at else 0
-        return f"{self.id}:{stamp}"
+        """The key of the log-in session this object was loaded for, which ``webapp.security`` binds to it;
+        Flask-Login puts it in the session and remember-me cookies. Unbound: an id that loads nobody."""
+        return getattr(self, "_session_key", "")
 
 
 class Membership(Base):

@@ -90,8 +90,7 @@ def _send_after_response(response: Response) -> Response:
     settings = current_app.config["YANXUN"]
     if settings.get("SMTP_HOST") and settings.get("SMTP_SEND_AFTER_REQUEST"):
         response.call_on_close(partial(background.enqueue, current_app._get_current_object(),
-                                       background.DELIVER_NOTIFICATIONS, limit=AFTER_RESPONSE_LIMIT,
-                                       base_url=request.host_url))
+                                       background.DELIVER_NOTIFICATIONS, limit=AFTER_RESPONSE_LIMIT))
     return response
 
 

@@ -19,6 +19,7 @@ from flask import current_app
 from flask_babel import force_locale, ngettext
 
 from webapp.extensions import db
+from webapp.links import public_url
 from webapp.models import HumanTask, TaskDigest, User
 from webapp.models.base import utcnow
 from webapp.services import notifications, tasks
@@ -115,7 +116,8 @@ def release(digest: TaskDigest) -> None:
 def build_email(pending: PendingTasks, sender: str, now: datetime) -> EmailMessage:
     """The digest of ``pending`` in its recipient's language, plain text and HTML.
 
-    Links are absolute with ``PUBLIC_BASE_URL``; without it the email says to log in instead.
+    Links are absolute on ``PUBLIC_BASE_URL`` (:func:`webapp.links.public_url`); without it the email says to
+    log in instead.
     """
     user = pending.user
     locale = notifications.locale_of(user)
@@ -123,14 +125,10 @@ def build_email(pending: PendingTasks, sender: str, now: datetime) -> EmailMessa
         subject = ngettext("%(num)d task is waiting for you in YanXun", "%(num)d tasks are waiting for you in YanXun",
                      pending.total)
         values = {"pending": pending, "user": user, "now": now, "subject": subject,
-                  "lang": locale.replace("_", "-"), "inbox_url": _absolute("/inbox/"),
-                  "claimable_url": _absolute("/inbox/?tab=claimable"),
-                  "task_urls": {task.id: _absolute(f"/inbox/tasks/{task.id}") for task in pending.soonest}}
+                  "lang": locale.replace("_", "-"), "inbox_url": public_url("/inbox/"),
+                  "claimable_url": public_url("/inbox/?tab=claimable"),
+                  "task_urls": {task.id: public_url(f"/inbox/tasks/{task.id}") for task in pending.soonest}}
         text = current_app.jinja_env.get_template("emails/digest.txt").render(values)
         html = current_app.jinja_env.get_template("emails/digest.html").render(values)
     return notifications.compose_email(subject, sender, user.email, text, html)
 
-
-def _absolute(link: str) -> str | None:
-    base = current_app.config["YANXUN"].get("PUBLIC_BASE_URL")
-    return base.rstrip("/") + link if base else None

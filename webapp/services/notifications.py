@@ -19,6 +19,7 @@ from __future__ import annotations
 import logging
 import smtplib
 import ssl
+import unicodedata
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
@@ -27,13 +28,13 @@ from email.utils import formatdate, make_msgid
 from typing import Any
 
 import sqlalchemy as sa
-from flask import current_app, has_request_context, request
+from flask import current_app
 from flask_babel import force_locale, format_datetime
 from flask_babel import lazy_gettext as _l
 from sqlalchemy.orm import Session
 
 from webapp.extensions import db
-from webapp.links import is_local_link
+from webapp.links import is_local_link, public_url
 from webapp.models import Delegation, HumanTask, Notification, RoleAssignment, User
 from webapp.models.base import utcnow
 from webapp.services import after_commit
@@ -46,6 +47,10 @@ log = logging.getLogger(__name__)
 Text = Any
 
 TITLE_MAX = 200
+#: An email subject has at most this many characters; text people typed (a record's title) at most
+#: :data:`QUOTED_MAX` of them.
+SUBJECT_MAX = 150
+QUOTED_MAX = 60
 LINK_MAX = 300
 #: At most this many people are told about one new task; a role held by more is a broadcast, not a task.
 MAX_TASK_RECIPIENTS = 50
@@ -66,6 +71,15 @@ def locale_of(user: User) -> str:
     return user.locale if user.locale in settings["LOCALES"] else settings["DEFAULT_LOCALE"]
 
 
+def one_line(text: str, limit: int) -> str:
+    """``text`` as one line of at most ``limit`` characters: line breaks, control and format characters
+    (bidirectional overrides, zero-width ones) become spaces, runs of spaces one; longer text ends in "…".
+
+    For anything typed by people that ends up in a title or an email header."""
+    cleaned = " ".join("".join(" " if unicodedata.category(ch).startswith("C") else ch for ch in text).split())
+    return cleaned if len(cleaned) <= limit else cleaned[:limit - 1].rstrip() + "…"
+
+
 def _render(text: Text) -> str:
     value = text() if callable(text) else text
     return "" if value is None else str(value)
@@ -82,9 +96,7 @@ def notify(user: User, kind: str, *, title: Text, body: Text = "", link: str | N
     if link is not None and (not is_local_link(link) or len(link) > LINK_MAX):
         raise ValueError(f"notification links must be local paths, got {link!r}")
     with force_locale(locale_of(user)):
-        rendered_title, rendered_body = _render(title).strip(), _render(body).strip()
-    if len(rendered_title) > TITLE_MAX:
-        rendered_title = rendered_title[:TITLE_MAX - 1] + "…"
+        rendered_title, rendered_body = one_line(_render(title), TITLE_MAX), _render(body).strip()
     note = Notification(user_id=user.id, kind=kind, title=rendered_title, body=rendered_body, link=link,
                         instance_id=instance_id, created_at=utcnow())
     db.session.add(note)
@@ -155,7 +167,8 @@ def task_opened(task: HumanTask, *, actor: User | None = None) -> list[Notificat
 
     recipients = [user for user in task_recipients(task) if actor is None or user.id != actor.id]
     return notify_many(recipients, "task.opened",
-                       title=_l("A task waits for you: %(task)s – %(title)s", task=task.name, title=instance.title),
+                       title=_l("A task waits for you: %(task)s – %(title)s", task=one_line(task.name, QUOTED_MAX),
+                                title=one_line(instance.title, QUOTED_MAX)),
                        body=body, link=f"/inbox/tasks/{task.id}", instance_id=instance.id)
 
 
@@ -259,24 +272,15 @@ def _close(server: smtplib.SMTP | None) -> None:
         server.close()
 
 
-def _absolute(link: str | None, base_url: str | None) -> str | None:
-    if not link:
-        return None
-    base = current_app.config["YANXUN"].get("PUBLIC_BASE_URL") or base_url
-    if not base and has_request_context():
-        base = request.host_url
-    return base.rstrip("/") + link if base else None
-
-
-def build_email(note: Notification, sender: str, base_url: str | None = None) -> EmailMessage:
+def build_email(note: Notification, sender: str) -> EmailMessage:
     """The email copy of ``note``: plain text and HTML, in the recipient's language.
 
-    Links are made absolute with ``PUBLIC_BASE_URL``, else ``base_url``, else the current request's address;
-    without any of them the email says to log in instead."""
+    Its link is absolute on ``PUBLIC_BASE_URL`` (:func:`webapp.links.public_url`); without it the email says
+    to log in instead."""
     user = note.user
     locale = locale_of(user)
     with force_locale(locale):
-        values = {"notification": note, "user": user, "url": _absolute(note.link, base_url),
+        values = {"notification": note, "user": user, "url": public_url(note.link),
                   "lang": locale.replace("_", "-")}
         # Straight from the Jinja environment: the app's context processors need a logged-in request.
         text = current_app.jinja_env.get_template("emails/notification.txt").render(values)
@@ -285,9 +289,9 @@ def build_email(note: Notification, sender: str, base_url: str | None = None) ->
 
 
 def compose_email(subject: str, sender: str, recipient: str, text: str, html: str) -> EmailMessage:
-    """An automatic email with a plain-text and an HTML part (one line of subject, a Message-ID of ours)."""
+    """An automatic email with a plain-text and an HTML part (a subject of one short line, a Message-ID of ours)."""
     message = EmailMessage()
-    message["Subject"] = subject.replace("\r", " ").replace("\n", " ")
+    message["Subject"] = one_line(subject, SUBJECT_MAX)
     message["From"] = sender
     message["To"] = recipient
     message["Date"] = formatdate(localtime=False)
@@ -335,7 +339,7 @@ _ONE_MESSAGE_ERRORS = (smtplib.SMTPRecipientsRefused, smtplib.SMTPSenderRefused,
                        smtplib.SMTPNotSupportedError)
 
 
-def deliver_pending_emails(limit: int = 100, *, base_url: str | None = None) -> DeliveryReport:
+def deliver_pending_emails(limit: int = 100) -> DeliveryReport:
     """Email up to ``limit`` waiting notifications over one SMTP connection; commits after each one.
 
     Call it after the transaction that wrote the notifications has committed (it commits, like a job).
@@ -355,7 +359,7 @@ def deliver_pending_emails(limit: int = 100, *, base_url: str | None = None) -> 
                 break
             tried.add(note.id)
             try:
-                message = build_email(note, config["sender"], base_url)
+                message = build_email(note, config["sender"])
                 if server is None:
                     server = _connect(config)
                 server.send_message(message)

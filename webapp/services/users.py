@@ -10,8 +10,20 @@ import sqlalchemy as sa
 from flask_babel import lazy_gettext as _l
 
 from webapp.extensions import db
-from webapp.models import BackboneLevel, Delegation, Membership, Org, OrgType, Role, RoleAssignment, SchoolStage, User
+from webapp.models import (
+    BackboneLevel,
+    Delegation,
+    Membership,
+    Org,
+    OrgType,
+    Role,
+    RoleAssignment,
+    SchoolStage,
+    User,
+    UserSession,
+)
 from webapp.models.base import utcnow
+from webapp.services import api_tokens, sessions
 from webapp.services.errors import ServiceError
 from webapp.services.passwords import hash_password
 from webapp.services.roles import valid_on
@@ -73,10 +85,16 @@ def update_user(user: User, *, login: str, **profile: Any) -> User:
     return user
 
 
-def set_password(user: User, password: str) -> None:
+def set_password(user: User, password: str, *, actor: User | None, ip: str | None = None,
+                 keep_session: UserSession | None = None) -> dict[str, int]:
+    """Set a new password: every session of ``user`` but ``keep_session`` ends and every API token of theirs is
+    revoked (whoever knew the old password may have started them). Returns how many of each, for the audit."""
     user.password_hash = hash_password(password)
     user.password_changed_at = utcnow()
+    ended = sessions.end_all(user, keep=keep_session)
+    revoked = api_tokens.revoke_all(user, actor, ip)
     db.session.flush()
+    return {"sessions_ended": ended, "api_tokens_revoked": revoked}
 
 
 def set_user_active(user: User, active: bool) -> None:

@@ -1,0 +1,62 @@
+/* YanXun: small behaviours every page may use, wired by data attributes (no inline scripts: the pages'
+ * Content-Security-Policy allows scripts from this site's files only).
+ *
+ *   data-autosubmit        on a select or checkbox: changing it submits its form (the inbox filters).
+ *   data-once              on a submit button: disabled once its form is submitted, against double posts.
+ *   data-evidence-preview  on a box, with data-for (a file input's id) and data-max-bytes: shows the chosen
+ *                          files (pictures as thumbnails) and marks those over the limit.
+ */
+(function () {
+  "use strict";
+
+  document.addEventListener("change", function (event) {
+    var field = event.target.closest("[data-autosubmit]");
+    if (field && field.form) {
+      field.form.submit();
+    }
+  });
+
+  document.addEventListener("submit", function (event) {
+    var button = event.target.querySelector("[data-once]");
+    if (button) {
+      window.setTimeout(function () { button.disabled = true; }, 0);
+    }
+  });
+
+  function showFiles(input, preview, limit) {
+    preview.textContent = "";
+    Array.prototype.forEach.call(input.files, function (file) {
+      var box = document.createElement("div");
+      box.className = "yx-evidence-thumb border rounded p-1 small text-center";
+      if (/^image\//.test(file.type)) {
+        var img = document.createElement("img");
+        img.src = URL.createObjectURL(file);
+        img.alt = file.name;
+        box.appendChild(img);
+      }
+      var name = document.createElement("div");
+      name.textContent = file.name + (file.size > limit ? " ⚠" : "");
+      if (file.size > limit) {
+        name.className = "text-danger";
+      }
+      box.appendChild(name);
+      preview.appendChild(box);
+    });
+  }
+
+  function wireEvidencePreviews() {
+    Array.prototype.forEach.call(document.querySelectorAll("[data-evidence-preview]"), function (preview) {
+      var input = document.getElementById(preview.getAttribute("data-for"));
+      var limit = Number(preview.getAttribute("data-max-bytes")) || Infinity;
+      if (input) {
+        input.addEventListener("change", function () { showFiles(input, preview, limit); });
+      }
+    });
+  }
+
+  if (document.readyState === "loading") {
+    document.addEventListener("DOMContentLoaded", wireEvidencePreviews);
+  } else {
+    wireEvidencePreviews();
+  }
+}());
