@@ -55,7 +55,7 @@ test: install assets translations
 	$(BIN)/pytest
 
 extract-messages: install
-	$(BIN)/pybabel extract -F babel.cfg -k _l -k lazy_gettext -o webapp/translations/messages.pot --no-location --sort-output --width 120 .
+	$(BIN)/pybabel extract -F babel.cfg --ignore-dirs=".* node_modules" -k _l -k lazy_gettext -o webapp/translations/messages.pot --no-location --sort-output --width 120 .
 	$(BIN)/pybabel update -i webapp/translations/messages.pot -d webapp/translations --no-fuzzy-matching --width 120
 
 clean:

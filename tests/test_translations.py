@@ -12,12 +12,20 @@ KEYWORDS = {"_": None, "gettext": None, "ngettext": (1, 2), "lazy_gettext": None
 PLACEHOLDER = re.compile(r"%\((\w+)\)[sd]")
 
 
+def _searched(path: str) -> bool:
+    """Every folder but hidden ones and node_modules: templates under ``_macros/`` hold strings too (Babel's
+    default filter skips folders starting with ``_``)."""
+    name = Path(path).name
+    return not name.startswith(".") and name != "node_modules"
+
+
 def _source_messages() -> set[str]:
     method_map = [("webapp/**.py", "python"), ("forms/**.py", "python"), ("webapp/templates/**.html", "jinja2"),
                   ("webapp/templates/**.txt", "jinja2")]
     found = set()
     for _, _, message, _, _ in extract_from_dir(str(ROOT), method_map=method_map, keywords=KEYWORDS,
-                                                  options_map={"webapp/templates/**.html": {"trimmed": "true"}}):
+                                                  options_map={"webapp/templates/**.html": {"trimmed": "true"}},
+                                                  directory_filter=_searched):
         found.update(message if isinstance(message, tuple) else (message,))
     return {m for m in found if m}
 

@@ -71,6 +71,7 @@ AUDIT_ACTION_LABELS = {
     "user.activate": _l("Reactivated user"),
     "user.password_reset": _l("Reset a password"),
     "user.import": _l("Imported users"),
+    "demo.seed": _l("Created the demo data"),
     "role.assign": _l("Assigned role"),
     "role.update": _l("Edited role assignment"),
     "role.end": _l("Ended role assignment"),

@@ -173,3 +173,14 @@ def test_a_new_teacher_sees_the_substitute_among_reviewers(app, demo):
     page = client.get("/").get_data(as_text=True)
     for name in ("陈静", "刘芳", "王磊", "曹静"):
         assert name in page
+
+
+def test_the_import_page_of_a_demo_install_lists_no_fake_import(app, demo):
+    """The seed is recorded as what it is (demo data), not as a CSV import the import page cannot show."""
+    client = app.test_client()
+    client.login("admin", DEMO_PASSWORD)
+    response = client.get("/admin/import")
+    assert response.status_code == 200
+    assert "湘北市" not in response.get_data(as_text=True)
+    trail = client.get("/admin/audit").get_data(as_text=True)
+    assert "创建演示数据" in trail

@@ -356,9 +356,8 @@ class _Builder:
         delegation = delegate(self.users["liufang"], self.users["wanglei"], role=Role.SCHOOL_OFFICER,
                               valid_from=self.today - timedelta(days=3), valid_to=self.today + timedelta(days=30),
                               reason="参加省级骨干教师培训（外出一个月）", created_by=admin)
-        audit.record("org.import", actor=admin, obj=self.orgs[DEMO_CITY_CODE], after={"orgs": self.counts.orgs})
-        audit.record("user.import", actor=admin, object_type="org", object_id=self.orgs[DEMO_CITY_CODE].id,
-                     after={"users": self.counts.users})
+        audit.record("demo.seed", actor=admin, obj=self.orgs[DEMO_CITY_CODE],
+                     after={"orgs": self.counts.orgs, "users": self.counts.users})
         audit.record("delegation.create", actor=admin, obj=delegation,
                      after={"from": "liufang", "to": "wanglei", "role": Role.SCHOOL_OFFICER.value})
         db.session.flush()
