@@ -583,6 +583,8 @@ def test_a_new_version_of_a_process_that_posts_credits_waits_for_another_adminis
     approved = as_user("admin").post("/definitions/credit_application/versions/2/approve", {"note": "已核对"})
     assert approved.status_code == 200 and approved.get_json()["state"] == "live"
     assert definition_service.latest("credit_application").version == 2
+    told = db.session.scalars(sa.select(Notification.kind).where(Notification.user_id == people["designer"].id)).all()
+    assert "definition.approve" in told, "the designer hears the outcome"
     assert as_user("admin").post("/definitions/credit_application/versions/2/approve", {}).status_code == 409
 
 
@@ -631,3 +633,13 @@ def test_the_instance_page_offers_administrators_pause_and_cancel(db, app, peopl
     assert done.status_code == 302
     db.session.expire_all()
     assert db.session.get(ProcessInstance, instance_id).status.value == "cancelled"
+    assert "Reason: 申请人已调离" in teacher.get(f"/inbox/instances/{instance_id}").get_data(as_text=True)
+
+
+def test_a_paused_instance_says_so_on_its_task_page(db, app, as_user, people, review):
+    task_id, instance_id = review
+    assert as_user("admin").post(f"/instances/{instance_id}/suspend", {"reason": "核查材料"}).status_code == 200
+    officer = app.test_client()
+    officer.login(people["officer"].login)
+    page = officer.get(f"/inbox/tasks/{task_id}").get_data(as_text=True)
+    assert "An administrator has paused this process" in page

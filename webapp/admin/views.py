@@ -15,7 +15,17 @@ from webapp.admin import bp
 from webapp.admin.common import assignment_status, delegation_status, page_size, user_label
 from webapp.extensions import db
 from webapp.labels import AUDIT_ACTION_LABELS, ROLE_LABELS
-from webapp.models import AuditEvent, Delegation, Incident, Org, Role, RoleAssignment, User
+from webapp.models import (
+    AuditEvent,
+    DefinitionState,
+    Delegation,
+    Incident,
+    Org,
+    ProcessDefinition,
+    Role,
+    RoleAssignment,
+    User,
+)
 from webapp.security import require_role
 from webapp.services import imports as import_service
 
@@ -106,6 +116,8 @@ def index():
         "delegations": _count(sa.select(Delegation.id).where(
             Delegation.active.is_(True), Delegation.valid_from <= today, Delegation.valid_to >= today)),
         "incidents": _count(sa.select(Incident.id).where(Incident.resolved_at.is_(None))),
+        "pending_definitions": _count(sa.select(ProcessDefinition.id).where(
+            ProcessDefinition.state == DefinitionState.PENDING)),
     }
     events = list(db.session.scalars(sa.select(AuditEvent).options(selectinload(AuditEvent.actor))
                                      .order_by(AuditEvent.id.desc()).limit(10)))

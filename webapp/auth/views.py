@@ -54,9 +54,13 @@ def login():
         db.session.commit()
         if result.retry_after is not None:
             seconds = math.ceil(result.retry_after.total_seconds())
-            minutes = max(1, math.ceil(seconds / 60))
-            form.form_errors.append(ngettext("Too many attempts. Please try again in %(num)d minute.",
-                                             "Too many attempts. Please try again in %(num)d minutes.", minutes))
+            if seconds < 60:
+                form.form_errors.append(ngettext("Too many attempts. Please try again in %(num)d second.",
+                                                 "Too many attempts. Please try again in %(num)d seconds.", seconds))
+            else:
+                form.form_errors.append(ngettext("Too many attempts. Please try again in %(num)d minute.",
+                                                 "Too many attempts. Please try again in %(num)d minutes.",
+                                                 math.ceil(seconds / 60)))
             status, headers = 429, {"Retry-After": str(seconds)}
         else:
             form.form_errors.append(_("The login name or password is wrong."))

@@ -93,6 +93,14 @@ def review(definition: ProcessDefinition, actor: User, *, approve: bool, note: s
     db.session.flush()
     audit.record("definition.approve" if approve else "definition.refuse", actor=actor, obj=definition,
                  after={"key": definition.key, "version": definition.version, "note": note})
+    if definition.deployed_by is not None:
+        from webapp.services import notifications  # imported here: notifications renders with the app's templates
+
+        title = (_l("Version %(version)d of %(name)s is live.", version=definition.version, name=definition.name)
+                 if approve else _l("Version %(version)d of %(name)s was refused.", version=definition.version,
+                                    name=definition.name))
+        notifications.notify(definition.deployed_by, "definition.approve" if approve else "definition.refuse",
+                             title=title, body=note)
     return definition
 
 

@@ -3,6 +3,7 @@
  *
  *   data-autosubmit        on a select or checkbox: changing it submits its form (the inbox filters).
  *   data-once              on a submit button: disabled once its form is submitted, against double posts.
+ *   data-confirm           on a submit button: its text is asked as a question first; "cancel" sends nothing.
  *   data-evidence-preview  on a box, with data-for (a file input's id) and data-max-bytes: shows the chosen
  *                          files (pictures as thumbnails) and marks those over the limit.
  */
@@ -13,6 +14,13 @@
     var field = event.target.closest("[data-autosubmit]");
     if (field && field.form) {
       field.form.submit();
+    }
+  });
+
+  document.addEventListener("click", function (event) {
+    var button = event.target.closest("[data-confirm]");
+    if (button && !window.confirm(button.getAttribute("data-confirm"))) {
+      event.preventDefault();
     }
   });
 
