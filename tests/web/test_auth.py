@@ -204,3 +204,9 @@ def test_backslash_next_cannot_leave_the_site(client, teacher):
     response = client.post("/auth/login?next=/\\evil.example",
                            data={"login": "teacher1", "password": TEST_PASSWORD, "csrf_token": token})
     assert response.headers["Location"] == "/"
+
+
+def test_fields_without_help_have_no_dangling_description(client):
+    """``aria-describedby="None"`` points screen readers at an element that does not exist."""
+    page = client.get("/auth/login").get_data(as_text=True)
+    assert 'aria-describedby="None"' not in page
