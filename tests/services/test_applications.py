@@ -154,7 +154,10 @@ def test_full_story_to_the_ledger(db, chain, evidence_dir):
     assert entry.source_ref == str(application.instance_id)
     assert entry.evidence_hash == application.evidence[0].sha256
     assert entry.recognised_by_id == chain["county"].id
-    assert ledger.progress(chain["teacher"], date(2026, 11, 1)) is not None
+    cycle = ledger.progress(chain["teacher"], date(2026, 11, 1)).period("cycle")
+    assert (cycle.total.counted, cycle.total.minimum, cycle.total.remaining) == (24, 360, 336)
+    assert ledger.progress(chain["teacher"], date(2026, 10, 4)).period("cycle").total.counted == 0, \
+        "earned when the training ended"
     kinds = db.session.scalars(sa.select(Notification.kind).where(Notification.user_id == chain["teacher"].id)).all()
     assert kinds == ["application.recognised"]
 
@@ -173,6 +176,28 @@ def test_teacher_without_subgroup_leader_goes_to_the_school(db, chain, make_user
     application = apply(teacher, category="school_based", item_code="open_lesson", hours_requested=4)
     assert task_of(application).bpmn_id == "school_review"
 
+
+
+def test_a_teacher_who_alone_leads_her_own_subgroup_goes_to_the_school(db, chain, make_user, make_org, region):
+    """Nobody else may review for her subgroup's leader (four-eyes), so that step is left out; once a co-leader is
+    appointed, the co-leader reviews first."""
+    from webapp.services.users import set_primary_subgroup
+
+    english = make_org("subgroup", region["school"], code="C1-K1-S1-ENG", name="英语备课组")
+    teacher = make_user("teacher_leader", org=region["school"], roles=((Role.TEACHER, region["school"]),
+                                                                      (Role.SUBGROUP_LEADER, english)))
+    set_primary_subgroup(teacher, english)
+    alone = apply(teacher, category="school_based", item_code="open_lesson", hours_requested=4)
+    assert alone.subject_org_id == english.id
+    task_of(alone, "school_review")
+
+    co_leader = make_user("co_leader", org=region["school"], roles=((Role.SUBGROUP_LEADER, english),))
+    second = apply(teacher, files=(("lesson.pdf", PDF + b"second"),), category="school_based",
+                   item_code="open_lesson", hours_requested=4, organiser="英语组")
+    leader_task = task_of(second, "leader_review")
+    assert tasks.is_candidate(leader_task, co_leader)
+    with pytest.raises(NotAllowed):
+        applications.review(leader_task, teacher, "approve", 4, "")
 
 def test_failed_checks_return_to_the_teacher_who_revises(db, chain):
     application = apply(chain["teacher"], category="school_based", item_code="open_lesson", hours_requested=20)
