@@ -221,6 +221,33 @@ def test_failed_checks_return_to_the_teacher_who_revises(db, chain):
     assert task_of(application).bpmn_id == "leader_review"
 
 
+
+def test_an_application_keeps_within_the_evidence_file_limit(app, db, chain, monkeypatch):
+    """At most EVIDENCE_MAX_FILES files, counting on a revision the files it keeps as well as the new ones."""
+    monkeypatch.setitem(app.config["YANXUN"], "EVIDENCE_MAX_FILES", 2)
+    pdfs = [(f"certificate{n}.pdf", PDF + str(n).encode()) for n in range(4)]
+    with pytest.raises(FormRejected) as refused:
+        apply(chain["teacher"], files=pdfs[:3])
+    assert refused.value.errors == {"evidence": ["Attach at most 2 files."]}
+    db.session.rollback()
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(Application)) == 0
+
+    application = apply(chain["teacher"], files=pdfs[:2], category="school_based", item_code="open_lesson",
+                        hours_requested=20)
+    assert application.status is ApplicationStatus.RETURNED and len(application.evidence) == 2
+    revised = values(category="school_based", item_code="open_lesson", hours_requested=4)
+    with pytest.raises(FormRejected) as refused:
+        applications.resubmit(application, chain["teacher"], revised, [applications.Upload(*pdfs[2])])
+    assert refused.value.errors == {"evidence": ["Attach at most 2 files."]}
+    db.session.rollback()
+    assert application.status is ApplicationStatus.RETURNED and len(application.evidence) == 2
+    replaced = application.evidence[0]
+    applications.resubmit(application, chain["teacher"], revised, [applications.Upload(*pdfs[2])],
+                          remove_ids=[replaced.id])
+    db.session.commit()
+    assert application.status is ApplicationStatus.SUBMITTED
+    assert sorted(e.file_name for e in application.evidence) == ["certificate1.pdf", "certificate2.pdf"]
+
 def test_reviewer_returns_for_revision_with_comment(db, chain):
     application = apply(chain["teacher"])
     review(application, chain["leader"])
