@@ -113,6 +113,19 @@ def test_scripts_run_with_guards_and_keep_only_data(sandbox: SandboxEnvironment)
     assert data == {"total": 3, "items": [1, 2], "doubled": [2, 4], "summary": {"n": 2, "ok": True}, "a": 1, "b": 2}
 
 
+
+@pytest.mark.parametrize("script", ["math.pi = 3", "del math.pi", "math.floor = max", "juel_empty.memo = {}"])
+def test_scripts_cannot_change_what_the_sandbox_gives_every_script(sandbox: SandboxEnvironment, script: str) -> None:
+    """The sandbox process outlives one script: the write guard keeps one instance's script from changing the
+    modules and helpers every later script and expression of every instance uses."""
+    from webapp.engine.expressions import ScriptError
+
+    data = {"x": 2.5}
+    with pytest.raises(ScriptError, match="attribute-less object"):
+        sandbox.execute(script, data)
+    assert data == {"x": 2.5}
+    assert sandbox.evaluate("(round(math.pi, 2), math.floor(x))", data) == (3.14, 2)
+
 def test_script_syntax_error_reports_the_line() -> None:
     with pytest.raises(ExpressionError) as caught:
         compile_script("a = 1\nb = (\n")
