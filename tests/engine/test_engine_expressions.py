@@ -72,6 +72,18 @@ def test_conditions_evaluate_in_the_sandbox(sandbox: SandboxEnvironment) -> None
     assert sandbox.evaluate("len([c for c in comments]) == 0 and min(1, 2) == 1", data) is True
 
 
+
+@pytest.mark.parametrize(("value", "is_empty"), [
+    (None, True), ("", True), ([], True), ({}, True),
+    ("x", False), ([0], False), ({"证书": None}, False), (0, False), (False, False),
+])
+def test_juel_empty_is_camunda_7s(sandbox: SandboxEnvironment, value: object, is_empty: bool) -> None:
+    """``empty`` is true for null and for an empty string, list or map, as in Camunda 7; never for 0 or false."""
+    data = {"value": value, "application": {"attachments": value}}
+    assert sandbox.evaluate("${empty value}", data) is is_empty
+    assert sandbox.evaluate("${not empty application.attachments}", data) is not is_empty
+    assert sandbox.evaluate("juel_empty(value)", data) is is_empty, "the same in Python, in the sandbox process"
+
 @pytest.mark.parametrize("attack", [
     "__import__('os').system('true')",
     "().__class__.__base__.__subclasses__()",
