@@ -141,7 +141,9 @@ def test_delegated_admin_role_counts(client, db, region, admin, make_user):
     deputy = db.session.scalar(sa.select(User).where(User.login == "deputy"))
     delegate(admin, deputy, role="admin", valid_from=TODAY, valid_to=TODAY)
     client.login("deputy")
-    assert client.get("/admin/").status_code == 200
+    response = client.get("/admin/")
+    assert response.status_code == 200 and heading(response.get_data(as_text=True)) == "系统管理"
+    assert client.get("/admin/users").status_code == 200
 
 
 # Dashboard and audit trail -------------------------------------------------------------------------
