@@ -49,10 +49,11 @@ run: install assets translations seed
 	@echo "YanXun on http://$(HOST):$(PORT)/ (demo logins in README.md)"
 	$(FLASK) run --host $(HOST) --port $(PORT)
 
+# pytest through tests/servers.py: throw-away PostgreSQL and Redis unless YANXUN_TEST_* name servers already.
 test: install assets translations
 	$(BIN)/ruff check .
 	$(BIN)/lint-imports
-	$(BIN)/pytest
+	$(BIN)/python -m tests.servers $(PYTEST_ARGS)
 
 extract-messages: install
 	$(BIN)/pybabel extract -F babel.cfg --ignore-dirs=".* node_modules" -k _l -k lazy_gettext -o webapp/translations/messages.pot --no-location --sort-output --width 120 .

@@ -10,8 +10,10 @@ from __future__ import annotations
 import os
 import re
 import secrets
+from collections import Counter
 from collections.abc import Iterator
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 import sqlalchemy as sa
@@ -27,6 +29,39 @@ def pytest_configure(config: pytest.Config) -> None:
     if IN_CI and not (PG_URL and REDIS_URL):
         raise pytest.UsageError("CI must set YANXUN_TEST_DATABASE_URL and YANXUN_TEST_REDIS_URL; "
                                 "PostgreSQL and Redis tests are never skipped in CI.")
+
+
+def _server(url: str, name: str, variable: str, missing: str) -> tuple[str, bool]:
+    """One line of the summary about a server the suite uses, and whether it is missing."""
+    if not url:
+        return f"{name}: NONE ({variable} is not set): {missing}", True
+    where = urlsplit(url)
+    started = name in os.environ.get("YANXUN_TEST_THROWAWAY", "").split(",")
+    source = "a throw-away server started for this run (tests/servers.py)" if started else variable
+    return f"{name}: {where.hostname}:{where.port}{where.path} from {source}", False
+
+
+def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
+    """Say what the run tested against, and loudly how many tests were skipped and why: a green run that
+    skipped the PostgreSQL tests has tested no row locking at all."""
+    lines = [_server(PG_URL, "PostgreSQL", "YANXUN_TEST_DATABASE_URL",
+                     "the suite ran on SQLite, which has no row locks; the concurrency and worker tests did not run"),
+             _server(REDIS_URL, "Redis", "YANXUN_TEST_REDIS_URL", "the tests that need Redis did not run")]
+    terminalreporter.write_sep("=", "test servers")
+    for line, missing in lines:
+        terminalreporter.write_line(line, red=missing, bold=missing)
+    if any(missing for _, missing in lines):
+        terminalreporter.write_line("`make test` starts throw-away PostgreSQL and Redis servers when they are "
+                                    "installed (tests/servers.py).", yellow=True)
+    reasons: Counter[str] = Counter()
+    for report in terminalreporter.stats.get("skipped", []):
+        longrepr = report.longrepr
+        reason = longrepr[2] if isinstance(longrepr, tuple) else str(longrepr)
+        reasons[reason.removeprefix("Skipped: ")] += 1
+    if reasons:
+        terminalreporter.write_sep("!", f"{sum(reasons.values())} TESTS SKIPPED", red=True, bold=True)
+        for reason, count in reasons.most_common():
+            terminalreporter.write_line(f"{count:4d} × {reason}", red=True)
 
 
 @pytest.fixture(scope="session")

@@ -72,6 +72,18 @@ def test_conditions_evaluate_in_the_sandbox(sandbox: SandboxEnvironment) -> None
     assert sandbox.evaluate("len([c for c in comments]) == 0 and min(1, 2) == 1", data) is True
 
 
+
+@pytest.mark.parametrize(("value", "is_empty"), [
+    (None, True), ("", True), ([], True), ({}, True),
+    ("x", False), ([0], False), ({"证书": None}, False), (0, False), (False, False),
+])
+def test_juel_empty_is_camunda_7s(sandbox: SandboxEnvironment, value: object, is_empty: bool) -> None:
+    """``empty`` is true for null and for an empty string, list or map, as in Camunda 7; never for 0 or false."""
+    data = {"value": value, "application": {"attachments": value}}
+    assert sandbox.evaluate("${empty value}", data) is is_empty
+    assert sandbox.evaluate("${not empty application.attachments}", data) is not is_empty
+    assert sandbox.evaluate("juel_empty(value)", data) is is_empty, "the same in Python, in the sandbox process"
+
 @pytest.mark.parametrize("attack", [
     "__import__('os').system('true')",
     "().__class__.__base__.__subclasses__()",
@@ -112,6 +124,19 @@ def test_scripts_run_with_guards_and_keep_only_data(sandbox: SandboxEnvironment)
                     "summary['ok'] = True\na, b = items\nprint(total)", data)
     assert data == {"total": 3, "items": [1, 2], "doubled": [2, 4], "summary": {"n": 2, "ok": True}, "a": 1, "b": 2}
 
+
+
+@pytest.mark.parametrize("script", ["math.pi = 3", "del math.pi", "math.floor = max", "juel_empty.memo = {}"])
+def test_scripts_cannot_change_what_the_sandbox_gives_every_script(sandbox: SandboxEnvironment, script: str) -> None:
+    """The sandbox process outlives one script: the write guard keeps one instance's script from changing the
+    modules and helpers every later script and expression of every instance uses."""
+    from webapp.engine.expressions import ScriptError
+
+    data = {"x": 2.5}
+    with pytest.raises(ScriptError, match="attribute-less object"):
+        sandbox.execute(script, data)
+    assert data == {"x": 2.5}
+    assert sandbox.evaluate("(round(math.pi, 2), math.floor(x))", data) == (3.14, 2)
 
 def test_script_syntax_error_reports_the_line() -> None:
     with pytest.raises(ExpressionError) as caught:

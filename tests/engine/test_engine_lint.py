@@ -140,6 +140,7 @@ def test_unsupported_element_and_unknown_task_type() -> None:
     ('camunda:priority="70"', 'camunda:priority="high"', "priority_invalid", 'camunda:priority="high"'),
     (">PT48H<", ">PT48X<", "timer_invalid", ">PT48X<"),
     (">PT48H<", ">0 0 9 * * ?<", "timer_cron_unsupported", ">0 0 9 * * ?<"),
+    (">PT48H<", ">0 9 * * 1-5<", "timer_cron_unsupported", ">0 9 * * 1-5<"),
     ('<bpmn:timeDuration xsi:type="bpmn:tFormalExpression">PT48H</bpmn:timeDuration>',
      '<bpmn:timeCycle xsi:type="bpmn:tFormalExpression">P3D</bpmn:timeCycle>', "timer_invalid", ">P3D<"),
     ("<bpmn:script>reminder_count = 1</bpmn:script>", "<bpmn:script>reminder_count = 1\nx = = 2</bpmn:script>",
@@ -158,6 +159,23 @@ def test_bad_expressions_are_reported_where_they_are(old: str, new: str, code: s
     assert report.errors[0].line == line_of(text, needle)
     assert report.errors[0].element_id is not None
 
+
+
+@pytest.mark.parametrize("gateway", ["exclusiveGateway", "inclusiveGateway"])
+def test_a_gateway_flow_without_condition_that_is_not_the_default_is_refused(gateway: str) -> None:
+    """Camunda 7 would take it as if its condition held; SpiffWorkflow cannot run it. Refused at deploy, named."""
+    unconditioned = ('<bpmn:conditionExpression xsi:type="bpmn:tFormalExpression">${!approved}'
+                     '</bpmn:conditionExpression>', "")
+    text = mutate(unconditioned, ("bpmn:exclusiveGateway", f"bpmn:{gateway}"))
+    report = check({"a.bpmn": text})
+    assert error_codes(report) == ["flow_condition_missing"]
+    [problem] = report.errors
+    assert (problem.element_id, problem.element_name) == ("flow_rejected", "驳回")
+    assert problem.line == line_of(text, '<bpmn:sequenceFlow id="flow_rejected"')
+    assert f"{gateway} '审核结果'" in problem.message
+    default = ('id="gw_decision" name="审核结果"', 'id="gw_decision" name="审核结果" default="flow_rejected"')
+    as_default = mutate(unconditioned, ("bpmn:exclusiveGateway", f"bpmn:{gateway}"), default)
+    assert check({"a.bpmn": as_default}).ok, "the default flow needs no condition"
 
 def test_lane_must_name_a_role() -> None:
     report = check({"a.bpmn": mutate(("Lane_teacher", "Lane_0f3k2a"))})

@@ -282,3 +282,54 @@ def test_data_that_cannot_be_stored_is_reported(runtime: WorkflowRuntime) -> Non
     with pytest.raises(Exception, match="cannot be stored") as caught:
         runtime.dump(workflow)
     assert caught.value.code == "data_not_serializable"
+
+
+def inclusive_diagram(*, default: bool = True) -> str:
+    """An inclusive gateway as Camunda Modeler draws one: a user task on one branch, a script on another, a default
+    branch; an inclusive join; then a script that counts how often the join let a token through."""
+    from engine_support import process_xml, script_node
+
+    split = 'name="需要哪些审核" default="flow_3"' if default else 'name="需要哪些审核"'
+    nodes = [("startEvent", "start", "", ""),
+             ("inclusiveGateway", "split", split, ""),
+             ("userTask", "extras_review", 'name="附加材料审核" camunda:assignee="${initiator}"', ""),
+             script_node("long_course", "long_course = True", "长课程"),
+             script_node("routine", "routine = True", "常规"),
+             ("inclusiveGateway", "join", 'name="汇合"', ""),
+             script_node("count", "joined += 1", "计数"),
+             ("endEvent", "end", "", "")]
+    flows = [("start", "split", None), ("split", "extras_review", "${not empty extras}"),
+             ("split", "long_course", "${hours > 40}"), ("split", "routine", None if default else "${hours < 0}"),
+             ("extras_review", "join", None), ("long_course", "join", None), ("routine", "join", None),
+             ("join", "count", None), ("count", "end", None)]
+    return process_xml("inclusive", nodes, flows)
+
+
+@pytest.mark.parametrize(("extras", "hours", "branches"), [
+    ({"证书": "附件1"}, 50, ["extras_review", "long_course"]),
+    ({}, 50, ["long_course"]),
+    ({"证书": "附件1"}, 8, ["extras_review"]),
+    ({}, 8, ["routine"]),
+])
+def test_an_inclusive_gateway_runs_as_in_camunda_7(runtime: WorkflowRuntime, extras: dict, hours: int,
+                                                   branches: list[str]) -> None:
+    """Every flow whose condition holds is taken, the default only when none does; the join waits for every branch
+    taken, and only those (a map is ``empty`` when it has no entries)."""
+    definition = compile_text({"inclusive.bpmn": inclusive_diagram()})
+    workflow = runtime.start(definition.spec_json, {"extras": extras, "hours": hours, "joined": 0}, initiator="t42")
+    waiting = runtime.ready_user_tasks(workflow)
+    assert [task.bpmn_id for task in waiting] == [b for b in branches if b == "extras_review"]
+    for task in waiting:
+        assert runtime.variables(workflow)["joined"] == 0, "the join waits for the review"
+        runtime.complete_user_task(workflow, task.task_id, {})
+    data = runtime.variables(workflow)
+    assert runtime.is_completed(workflow) and data["joined"] == 1
+    assert [name for name in ("long_course", "routine") if data.get(name)] == [
+        b for b in branches if b != "extras_review"]
+
+
+def test_an_inclusive_gateway_without_a_true_condition_or_default_stops_naming_it(runtime: WorkflowRuntime) -> None:
+    definition = compile_text({"inclusive.bpmn": inclusive_diagram(default=False)})
+    with pytest.raises(EngineIncident) as caught:
+        runtime.start(definition.spec_json, {"extras": {}, "hours": 8, "joined": 0}, initiator="t42")
+    assert (caught.value.code, caught.value.bpmn_id) == ("gateway_no_match", "split")

@@ -33,6 +33,9 @@ def test_timer_values_become_python(kind: str, typed: str, python: str) -> None:
     ("timeDate", "2026-13-05T08:00", "timer_invalid"),
     ("timeDate", '"P3D"', "timer_invalid"),
     ("timeCycle", "0 0/5 * * * ?", "timer_cron_unsupported"),
+    ("timeCycle", "0 8 * * 1", "timer_cron_unsupported"),
+    ("timeCycle", "*/15 * * * *", "timer_cron_unsupported"),
+    ("timeDate", "0 9 1 SEP *", "timer_cron_unsupported"),
     ("timeDuration", "", "timer_empty"),
     ("timeDuration", "${a ? b : c}", "expression_unsupported"),
 ])

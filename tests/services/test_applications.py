@@ -154,7 +154,10 @@ def test_full_story_to_the_ledger(db, chain, evidence_dir):
     assert entry.source_ref == str(application.instance_id)
     assert entry.evidence_hash == application.evidence[0].sha256
     assert entry.recognised_by_id == chain["county"].id
-    assert ledger.progress(chain["teacher"], date(2026, 11, 1)) is not None
+    cycle = ledger.progress(chain["teacher"], date(2026, 11, 1)).period("cycle")
+    assert (cycle.total.counted, cycle.total.minimum, cycle.total.remaining) == (24, 360, 336)
+    assert ledger.progress(chain["teacher"], date(2026, 10, 4)).period("cycle").total.counted == 0, \
+        "earned when the training ended"
     kinds = db.session.scalars(sa.select(Notification.kind).where(Notification.user_id == chain["teacher"].id)).all()
     assert kinds == ["application.recognised"]
 
@@ -173,6 +176,28 @@ def test_teacher_without_subgroup_leader_goes_to_the_school(db, chain, make_user
     application = apply(teacher, category="school_based", item_code="open_lesson", hours_requested=4)
     assert task_of(application).bpmn_id == "school_review"
 
+
+
+def test_a_teacher_who_alone_leads_her_own_subgroup_goes_to_the_school(db, chain, make_user, make_org, region):
+    """Nobody else may review for her subgroup's leader (four-eyes), so that step is left out; once a co-leader is
+    appointed, the co-leader reviews first."""
+    from webapp.services.users import set_primary_subgroup
+
+    english = make_org("subgroup", region["school"], code="C1-K1-S1-ENG", name="英语备课组")
+    teacher = make_user("teacher_leader", org=region["school"], roles=((Role.TEACHER, region["school"]),
+                                                                      (Role.SUBGROUP_LEADER, english)))
+    set_primary_subgroup(teacher, english)
+    alone = apply(teacher, category="school_based", item_code="open_lesson", hours_requested=4)
+    assert alone.subject_org_id == english.id
+    task_of(alone, "school_review")
+
+    co_leader = make_user("co_leader", org=region["school"], roles=((Role.SUBGROUP_LEADER, english),))
+    second = apply(teacher, files=(("lesson.pdf", PDF + b"second"),), category="school_based",
+                   item_code="open_lesson", hours_requested=4, organiser="英语组")
+    leader_task = task_of(second, "leader_review")
+    assert tasks.is_candidate(leader_task, co_leader)
+    with pytest.raises(NotAllowed):
+        applications.review(leader_task, teacher, "approve", 4, "")
 
 def test_failed_checks_return_to_the_teacher_who_revises(db, chain):
     application = apply(chain["teacher"], category="school_based", item_code="open_lesson", hours_requested=20)
@@ -195,6 +220,33 @@ def test_failed_checks_return_to_the_teacher_who_revises(db, chain):
     assert revise.status is TaskStatus.COMPLETED
     assert task_of(application).bpmn_id == "leader_review"
 
+
+
+def test_an_application_keeps_within_the_evidence_file_limit(app, db, chain, monkeypatch):
+    """At most EVIDENCE_MAX_FILES files, counting on a revision the files it keeps as well as the new ones."""
+    monkeypatch.setitem(app.config["YANXUN"], "EVIDENCE_MAX_FILES", 2)
+    pdfs = [(f"certificate{n}.pdf", PDF + str(n).encode()) for n in range(4)]
+    with pytest.raises(FormRejected) as refused:
+        apply(chain["teacher"], files=pdfs[:3])
+    assert refused.value.errors == {"evidence": ["Attach at most 2 files."]}
+    db.session.rollback()
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(Application)) == 0
+
+    application = apply(chain["teacher"], files=pdfs[:2], category="school_based", item_code="open_lesson",
+                        hours_requested=20)
+    assert application.status is ApplicationStatus.RETURNED and len(application.evidence) == 2
+    revised = values(category="school_based", item_code="open_lesson", hours_requested=4)
+    with pytest.raises(FormRejected) as refused:
+        applications.resubmit(application, chain["teacher"], revised, [applications.Upload(*pdfs[2])])
+    assert refused.value.errors == {"evidence": ["Attach at most 2 files."]}
+    db.session.rollback()
+    assert application.status is ApplicationStatus.RETURNED and len(application.evidence) == 2
+    replaced = application.evidence[0]
+    applications.resubmit(application, chain["teacher"], revised, [applications.Upload(*pdfs[2])],
+                          remove_ids=[replaced.id])
+    db.session.commit()
+    assert application.status is ApplicationStatus.SUBMITTED
+    assert sorted(e.file_name for e in application.evidence) == ["certificate1.pdf", "certificate2.pdf"]
 
 def test_reviewer_returns_for_revision_with_comment(db, chain):
     application = apply(chain["teacher"])

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from datetime import date
+from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
@@ -14,6 +16,7 @@ from webapp.services.passwords import verify_password
 from webapp.services.roles import resolve, roles_of
 
 DAY = date.today()
+README = Path(__file__).resolve().parents[2] / "README.md"
 
 
 @pytest.fixture(scope="module")
@@ -156,15 +159,19 @@ def test_a_second_call_returns_nothing_and_adds_nothing(session):
     assert session.scalar(sa.select(sa.func.count()).where(Org.code == DEMO_CITY_CODE)) == 1
 
 
+def documented_logins() -> dict[str, str]:
+    """README's "Demo logins" table: login -> who."""
+    section = README.read_text(encoding="utf-8").split("### Demo logins", 1)[1].split("\n## ", 1)[0]
+    return dict(re.findall(r"^\| `([^`]+)` \| (.+?) \|$", section, re.MULTILINE))
+
+
 def test_the_demo_password_opens_every_documented_login(session):
-    orgs = {org.name for org in session.scalars(sa.select(Org))}
-    for login, role, org_name in DEMO_LOGINS:
+    assert documented_logins() == {login: f"{role}（{org_name}）" for login, role, org_name in DEMO_LOGINS}
+    for login, _, org_name in DEMO_LOGINS:
         user = _user(session, login)
-        assert role
-        assert org_name in orgs
-        assert user.org.name == org_name, login
-    assert verify_password(_user(session, "admin").password_hash, DEMO_PASSWORD)
-    assert not verify_password(_user(session, "admin").password_hash, "wrong")
+        assert user.active and user.org.name == org_name, login
+        assert verify_password(user.password_hash, DEMO_PASSWORD), login
+        assert not verify_password(user.password_hash, DEMO_PASSWORD + "x"), login
 
 
 def test_a_new_teacher_sees_the_substitute_among_reviewers(app, demo):

@@ -142,6 +142,29 @@ def test_user_rows_are_checked_one_by_one_and_good_ones_kept(db, region, make_us
     assert report.event.after["created"] == 2 and report.event.after["rejected"] == 11
 
 
+
+def test_nobody_and_nothing_is_imported_into_a_deactivated_organisation(db, region):
+    from webapp.services.orgs import set_org_active
+
+    for org in (region["chinese"], region["school2"], region["county2"]):
+        set_org_active(org, False)
+    users = run("users", [
+        USER_HEADER,
+        user_row("works_there", org="C1-K2-S1"),
+        user_row("teaches_there", roles="teacher@C1-K2-S1"),
+        user_row("joins_group", subgroup="C1-K1-S1-CHN"),
+        user_row("still_fine", roles="teacher", subgroup="C1-K1-S1-MATH"),
+    ])
+    result = outcome(users)
+    assert result["works_there"][1] == [("org_code", "The organisation C1-K2-S1 is deactivated.")]
+    assert result["teaches_there"][1] == [("roles", "The organisation C1-K2-S1 is deactivated.")]
+    assert result["joins_group"][1] == [("primary_subgroup_code", "The organisation C1-K1-S1-CHN is deactivated.")]
+    assert result["still_fine"][0] == "created"
+    assert {user.login for user in db.session.scalars(sa.select(User))} == {"still_fine"}
+    orgs = run("orgs", [ORG_HEADER, ["K2-S9", "新学校", "school", "C1-K2", "", "", "", ""]])
+    assert outcome(orgs)["K2-S9"][1] == [("parent_code", "The organisation C1-K2 is deactivated.")]
+    assert db.session.scalar(sa.select(Org).where(Org.code == "K2-S9")) is None
+
 def test_the_stored_report_keeps_no_password_and_gives_back_rejected_rows(db, region):
     report = run("users", [USER_HEADER, user_row("good1"), user_row("bad1", password="short1")])
     stored = report.event.after

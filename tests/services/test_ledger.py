@@ -394,3 +394,22 @@ def test_below_minimum_lists_the_schools_teachers_in_few_queries(app, db, region
     result, more_queries = listed()
     assert len(result) == 8 and more_queries == queries, "the query count does not grow with the teachers"
     assert ledger.below_minimum(regions["xb"], date(2021, 5, 1)) == []
+
+
+def test_below_minimum_lists_only_active_teachers_of_the_school_on_that_day(db, regions, teacher_at, make_user):
+    """A deactivated account, or one whose teacher assignment at the school was ended or ran out, is not the
+    school's to chase."""
+    from webapp.services.users import assign_role, end_assignment, set_user_active
+
+    school = regions["dali"]
+    teacher_at(school, display_name="在职")
+    set_user_active(teacher_at(school, display_name="已停用"), False)
+    end_assignment(assign_role(make_user(display_name="已离职", org=school), Role.TEACHER, school))
+    assign_role(make_user(display_name="已调出", org=school), Role.TEACHER, school, valid_from=date(2015, 9, 1),
+                valid_to=date(2021, 4, 30))
+
+    def listed(on: date) -> set[str]:
+        return {shortfall.user.display_name for shortfall in ledger.below_minimum(school, on)}
+
+    assert listed(date(2021, 5, 1)) == {"在职"}
+    assert listed(date(2021, 4, 15)) == {"在职", "已调出"}, "still the school's teacher then"

@@ -233,6 +233,26 @@ def test_recipients_are_capped(db, region, people):
     assert [u.login for u in service.task_recipients(review, limit=2)] == ["officer1", "officer2"]
 
 
+
+def test_nobody_is_told_through_a_role_assignment_that_ended_or_has_not_begun(db, region, people, person):
+    """The task's title goes only to those who may act on it today: not to a school officer whose assignment was
+    ended, ran out yesterday or begins tomorrow."""
+    from webapp.services.users import assign_role, end_assignment
+
+    school, today = region["school"], date.today()
+    end_assignment(assign_role(person("ended"), Role.SCHOOL_OFFICER, school))
+    assign_role(person("ran_out"), Role.SCHOOL_OFFICER, school, valid_from=today - timedelta(days=30),
+                valid_to=today - timedelta(days=1))
+    assign_role(person("next_term"), Role.SCHOOL_OFFICER, school, valid_from=today + timedelta(days=1))
+    definitions.deploy(hours_review_files(), None)
+    instance = instances.start("hours_review", subject_org=region["maths"], initiator=people["teacher"],
+                               title="王老师的学时申请")
+    instances.complete_task(open_task(db, instance), people["teacher"], {"title": "信息技术培训", "hours": 12},
+                            tasks.authorise_complete)
+    review = open_task(db, instance)
+    assert [user.login for user in service.task_recipients(review)] == ["officer1", "officer2", "substitute"]
+    assert set(notified(db, review)) == {"officer1", "officer2", "substitute"}
+
 # -- reading and marking read ----------------------------------------------------------------------------------
 
 def test_unread_count_recent_and_mark_read(db, person):

@@ -54,14 +54,16 @@ def test_expired_and_future_assignments_do_not_count(region, make_user):
                 valid_to=TODAY - timedelta(days=1))
     future = make_user("next_officer")
     assign_role(future, Role.SCHOOL_OFFICER, region["school"], valid_from=TODAY + timedelta(days=10))
-    county = make_user("county_officer", roles=((Role.SCHOOL_OFFICER, region["county"]),))
+    make_user("county_officer", roles=((Role.SCHOOL_OFFICER, region["county"]),))
 
-    assert logins(roles.resolve(Role.SCHOOL_OFFICER, region["maths"])) == ["county_officer"]
-    assert logins(roles.resolve(Role.SCHOOL_OFFICER, region["maths"], on=TODAY - timedelta(days=5))) == [
-        "county_officer", "old_officer"][1:]
+    today = roles.resolve(Role.SCHOOL_OFFICER, region["maths"])
+    assert logins(today) == ["county_officer"] and today.scope_org == region["county"], "nobody at the school today"
+    last_week = roles.resolve(Role.SCHOOL_OFFICER, region["maths"], on=TODAY - timedelta(days=5))
+    assert logins(last_week) == ["old_officer"] and last_week.scope_org == region["school"]
     assert logins(roles.resolve(Role.SCHOOL_OFFICER, region["maths"], on=TODAY + timedelta(days=10))) == [
         "next_officer"]
-    assert county.active
+    assert logins(roles.resolve(Role.SCHOOL_OFFICER, region["maths"], on=TODAY + timedelta(days=9))) == [
+        "county_officer"], "the day before the next officer begins"
 
 
 def test_ended_assignment_and_inactive_user_are_skipped(region, make_user):

@@ -208,6 +208,26 @@ INVALID = [
           categories:
             online: {hours: 30}
      """, "units.categories.online.credits: missing required key", id="conversion-half"),
+    # A conversion is "so many hours count as so many credits": hours of 0 would divide every posting by zero.
+    pytest.param("""\
+        units:
+          default: {hours: 0, credits: 1}
+     """, "units.default.hours: expected a number above 0, got 0", id="conversion-zero-hours"),
+    pytest.param("""\
+        units:
+          categories:
+            online: {hours: 0.0, credits: 1}
+     """, "units.categories.online.hours: expected a number above 0, got 0.0", id="category-conversion-zero-hours"),
+    pytest.param("""\
+        units:
+          categories:
+            online: {by_level: {province: {hours: 0, credits: 2}}}
+     """, "units.categories.online.by_level.province.hours: expected a number above 0, got 0",
+        id="level-conversion-zero-hours"),
+    pytest.param("""\
+        items:
+          talk: {category: online, name: 讲座, conversion: {hours: -2, credits: 1}}
+     """, "items.talk.conversion.hours: expected a number above 0, got -2", id="item-conversion-negative-hours"),
     pytest.param("""\
         audiences:
           trainer: {name: 培训者, when: {roles: [wizard]}}

@@ -1,6 +1,6 @@
 """Deploy, start, route, complete and tick through the service layer (real engine, real database)."""
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
 import sqlalchemy as sa
@@ -236,3 +236,44 @@ def test_designers_and_experts_above_do_not_see_applications(db, started, people
     assert not tasks.can_see(review, designer)
     assert not tasks.can_see(review, expert)
     assert tasks.can_see(review, county), "the county centre reviews the school's work"
+
+
+DELEGATION_PERIODS = {
+    "in force": (0, 0, True),
+    "ended yesterday": (-7, -1, False),
+    "starts tomorrow": (1, 7, False),
+}
+
+
+@pytest.mark.parametrize("period", list(DELEGATION_PERIODS))
+def test_a_substitute_acts_only_while_the_delegation_is_in_force(db, started, people, make_user, region, period):
+    """Outside its period a delegation gives nothing: no inbox, no task, no completion, no comment, no notice."""
+    from webapp.services import notifications, roles
+    from webapp.services.users import delegate
+
+    first, last, in_force = DELEGATION_PERIODS[period]
+    today = date.today()
+    substitute = make_user("substitute1", org=region["school"])
+    delegate(people["officer"], substitute, role=Role.SCHOOL_OFFICER, valid_from=today + timedelta(days=first),
+             valid_to=today + timedelta(days=last))
+    (submit_task,) = open_tasks(started)
+    submit(submit_task, people["teacher"])
+    (review,) = open_tasks(started)
+
+    assert ("substitute1" in [user.login for user in roles.resolve(Role.SCHOOL_OFFICER, region["maths"]).users]
+            ) is in_force
+    assert any(held.role is Role.SCHOOL_OFFICER for held in roles.roles_of(substitute)) is in_force
+    assert (substitute in notifications.task_recipients(review)) is in_force
+    assert tasks.is_candidate(review, substitute) is in_force
+    assert tasks.can_see(review, substitute) is in_force
+    assert tasks.may_comment(started, substitute) is in_force, "as a candidate of the open review"
+    inbox = list(db.session.scalars(tasks.inbox_query(substitute)))
+    assert inbox == ([review] if in_force else [])
+    if in_force:
+        tasks.authorise_complete(review, substitute)
+    else:
+        with pytest.raises(NotAllowed):
+            instances.complete_task(review, substitute, {"approved": True}, tasks.authorise_complete)
+        assert review.status is TaskStatus.OPEN
+    instances.complete_task(review, people["officer"], {"approved": True}, tasks.authorise_complete)
+    assert tasks.may_comment(started, substitute) is in_force, "as the substitute of the officer who approved"

@@ -1,6 +1,7 @@
 """The administration area: access, organisations, users, role assignments, delegations, audit trail."""
 
 import html
+import re
 from datetime import date, timedelta
 
 import pytest
@@ -82,17 +83,52 @@ def test_everybody_but_admins_gets_403(client, db, region, teachers, make_user):
         assert client.post(url, data={"csrf_token": token}).status_code == 403, url
 
 
+def heading(page: str) -> str:
+    """The text of the page's ``<h1>``, tags and runs of white space removed."""
+    match = re.search(r"<h1[^>]*>(.*?)</h1>", page, re.DOTALL)
+    assert match, "no <h1>"
+    return " ".join(re.sub(r"<[^>]+>", " ", match.group(1)).split())
+
+
 def test_every_page_renders_in_the_default_language(client, db, region, admin, teachers):
+    """Each page in Chinese, about what its address names (an import result only exists after an import)."""
     t1, t2 = teachers
-    assignment = db.session.scalar(sa.select(RoleAssignment).where(RoleAssignment.user_id == t1.id))
+    assignment = db.session.scalar(sa.select(RoleAssignment).where(RoleAssignment.user_id == t1.id,
+                                                                   RoleAssignment.role == "teacher"))
     delegation = delegate(t1, t2, role="subgroup_leader", valid_from=TODAY, valid_to=TODAY)
     gets, _ = admin_urls(region, t1.id, assignment.id, delegation.id)
+    org, user = region["school"].id, t1.id
+    headings = {
+        "/admin/": "系统管理", "/admin/audit": "操作日志", "/admin/orgs": "机构", "/admin/orgs?q=x": "机构",
+        "/admin/orgs/new": "新建机构", f"/admin/orgs/{org}": "一县一中 在用",
+        f"/admin/orgs/{org}/edit": "编辑 一县一中", f"/admin/orgs/{org}/deactivate": "确定停用 一县一中 吗？",
+        "/admin/users": "用户", "/admin/users/new": "新建用户",
+        f"/admin/users/{user}": "张老师 在用", f"/admin/users/{user}/edit": "编辑 张老师",
+        f"/admin/users/{user}/password": "重置 张老师 的密码",
+        f"/admin/users/{user}/deactivate": "确定停用 张老师 吗？",
+        "/admin/assignments": "角色分配", "/admin/assignments/new": "分配角色",
+        f"/admin/assignments/{assignment.id}/edit": "编辑角色分配",
+        f"/admin/assignments/{assignment.id}/end": "确定终止 张老师 在 一县一中 担任的“教师”角色吗？",
+        "/admin/delegations": "代理", "/admin/delegations/new": "新建代理",
+        f"/admin/delegations/{delegation.id}/edit": "编辑代理",
+        f"/admin/delegations/{delegation.id}/revoke": "确定撤销 张老师 对 李老师 的委托吗？",
+        "/admin/import": "批量导入", "/admin/import/orgs": "导入机构",
+    }
     client.login("admin1")
     for url in gets:
-        if "/results/" not in url:
-            response = client.get(url)
-            assert response.status_code == 200, url
-    assert '<html lang="zh' in client.get("/admin/").get_data(as_text=True)
+        if "/results/" in url:
+            continue
+        response = client.get(url)
+        assert response.status_code == 200, url
+        page = response.get_data(as_text=True)
+        if url in headings:
+            assert '<html lang="zh' in page, url
+            assert heading(page) == headings[url], url
+    assert "数学备课组" in client.get(f"/admin/users/subgroup-options?org={org}").get_data(as_text=True)
+    template = client.get("/admin/import/users/template.csv").get_data(as_text=True)
+    assert template.lstrip("\ufeff").startswith("login,display_name,")
+    assert set(headings) == {url for url in gets if "subgroup-options" not in url and not url.endswith(".csv")
+                             and "/results/" not in url}
 
 
 def test_anonymous_visitors_are_sent_to_log_in(client, db):
@@ -105,7 +141,9 @@ def test_delegated_admin_role_counts(client, db, region, admin, make_user):
     deputy = db.session.scalar(sa.select(User).where(User.login == "deputy"))
     delegate(admin, deputy, role="admin", valid_from=TODAY, valid_to=TODAY)
     client.login("deputy")
-    assert client.get("/admin/").status_code == 200
+    response = client.get("/admin/")
+    assert response.status_code == 200 and heading(response.get_data(as_text=True)) == "系统管理"
+    assert client.get("/admin/users").status_code == 200
 
 
 # Dashboard and audit trail -------------------------------------------------------------------------
@@ -475,4 +513,16 @@ def test_the_last_administrator_cannot_be_removed(app, db, make_user, region):
     client.post_form(f"/admin/assignments/{assignment.id}/end", {"csrf_token": client.csrf_token("/")})
     db.session.refresh(assignment)
     assert not assignment.active, "with another administrator it may end"
-    assert second.active
+    assert client.get("/admin/").status_code == 403
+    # The second is now the last one: an ended assignment is no other administrator.
+    from flask_babel import force_locale
+
+    from webapp.services.errors import ServiceError
+    from webapp.services.users import end_assignment, set_user_active
+
+    last = db.session.scalar(sa.select(RoleAssignment).where(RoleAssignment.user_id == second.id))
+    with force_locale("en"):
+        for remove in (lambda: end_assignment(last), lambda: set_user_active(second, False)):
+            with pytest.raises(ServiceError, match="last administrator"):
+                remove()
+    assert last.active and second.active

@@ -3,7 +3,7 @@
 import re
 
 from tests.services.test_applications import PDF, apply, chain, english, evidence_dir, task_of  # noqa: F401
-from webapp.models import ApplicationStatus
+from webapp.models import ApplicationStatus, TaskStatus
 
 
 def test_bulk_approve_with_one_comment(app, db, chain):  # noqa: F811
@@ -44,16 +44,21 @@ def test_bulk_approve_reports_what_it_refused(app, db, chain, make_user, region)
     client = app.test_client()
     client.login("both3")
     leader_task = task_of(application, "leader_review")
-    client.post_form("/inbox/bulk-approve", {"task_id": [str(leader_task.id)],
-                                             "csrf_token": client.csrf_token("/inbox/")})
+    approved = client.post_form("/inbox/bulk-approve", {"task_id": [str(leader_task.id)],
+                                                        "csrf_token": client.csrf_token("/inbox/")},
+                                follow_redirects=True)
+    assert re.search(r"\b1 applications? approved", approved.get_data(as_text=True))
+    db.session.refresh(leader_task)
+    assert leader_task.completed_by_id == both.id
     school_task = task_of(application, "school_review")
     refused = client.post_form("/inbox/bulk-approve", {"task_id": [str(school_task.id)],
                                                        "csrf_token": client.csrf_token("/inbox/")},
                                follow_redirects=True)
     assert "Not approved" in refused.get_data(as_text=True)
     assert "four-eyes" in refused.get_data(as_text=True)
-    assert task_of(application).bpmn_id == "school_review", "still waiting for another officer"
-    assert both.id
+    db.session.refresh(school_task)
+    assert school_task.status is TaskStatus.OPEN and school_task.completed_by_id is None
+    assert task_of(application).id == school_task.id, "still waiting for another officer"
 
 
 def test_filters_by_category_school_and_date(app, db, chain):  # noqa: F811

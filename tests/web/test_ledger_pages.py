@@ -215,7 +215,11 @@ def test_county_officer_and_admin_choose_a_school(client, app, dali):
     assert client.get(f"/ledger/school?school={dali['other'].id}").status_code == 403
     admin = app.test_client()
     admin.login("admin")
-    assert admin.get(f"/ledger/school?school={dali['other'].id}").status_code == 200
+    other = admin.get(f"/ledger/school?school={dali['other'].id}&on=2021-05-01")
+    assert other.status_code == 200
+    assert "No teacher of 宾阳中学 is below a minimum on May 1, 2021." in other.get_data(as_text=True)
+    own = admin.get(f"/ledger/school?school={dali['school'].id}&on=2021-05-01").get_data(as_text=True)
+    assert "2 teachers are below a minimum" in own and "乙老师" in own and "丙老师" in own and "甲老师" not in own
 
 
 def test_csv_download_of_the_list(client, dali):

@@ -203,7 +203,7 @@ class BpmnLinter:
             if tag in CONTAINERS:
                 self.check_scope(node)
         for flow in scope.iterchildren(bpmn("sequenceFlow")):
-            self.check_flow(flow, nodes)
+            self.check_flow(flow, nodes, outgoing)
 
     def check_node(self, node: Any, tag: str) -> None:
         self.check_common(node)
@@ -238,9 +238,17 @@ class BpmnLinter:
                     self.report("io_ignored", "Input/output parameters are only used on user and service tasks",
                                 io, severity="warning")
 
-    def check_flow(self, flow: Any, nodes: Mapping[str, Any]) -> None:
+    def check_flow(self, flow: Any, nodes: Mapping[str, Any], outgoing: Mapping[str, int]) -> None:
+        source = nodes.get(flow.get("sourceRef"))
+        if (source is not None and local(source) in ("exclusiveGateway", "inclusiveGateway")
+                and outgoing.get(source.get("id"), 0) > 1 and source.get("default") != flow.get("id")
+                and next(flow.iterchildren(bpmn("conditionExpression")), None) is None):
+            # Camunda 7 takes such a flow as if its condition held; SpiffWorkflow refuses it (for lack of a clearer
+            # word, as "exclusive"). Say what to do instead.
+            self.report("flow_condition_missing", f"Flow {flow.get('name') or flow.get('id')!r} leaves "
+                        f"{_label(source)} without a condition and is not its default flow; give it a condition "
+                        "(${true} if it should always be taken) or make it the default flow", flow)
         for condition in flow.iterchildren(bpmn("conditionExpression")):
-            source = nodes.get(flow.get("sourceRef"))
             if source is not None and local(source) not in ("exclusiveGateway", "inclusiveGateway"):
                 self.report("condition_ignored", f"The condition on flow {flow.get('id')!r} is ignored: only flows "
                             "leaving an exclusive or inclusive gateway can have conditions", condition)

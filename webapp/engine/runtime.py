@@ -489,11 +489,12 @@ def _wrap(exc: Exception) -> EngineError:
             return cause.with_task(getattr(exc, "task", None))
         cause = cause.__cause__ or cause.__context__
     message = str(exc.args[0]) if exc.args else type(exc).__name__
+    # An exclusive gateway says so in a WorkflowException, an inclusive one in a WorkflowTaskException.
+    code = "gateway_no_match" if message.startswith("No conditions satisfied") else "engine_incident"
     if isinstance(exc, WorkflowTaskException):
-        return EngineIncident(message, original=exc).with_task(exc.task)
+        return EngineIncident(message, original=exc, code=code).with_task(exc.task)
     if isinstance(exc, WorkflowException):
         spec = exc.task_spec
-        code = "gateway_no_match" if message.startswith("No conditions satisfied") else "engine_incident"
         return EngineIncident(message, original=exc, code=code, bpmn_id=getattr(spec, "bpmn_id", None),
                               task_name=getattr(spec, "bpmn_name", None))
     return EngineIncident(f"{type(exc).__name__}: {exc}", original=exc, code="engine_failure")
