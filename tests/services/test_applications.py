@@ -334,6 +334,23 @@ def test_applicant_never_reviews_own_application(db, chain, make_user, region):
         applications.review(task_of(application, "school_review"), leader, "approve", 4, "")
 
 
+def test_the_applicants_own_review_is_not_offered_in_her_inbox(db, chain, make_user, region):
+    leader = make_user("leaderteacher", org=region["school"], roles=((Role.TEACHER, region["school"]),
+                                                                     (Role.SCHOOL_OFFICER, region["school"])))
+    application = apply(leader, category="school_based", item_code="open_lesson", hours_requested=4)
+    own = task_of(application, "school_review")
+    pairs = tasks.held_pairs(leader)
+    for scope in (tasks.Scope.CLAIMABLE, tasks.Scope.ALL):
+        assert own.id not in [t.id for t in db.session.scalars(tasks.inbox_query(leader, scope))]
+    assert tasks.claimable_count(leader, pairs) == 0
+    assert tasks.claimable_page(leader, pairs, page=1, per_page=20) == []
+    officer = chain["officer"]
+    assert tasks.claimable_count(officer, tasks.held_pairs(officer)) == 1
+    tasks.delegate(own, officer, leader)  # even handed to her, it is not offered as hers
+    db.session.commit()
+    assert list(db.session.scalars(tasks.inbox_query(leader, tasks.Scope.ASSIGNED))) == []
+
+
 def test_duplicate_evidence_is_detected(db, chain):
     first = apply(chain["teacher"])
     assert first.status is ApplicationStatus.SUBMITTED

@@ -52,6 +52,7 @@ PROCESS_KEY = "credit_application"
 FORM_KEYS = frozenset({"credit.application", "credit.review"})
 instances.FEATURE_PROCESSES.add(PROCESS_KEY)
 definitions.PROTECTED_PROCESSES.add(PROCESS_KEY)  # it posts credits: new versions need an administrator
+tasks.SELF_REVIEW_FORBIDDEN.add("credit.review")  # the applicant never reviews their own application
 notifications.QUIET_FORM_KEYS.add("credit.application")  # credit.notify tells the teacher why it came back
 REVIEW_TASKS = ("leader_review", "school_review", "county_review")
 REVISE_TASK = "revise"

@@ -27,6 +27,9 @@ from webapp.services import roles as role_service
 from webapp.services.errors import Conflict, NotAllowed, NotFound, ServiceError
 
 COMMENT_MAX_LENGTH = 2000
+#: Forms the initiator of an instance may never complete (four-eyes: nobody reviews their own application);
+#: the services owning those forms add them. Such tasks are not offered to the initiator in any inbox list.
+SELF_REVIEW_FORBIDDEN: set[str] = set()
 
 
 class Scope(enum.StrEnum):
@@ -54,12 +57,23 @@ def _claimable_by(user: User, pairs: Sequence[tuple[str, int]]):
     return HumanTask.id.in_(ids)
 
 
+def _own_forbidden(user: User) -> sa.Select:
+    """Open tasks of instances ``user`` started whose form forbids self-review (:data:`SELF_REVIEW_FORBIDDEN`):
+    a probe of the user's own instances, never one query per task."""
+    return (sa.select(HumanTask.id).join(ProcessInstance, ProcessInstance.id == HumanTask.instance_id)
+            .where(ProcessInstance.initiator_id == user.id, HumanTask.status == TaskStatus.OPEN,
+                   HumanTask.form_key.in_(sorted(SELF_REVIEW_FORBIDDEN))))
+
+
 def _claimable_rows(user: User, pairs: Sequence[tuple[str, int]]) -> sa.Select:
     who = [TaskCandidate.user_id == user.id]
     if pairs:
         who.append(sa.tuple_(TaskCandidate.role, TaskCandidate.org_id).in_(pairs))
-    return sa.select(TaskCandidate.task_id, TaskCandidate.due_at).where(TaskCandidate.claimable.is_(True),
-                                                                        sa.or_(*who))
+    query = sa.select(TaskCandidate.task_id, TaskCandidate.due_at).where(TaskCandidate.claimable.is_(True),
+                                                                         sa.or_(*who))
+    if SELF_REVIEW_FORBIDDEN:
+        query = query.where(TaskCandidate.task_id.not_in(_own_forbidden(user)))
+    return query
 
 
 def claimable_count_query(user: User, pairs: Sequence[tuple[str, int]]) -> sa.Select:
@@ -106,6 +120,8 @@ def inbox_query(user: User, scope: Scope = Scope.ALL, *, process_key: str | None
                                 _claimable_by(user, held_pairs(user) if pairs is None else pairs))
             who = claimable if scope is Scope.CLAIMABLE else sa.or_(mine, claimable)
         query = sa.select(HumanTask).where(HumanTask.status == TaskStatus.OPEN, who)
+        if SELF_REVIEW_FORBIDDEN:
+            query = query.where(HumanTask.id.not_in(_own_forbidden(user)))
         order = HumanTask.created_at.desc()
     if process_key:
         query = query.where(HumanTask.process_key == process_key)
