@@ -223,6 +223,32 @@ def test_new_tasks_reach_the_assignee_or_the_role_holders_of_the_candidate_org(d
     assert service.unread_count(people["county_officer"]) == 0
 
 
+def test_task_notices_are_done_for_everyone_once_the_task_is_closed(db, region, people):
+    definitions.deploy(hours_review_files(), None)
+
+    def review_task():
+        instance = instances.start("hours_review", subject_org=region["school"], initiator=people["teacher"])
+        instances.complete_task(open_task(db, instance), people["teacher"], {"title": "信息技术培训", "hours": 12},
+                                tasks.authorise_complete)
+        return instance, open_task(db, instance)
+
+    instance, review = review_task()
+    _, other_review = review_task()
+    other = service.notify(people["officer2"], "application.reminder", title="x", link=f"/inbox/tasks/{review.id}",
+                           instance_id=instance.id)
+    waiting = sa.select(Notification).where(Notification.kind == "task.opened",
+                                            Notification.link == f"/inbox/tasks/{review.id}")
+    assert {row.read_at for row in db.session.scalars(waiting)} == {None}
+    instances.complete_task(review, people["officer1"], {"approved": True}, tasks.authorise_complete)
+    db.session.commit()
+    assert review.status is TaskStatus.COMPLETED
+    done = db.session.scalars(waiting).all()
+    assert {row.user.login for row in done} == {"officer1", "officer2", "substitute"}
+    assert all(row.read_at is not None for row in done)
+    assert other.read_at is None, "only the task's own waiting notices"
+    assert all(row.read_at is None for row in notified(db, other_review).values()), "not another task's"
+
+
 def test_recipients_are_capped(db, region, people):
     definitions.deploy(hours_review_files(), None)
     instance = instances.start("hours_review", subject_org=region["school"], initiator=people["teacher"])

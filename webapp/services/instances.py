@@ -410,12 +410,13 @@ def sync_tasks(instance: ProcessInstance, workflow: Any, *, completed: HumanTask
                            .execution_options(synchronize_session=False))
         for row in closed:
             db.session.expire(row, ["candidates"])
+    from webapp.services import notifications  # imported here: notifications renders with the app's templates
+
+    notifications.tasks_closed(closed)
     known = {user.login: user for user in (actor, instance.initiator) if user is not None}
     created = [_new_task(instance, info, known) for info in ready if info.task_id not in open_rows]
     db.session.add_all(created)
     db.session.flush()
-    from webapp.services import notifications  # imported here: notifications renders with the app's templates
-
     for task in created:
         notifications.task_opened(task, actor=actor)
     if workflow is not None and instance.status is InstanceStatus.RUNNING:

@@ -2,7 +2,8 @@
 
 Writing: :func:`notify` renders the title and body in the *recipient's* language (their saved locale, else
 the default) and adds a :class:`Notification` row; like every service it flushes and never commits.
-:func:`task_opened` is the hook ``instances.sync_tasks`` calls for each new inbox task.
+:func:`task_opened` is the hook ``instances.sync_tasks`` calls for each new inbox task, :func:`tasks_closed`
+the one it calls for the tasks it completes or cancels.
 
 Email is sent *after* the commit, outside the transaction that created the notifications:
 :func:`deliver_pending_emails` picks notifications not yet emailed (``emailed_at IS NULL``) whose recipient
@@ -149,6 +150,8 @@ def task_recipients(task: HumanTask, *, limit: int = MAX_TASK_RECIPIENTS) -> lis
 
 #: Tasks whose feature sends its own, more specific notice (e.g. "your application was returned").
 QUIET_FORM_KEYS: set[str] = set()
+#: The kind of :func:`task_opened`'s notices.
+TASK_OPENED = "task.opened"
 
 
 def task_opened(task: HumanTask, *, actor: User | None = None) -> list[Notification]:
@@ -166,10 +169,35 @@ def task_opened(task: HumanTask, *, actor: User | None = None) -> list[Notificat
         return "\n".join(lines)
 
     recipients = [user for user in task_recipients(task) if actor is None or user.id != actor.id]
-    return notify_many(recipients, "task.opened",
+    return notify_many(recipients, TASK_OPENED,
                        title=_l("A task waits for you: %(task)s – %(title)s", task=one_line(task.name, QUOTED_MAX),
                                 title=one_line(instance.title, QUOTED_MAX)),
-                       body=body, link=f"/inbox/tasks/{task.id}", instance_id=instance.id)
+                       body=body, link=_task_link(task.id), instance_id=instance.id)
+
+
+def tasks_closed(closed: Sequence[HumanTask]) -> int:
+    """The tasks were completed or cancelled: their "a task waits for you" notices no longer wait, for anyone.
+
+    Marks them read in one statement, found through the instance index and matched exactly by the task's link;
+    returns how many changed.
+    """
+    if not closed:
+        return 0
+    links = {_task_link(task.id) for task in closed}
+    changed = db.session.execute(
+        sa.update(Notification)
+        .where(Notification.instance_id.in_(sorted({task.instance_id for task in closed})),
+               Notification.kind == TASK_OPENED,
+               Notification.link.in_(sorted(links)), Notification.read_at.is_(None))
+        .values(read_at=utcnow()).execution_options(synchronize_session=False)).rowcount or 0
+    for loaded in list(db.session.identity_map.values()):  # reload ``read_at`` of the rows already in memory
+        if isinstance(loaded, Notification) and loaded.kind == TASK_OPENED and loaded.link in links:
+            db.session.expire(loaded, ["read_at"])
+    return changed
+
+
+def _task_link(task_id: int) -> str:
+    return f"/inbox/tasks/{task_id}"
 
 
 # -- reading --------------------------------------------------------------------------------------------------
