@@ -180,6 +180,18 @@ def test_leader_home_shows_scope_and_substitute(client, make_user, region):
     assert re.search("代理.*李专干", other.get("/").get_data(as_text=True))
 
 
+def test_subgroup_leader_home_counts_the_subgroups_teachers(client, make_user, region):
+    from webapp.services.users import set_primary_subgroup
+
+    make_user("leader", roles=((Role.SUBGROUP_LEADER, region["maths"]),))
+    for login, subgroup in (("teacher1", "maths"), ("teacher2", "maths"), ("teacher3", "chinese")):
+        set_primary_subgroup(make_user(login, org=region["school"], roles=((Role.TEACHER, region["school"]),)),
+                             region[subgroup])
+    client.login("leader")
+    page = client.get("/").get_data(as_text=True)
+    assert "数学备课组" in page and "2 名教师" in page
+
+
 def test_admin_home_shows_counts(client, make_user, region):
     make_user("root", roles=((Role.ADMIN, region["city"]),))
     client.login("root")

@@ -8,7 +8,7 @@ from datetime import date
 import sqlalchemy as sa
 
 from webapp.extensions import db
-from webapp.models import AuditEvent, Delegation, Org, OrgType, Role, RoleAssignment, User
+from webapp.models import AuditEvent, Delegation, Membership, Org, OrgType, Role, RoleAssignment, User
 from webapp.services import roles as role_service
 
 #: The review chain a teacher's application goes through (DOMAIN.md §3), in order.
@@ -45,11 +45,14 @@ def teacher_subject_org(user: User) -> Org | None:
 
 
 def _scope_sizes(org: Org) -> tuple[int, int]:
+    """Teachers and schools at or below ``org``. Teachers hold their role at the school and sit in subgroups
+    through :class:`Membership`, so a subgroup counts its teacher members."""
     below = sa.select(Org.id).where(Org.path.startswith(org.path, autoescape=True))
+    members = sa.select(Membership.user_id).where(Membership.org_id.in_(below))
     teachers = db.session.scalar(
         sa.select(sa.func.count(sa.distinct(RoleAssignment.user_id)))
         .where(RoleAssignment.role == Role.TEACHER, RoleAssignment.active.is_(True),
-               RoleAssignment.org_id.in_(below))) or 0
+               sa.or_(RoleAssignment.org_id.in_(below), RoleAssignment.user_id.in_(members)))) or 0
     schools = db.session.scalar(
         sa.select(sa.func.count()).select_from(Org)
         .where(Org.type == OrgType.SCHOOL, Org.active.is_(True), Org.id.in_(below))) or 0
