@@ -192,6 +192,15 @@ def test_subgroup_leader_home_counts_the_subgroups_teachers(client, make_user, r
     assert "数学备课组" in page and "2 名教师" in page
 
 
+def test_teacher_home_offers_to_apply_for_credit_hours(client, teacher, make_user, region):
+    make_user("officer", roles=((Role.SCHOOL_OFFICER, region["school"]),))
+    client.login("teacher1")
+    assert 'href="/applications/new"' in client.get("/").get_data(as_text=True)
+    officer = client.application.test_client()
+    officer.login("officer")
+    assert 'href="/applications/new"' not in officer.get("/").get_data(as_text=True)
+
+
 def test_admin_home_shows_counts(client, make_user, region):
     make_user("root", roles=((Role.ADMIN, region["city"]),))
     client.login("root")
