@@ -85,6 +85,11 @@ AUDIT_ACTION_LABELS = {
     "instance.resume": _l("Resumed by an administrator"),
     "instance.cancel": _l("Cancelled by an administrator"),
     "instance.start": _l("Started"),
+    "instance.withdraw": _l("Withdrawn by the applicant"),
+    "application.submit": _l("Submitted the application"),
+    "application.resubmit": _l("Revised and resubmitted"),
+    "credit.post": _l("Credit hours posted to the ledger"),
+    "credit.reverse": _l("Credit hours reversed"),
     "instance.incident": _l("Problem recorded"),
     "task.claim": _l("Claimed"),
     "task.unclaim": _l("Gave back"),
@@ -116,6 +121,13 @@ INSTANCE_STATUS_LABELS = {
     InstanceStatus.SUSPENDED: _l("Paused by an administrator"),
 }
 
+#: Decisions of review tasks (the ``decision`` a review form records), in words.
+DECISION_LABELS = {
+    "approve": _l("Approved"),
+    "return": _l("Returned for revision"),
+    "reject": _l("Not recognised"),
+}
+
 TASK_STATUS_LABELS = {
     TaskStatus.OPEN: _l("To do"),
     TaskStatus.COMPLETED: _l("Completed"),
@@ -141,3 +153,4 @@ def init_app(app: Flask) -> None:
     app.add_template_filter(lambda v: _label(INSTANCE_STATUS_LABELS, v), "instance_status_label")
     app.add_template_filter(lambda v: _label(INCIDENT_ACTION_LABELS, v), "incident_action_label")
     app.add_template_filter(lambda v: _label(TASK_STATUS_LABELS, v), "task_status_label")
+    app.add_template_filter(lambda v: DECISION_LABELS.get(v), "decision_label")

@@ -177,3 +177,24 @@ def test_return_revise_and_withdraw(client, db, people):
     db.session.expire_all()
     assert db.session.get(Application, application.id).status is ApplicationStatus.WITHDRAWN
     assert open_task(db, application.id) is None
+
+
+def test_the_application_page_shows_each_decision_in_words(client, db, people):
+    """The record says who decided what (with the hours and the comment), by step names, never by BPMN ids."""
+    client.login("teacher1")
+    submit(client)
+    application = db.session.scalar(sa.select(Application))
+    task = open_task(db, application.id)
+    client.post_form("/auth/logout", {"csrf_token": client.csrf_token("/inbox/")})
+    client.login("leader1")
+    token = client.csrf_token(f"/inbox/tasks/{task.id}")
+    client.post(f"/inbox/tasks/{task.id}", data={"decision": "approve", "approved_hours": "20",
+                                                 "comment": "证书只写20学时", "csrf_token": token})
+    client.post_form("/auth/logout", {"csrf_token": client.csrf_token("/inbox/")})
+    client.login("teacher1")
+    page = client.get(f"/applications/{application.id}").get_data(as_text=True)
+    assert task.name in page and "Approved · 20 hours" in page and "证书只写20学时" in page
+    assert "Submitted the application" in page
+    assert page.count(task.name) == 1, "the step's name on its completion only"
+    for code in ("leader_review", "application.submit", "task.complete"):
+        assert code not in page

@@ -99,8 +99,9 @@ def show(application_id: int):
     application = _visible(application_id)
     return render_template("applications/show.html", application=application, levels=dict(LEVEL_CHOICES),
                            rules=applications.rules_for(application.teacher, application.end_date),
-                           history=instances.history(application.instance) if application.instance else [],
-                           open_task=applications.open_task(application))
+                           history=(history := instances.history(application.instance) if application.instance
+                                    else []),
+                           step_names=instances.step_names(history), open_task=applications.open_task(application))
 
 
 @bp.route("/<int:application_id>/edit", methods=["GET", "POST"])

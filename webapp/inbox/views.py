@@ -201,7 +201,8 @@ def _render_task(task: HumanTask, form, status: int = 200, application=None):
                                       and task.assignee_id is None and tasks.is_candidate(task, current_user)),
                            can_comment=(task.status is TaskStatus.OPEN
                                         and tasks.may_comment(instance, current_user)),
-                           history=instances.history(instance), comments=instances.comments(instance),
+                           history=(history := instances.history(instance)), step_names=instances.step_names(history),
+                           comments=instances.comments(instance),
                            now=datetime.now(UTC)), status
 
 
@@ -314,5 +315,6 @@ def instance(instance_id: int):
         abort(404)
     admin_form = ReasonForm() if instance_admin.may_administer(current_user) else None
     return render_template("inbox/instance.html", instance=instance, open_tasks=instances.open_tasks(instance),
-                           history=instances.history(instance), comments=instances.comments(instance),
+                           history=(history := instances.history(instance)), step_names=instances.step_names(history),
+                           comments=instances.comments(instance),
                            incidents=instances.incidents(instance), admin_form=admin_form)

@@ -502,6 +502,15 @@ def history(instance: ProcessInstance) -> list[AuditEvent]:
                                    .order_by(AuditEvent.id)))
 
 
+def step_names(events: list[AuditEvent]) -> dict[str, str]:
+    """The names of the tasks ``events`` are about (by the events' ``object_id``), in one query."""
+    ids = {int(e.object_id) for e in events if e.object_type == "human_task" and str(e.object_id).isdigit()}
+    if not ids:
+        return {}
+    return {str(task_id): name for task_id, name in db.session.execute(
+        sa.select(HumanTask.id, HumanTask.name).where(HumanTask.id.in_(ids)))}
+
+
 def comments(instance: ProcessInstance) -> list[TaskComment]:
     return list(db.session.scalars(sa.select(TaskComment).where(TaskComment.instance_id == instance.id)
                                    .order_by(TaskComment.id)))
