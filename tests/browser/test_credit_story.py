@@ -82,8 +82,16 @@ def test_apply_return_revise_approve_and_see_the_ledger(browser, live_server, tm
     officer.goto("/inbox/?tab=claimable")
     officer.locator("input[name=task_id]").first.check()
     officer.fill("#bulk-comment", "材料齐全，同意")
+    asked: list[str] = []
+
+    def answer(dialog) -> None:
+        asked.append(dialog.message)
+        dialog.accept()
+
+    officer.once("dialog", answer)
     officer.get_by_role("button", name=re.compile("批量|同意所选|Approve selected")).click()
     expect(officer.get_by_role("alert").first).to_contain_text("1")
+    assert asked and "1" in asked[0], "bulk approval asks first, naming how many"
 
     county = log_in(browser, live_server, "caojing")
     open_first_task(county, "claimable", "县")

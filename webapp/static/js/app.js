@@ -4,6 +4,8 @@
  *   data-autosubmit        on a select or checkbox: changing it submits its form (the inbox filters).
  *   data-once              on a submit button: disabled once its form is submitted, against double posts.
  *   data-confirm           on a submit button: its text is asked as a question first; "cancel" sends nothing.
+ *                          With data-confirm-count (a selector), "{n}" in it is the number of elements matching
+ *                          it in the button's form, and none matching shows data-confirm-none instead.
  *   data-evidence-preview  on a box, with data-for (a file input's id) and data-max-bytes: shows the chosen
  *                          files (pictures as thumbnails) and marks those over the limit.
  */
@@ -19,7 +21,21 @@
 
   document.addEventListener("click", function (event) {
     var button = event.target.closest("[data-confirm]");
-    if (button && !window.confirm(button.getAttribute("data-confirm"))) {
+    if (!button) {
+      return;
+    }
+    var question = button.getAttribute("data-confirm");
+    var selector = button.getAttribute("data-confirm-count");
+    if (selector) {
+      var count = (button.form || document).querySelectorAll(selector).length;
+      if (count === 0) {
+        window.alert(button.getAttribute("data-confirm-none"));
+        event.preventDefault();
+        return;
+      }
+      question = question.replace("{n}", String(count));
+    }
+    if (!window.confirm(question)) {
       event.preventDefault();
     }
   });
