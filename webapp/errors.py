@@ -8,7 +8,6 @@ from flask_babel import gettext as _
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException
 
-from webapp.engine import BudgetExceeded
 from webapp.extensions import db
 from webapp.services import instances
 
@@ -56,7 +55,7 @@ def init_app(app: Flask) -> None:
         an incident for the administrators, and one that ran out of its budget stops until they act."""
         db.session.rollback()
         app.logger.warning("step %s of instance %s failed: %s", failure.action, failure.instance_id, failure.error)
-        instances.record_incident(failure, stop_instance=isinstance(failure.error, BudgetExceeded))
+        instances.record_incident(failure)
         db.session.commit()
         return render_error(500, _("This step of the process could not be carried out, so nothing was saved. "
                                    "The administrators have been told what went wrong in the process."))

@@ -14,10 +14,10 @@ from webapp.security import require_role
 from webapp.services import definitions, instance_admin
 from webapp.services.errors import FormRejected, ServiceError
 
-_ACTIONS = {
-    "suspend": (instance_admin.suspend, lambda: _("The process is paused.")),
-    "resume": (instance_admin.resume, lambda: _("The process runs again.")),
-    "cancel": (instance_admin.cancel, lambda: _("The process is cancelled.")),
+_DONE = {
+    "suspend": lambda: _("The process is paused."),
+    "resume": lambda: _("The process runs again."),
+    "cancel": lambda: _("The process is cancelled."),
 }
 
 
@@ -29,9 +29,8 @@ def instance_action(instance_id: int, action: str):
     if not form.validate_on_submit():
         flash(_("Give the reason (at most 500 characters)."), "warning")
         return back
-    act, done = _ACTIONS[action]
     try:
-        act(instance_id, current_user._get_current_object(), form.reason.data)
+        instance_admin.ACTIONS[action](instance_id, current_user._get_current_object(), form.reason.data)
         db.session.commit()
     except FormRejected as rejected:
         db.session.rollback()
@@ -41,7 +40,7 @@ def instance_action(instance_id: int, action: str):
         db.session.rollback()
         flash(str(error), "warning")
         return back
-    flash(done(), "success")
+    flash(_DONE[action](), "success")
     return back
 
 

@@ -134,7 +134,6 @@ def administer_instance(instance_id: int, action: str):
     reason = json_body().get("reason")
     if not isinstance(reason, str):
         raise invalid({"reason": [_("Give the reason.")]})
-    act = {"suspend": instance_admin.suspend, "resume": instance_admin.resume, "cancel": instance_admin.cancel}[action]
-    instance = act(instance_id, api_user(), reason)
+    instance = instance_admin.ACTIONS[action](instance_id, api_user(), reason)
     db.session.commit()
     return jsonify(detail(instance, api_user()))

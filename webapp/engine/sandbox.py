@@ -249,7 +249,7 @@ def run(request: Mapping[str, Any]) -> dict[str, Any]:
     try:
         if op == "eval":
             value = eval(code, {**namespace, **external, **context})  # noqa: S307 - restricted code, guarded globals
-            return _answer({"ok": True, "value": value}, "value", request)
+            return _answer({"ok": True, "value": value}, "value")
         overwrites = sorted(set(namespace).union(external).intersection(context))
         if overwrites:
             raise ValueError("You have task data that overwrites a predefined function(s). Please change the "
@@ -258,11 +258,9 @@ def run(request: Mapping[str, Any]) -> dict[str, Any]:
         exec(code, scope)  # noqa: S102 - restricted code, guarded globals
         data = {key: item for key, item in scope.items()
                 if key not in namespace and key not in external and key != "_print" and not callable(item)}
-        return _answer({"ok": True, "ctx": data}, "ctx", request)
+        return _answer({"ok": True, "ctx": data}, "ctx")
     except MemoryError:
         return {"ok": False, "kind": "memory"}
-    except RecursionError as exc:
-        return _failure(exc, op)
     except Refused as exc:
         return {"ok": False, "kind": "refused", "code": exc.code, "message": str(exc)}
     except NameError as exc:
@@ -282,7 +280,7 @@ def _failure(exc: BaseException, op: str) -> dict[str, Any]:
             "line": _script_line(exc) if op == "exec" else None}
 
 
-def _answer(answer: dict[str, Any], field: str, request: Mapping[str, Any]) -> dict[str, Any]:
+def _answer(answer: dict[str, Any], field: str) -> dict[str, Any]:
     try:
         answer[field] = encode(answer[field])
     except (Unstorable, RecursionError) as exc:

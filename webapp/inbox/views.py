@@ -13,7 +13,7 @@ from flask_sqlalchemy.pagination import Pagination
 from forms import form_keys, get_form_class
 from forms.admin import ReasonForm
 from forms.generated import FieldSpec, build_form
-from webapp.engine import BudgetExceeded, EngineError
+from webapp.engine import EngineError
 from webapp.errors import render_error
 from webapp.extensions import db
 from webapp.inbox import bp
@@ -253,7 +253,7 @@ def _handle_completion(task: HumanTask, form, application, complete):
         return back
     except instances.ActionFailed as failure:
         db.session.rollback()
-        incident = instances.record_incident(failure, stop_instance=isinstance(failure.error, BudgetExceeded))
+        incident = instances.record_incident(failure)
         db.session.commit()
         flash(_("The process could not continue, so nothing was saved. The administrators have been told what "
                 "went wrong (incident %(id)s).", id=incident.id if incident else "-"), "danger")

@@ -81,6 +81,11 @@ def cancel(instance_id: int, actor: User, reason: str) -> ProcessInstance:
     return instance
 
 
+#: What an administrator may do to an instance, by the name the pages and the API use.
+ACTIONS: dict[str, Callable[[int, User, str], ProcessInstance]] = {"suspend": suspend, "resume": resume,
+                                                                    "cancel": cancel}
+
+
 def _notice(action: str, title: str) -> object:
     if action == "instance.suspend":
         return _l("An administrator paused “%(title)s”", title=title)

@@ -21,6 +21,7 @@ from flask_babel import lazy_gettext as _l
 from sqlalchemy.orm import joinedload
 
 from webapp.engine import (
+    BudgetExceeded,
     EngineError,
     EngineIncident,
     FieldError,
@@ -349,13 +350,15 @@ def is_due(instance_id: int, now: datetime) -> bool:
 
 def record_incident(failure: ActionFailed, *, stop_instance: bool = False,
                     details: Mapping[str, Any] | None = None) -> Incident | None:
-    """Keep the real error of a rolled-back action (call after the rollback, then commit).
+    """Keep the real error of a rolled-back action (call after the rollback, then commit). An instance that ran out
+    of its step budget stops whatever the caller asks (``stop_instance``).
 
     ``details`` adds to what the error says (e.g. the service task a failed step started from).
     """
     if failure.instance_id is None:
         return None
     error = failure.error
+    stop_instance = stop_instance or isinstance(error, BudgetExceeded)  # it would only spend its budget again
     incident = Incident(instance_id=failure.instance_id, action=failure.action,
                         bpmn_id=error.bpmn_id,
                         error_type=type(error.__cause__ or error).__name__, message=str(error),
