@@ -86,8 +86,6 @@ AUDIT_ACTION_LABELS = {
     "instance.cancel": _l("Cancelled by an administrator"),
     "instance.start": _l("Started"),
     "instance.withdraw": _l("Withdrawn by the applicant"),
-    "application.submit": _l("Submitted the application"),
-    "application.resubmit": _l("Revised and resubmitted"),
     "credit.post": _l("Credit hours posted to the ledger"),
     "credit.reverse": _l("Credit hours reversed"),
     "instance.incident": _l("Problem recorded"),
@@ -149,7 +147,6 @@ def init_app(app: Flask) -> None:
     app.add_template_filter(lambda v: _label(ORG_TYPE_LABELS, v), "org_type_label")
     app.add_template_filter(lambda v: _label(STAGE_LABELS, v), "stage_label")
     app.add_template_filter(lambda v: _label(BACKBONE_LABELS, v), "backbone_label")
-    app.add_template_filter(lambda v: _label(AUDIT_ACTION_LABELS, v), "audit_label")
     app.add_template_filter(lambda v: _label(INSTANCE_STATUS_LABELS, v), "instance_status_label")
     app.add_template_filter(lambda v: _label(INCIDENT_ACTION_LABELS, v), "incident_action_label")
     app.add_template_filter(lambda v: _label(TASK_STATUS_LABELS, v), "task_status_label")

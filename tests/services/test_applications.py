@@ -10,8 +10,6 @@ import pytest
 import sqlalchemy as sa
 
 from webapp.models import (
-    Application,
-    ApplicationStatus,
     CreditEntry,
     EntrySource,
     HumanTask,
@@ -20,7 +18,9 @@ from webapp.models import (
     Role,
     TaskStatus,
 )
-from webapp.services import applications, definitions, instances, ledger, rules, tasks
+from webapp.processes.credit_application import applications
+from webapp.processes.credit_application.models import Application, ApplicationStatus
+from webapp.services import definitions, instances, ledger, rules, tasks
 from webapp.services.errors import Conflict, FormRejected, NotAllowed, NotFound
 
 DIAGRAM = Path(__file__).resolve().parents[2] / "workflows" / "credit_application" / "credit_application.bpmn"

@@ -16,8 +16,8 @@ from webapp.engine import EngineError
 from webapp.extensions import db
 from webapp.models import HumanTask, Org, TaskStatus, User
 from webapp.models.base import utcnow
-from webapp.services import applications
 from webapp.services import instances as instance_service
+from webapp.services import processes
 from webapp.services import tasks as task_service
 from webapp.services.errors import ServiceError
 from webapp.services.orgs import descendant_ids
@@ -123,13 +123,9 @@ def complete_task(task_id: int):
     data = json_body().get("data", {})
     if not isinstance(data, dict):
         raise invalid({"data": [_("Send the form values as an object of field id to value.")]})
-    if task.form_key == "credit.review":
-        # The application's own rules (four-eyes, hours limit, required reasons) apply here as on the page.
-        applications.review(task, user, str(data.get("decision") or ""), data.get("approved_hours"),
-                            str(data.get("comment") or ""))
-    elif task.form_key == "credit.application":
-        raise ServiceError(_("This task is done by revising the application and its evidence files in YanXun."),
-                           field="data")
+    package = processes.for_form(task.form_key)
+    if package is not None and package.complete is not None:
+        package.complete(task, user, data)  # the process's own rules apply here as on its page
     else:
         instance_service.complete_task(task, user, data, task_service.authorise_complete)
     db.session.commit()

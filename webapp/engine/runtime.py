@@ -431,6 +431,38 @@ class WorkflowRuntime:
             or datetime.fromtimestamp(t.last_state_change, UTC),
         ) for t in tasks]
 
+    def user_task_names(self, definition: str | ProcessDefinition) -> dict[str, str]:
+        """Bpmn id -> name of every human task of the definition (the id where it has no name)."""
+        process = self.definition(definition)
+        return {spec.bpmn_id: spec.bpmn_name or spec.bpmn_id for spec in process.spec.task_specs.values()
+                if getattr(spec, "manual", False) and getattr(spec, "bpmn_id", None)}
+
+    def upcoming_user_tasks(self, definition: str | ProcessDefinition, after: list[str],
+                            done: set[str] | frozenset[str] = frozenset(), limit: int = 10) -> list[tuple[str, str]]:
+        """(bpmn id, name) of the human tasks reachable from the elements ``after``, nearest first.
+
+        A walk of the diagram, not a prediction: every branch of a gateway is followed, and nothing in ``done``
+        (or already listed) is entered, so a loop back to an earlier step ends the walk there.
+        """
+        process = self.definition(definition)
+        specs = {getattr(s, "bpmn_id", None): s for s in process.spec.task_specs.values()}
+        queue = [spec for bpmn_id in after if (spec := specs.get(bpmn_id)) is not None]
+        seen = {id(spec) for spec in queue}
+        found: list[tuple[str, str]] = []
+        while queue and len(found) < limit:
+            spec = queue.pop(0)
+            for following in spec.outputs:
+                if id(following) in seen:
+                    continue
+                seen.add(id(following))
+                bpmn_id = getattr(following, "bpmn_id", None)
+                if bpmn_id in done:
+                    continue
+                if getattr(following, "manual", False) and bpmn_id:
+                    found.append((bpmn_id, following.bpmn_name or bpmn_id))
+                queue.append(following)
+        return found[:limit]
+
     # -- helpers -------------------------------------------------------------------------------------------
 
     def _task(self, workflow: BpmnWorkflow, task_id: str) -> Any:

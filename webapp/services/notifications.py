@@ -38,7 +38,7 @@ from webapp.extensions import db
 from webapp.links import is_local_link, public_url
 from webapp.models import Delegation, HumanTask, Notification, RoleAssignment, User
 from webapp.models.base import utcnow
-from webapp.services import after_commit
+from webapp.services import after_commit, processes
 from webapp.services import roles as role_service
 
 log = logging.getLogger(__name__)
@@ -148,15 +148,13 @@ def task_recipients(task: HumanTask, *, limit: int = MAX_TASK_RECIPIENTS) -> lis
     return users[:limit]
 
 
-#: Tasks whose feature sends its own, more specific notice (e.g. "your application was returned").
-QUIET_FORM_KEYS: set[str] = set()
 #: The kind of :func:`task_opened`'s notices.
 TASK_OPENED = "task.opened"
 
 
 def task_opened(task: HumanTask, *, actor: User | None = None) -> list[Notification]:
     """A new inbox task: tell the people who can act on it (not ``actor``, who caused it and is looking)."""
-    if task.form_key in QUIET_FORM_KEYS:
+    if task.form_key in processes.quiet_forms():  # the process sends a more specific notice
         return []
     instance = task.instance
 

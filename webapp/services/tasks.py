@@ -8,6 +8,7 @@ from datetime import date, datetime
 
 import sqlalchemy as sa
 from flask_babel import lazy_gettext as _l
+from sqlalchemy.orm import joinedload
 
 from webapp.extensions import db
 from webapp.models import (
@@ -22,14 +23,11 @@ from webapp.models import (
     User,
 )
 from webapp.models.base import utcnow
-from webapp.services import audit
+from webapp.services import audit, processes
 from webapp.services import roles as role_service
 from webapp.services.errors import Conflict, NotAllowed, NotFound, ServiceError
 
 COMMENT_MAX_LENGTH = 2000
-#: Forms the initiator of an instance may never complete (four-eyes: nobody reviews their own application);
-#: the services owning those forms add them. Such tasks are not offered to the initiator in any inbox list.
-SELF_REVIEW_FORBIDDEN: set[str] = set()
 
 
 class Scope(enum.StrEnum):
@@ -58,11 +56,12 @@ def _claimable_by(user: User, pairs: Sequence[tuple[str, int]]):
 
 
 def _own_forbidden(user: User) -> sa.Select:
-    """Open tasks of instances ``user`` started whose form forbids self-review (:data:`SELF_REVIEW_FORBIDDEN`):
-    a probe of the user's own instances, never one query per task."""
+    """Open tasks of instances ``user`` started whose form forbids self-review (the process packages name those
+    forms: nobody reviews their own application): a probe of the user's own instances, never one query per task.
+    Such tasks are not offered to the initiator in any inbox list."""
     return (sa.select(HumanTask.id).join(ProcessInstance, ProcessInstance.id == HumanTask.instance_id)
             .where(ProcessInstance.initiator_id == user.id, HumanTask.status == TaskStatus.OPEN,
-                   HumanTask.form_key.in_(sorted(SELF_REVIEW_FORBIDDEN))))
+                   HumanTask.form_key.in_(sorted(processes.self_review_forms()))))
 
 
 def _claimable_rows(user: User, pairs: Sequence[tuple[str, int]]) -> sa.Select:
@@ -71,7 +70,7 @@ def _claimable_rows(user: User, pairs: Sequence[tuple[str, int]]) -> sa.Select:
         who.append(sa.tuple_(TaskCandidate.role, TaskCandidate.org_id).in_(pairs))
     query = sa.select(TaskCandidate.task_id, TaskCandidate.due_at).where(TaskCandidate.claimable.is_(True),
                                                                          sa.or_(*who))
-    if SELF_REVIEW_FORBIDDEN:
+    if processes.self_review_forms():
         query = query.where(TaskCandidate.task_id.not_in(_own_forbidden(user)))
     return query
 
@@ -93,11 +92,17 @@ def claimable_ids_query(user: User, pairs: Sequence[tuple[str, int]], *, page: i
             .limit(per_page).offset((page - 1) * per_page))
 
 
+#: What an inbox row reads of its task, loaded with the page instead of once per row.
+ROW_LOADS = (joinedload(HumanTask.instance).joinedload(ProcessInstance.initiator), joinedload(HumanTask.subject_org),
+             joinedload(HumanTask.claimed_by))
+
+
 def claimable_page(user: User, pairs: Sequence[tuple[str, int]], *, page: int, per_page: int) -> list[HumanTask]:
     """One page of the tasks ``user`` can claim, soonest due first (undated last), from the indexes alone;
     the same tasks and order as ``inbox_query(user, Scope.CLAIMABLE)`` sorted by due date."""
     ids = db.session.scalars(claimable_ids_query(user, pairs, page=page, per_page=per_page)).all()
-    found = {task.id: task for task in db.session.scalars(sa.select(HumanTask).where(HumanTask.id.in_(ids)))}
+    found = {task.id: task for task in db.session.scalars(
+        sa.select(HumanTask).where(HumanTask.id.in_(ids)).options(*ROW_LOADS))}
     return [found[task_id] for task_id in ids if task_id in found]
 
 
@@ -120,7 +125,7 @@ def inbox_query(user: User, scope: Scope = Scope.ALL, *, process_key: str | None
                                 _claimable_by(user, held_pairs(user) if pairs is None else pairs))
             who = claimable if scope is Scope.CLAIMABLE else sa.or_(mine, claimable)
         query = sa.select(HumanTask).where(HumanTask.status == TaskStatus.OPEN, who)
-        if SELF_REVIEW_FORBIDDEN:
+        if processes.self_review_forms():
             query = query.where(HumanTask.id.not_in(_own_forbidden(user)))
         order = HumanTask.created_at.desc()
     if process_key:
@@ -223,8 +228,15 @@ def _sync_claimable(task: HumanTask) -> None:
     db.session.expire(task, ["candidates"])
 
 
+def may_take(task: HumanTask, user: User) -> bool:
+    """Whether ``user`` may take the task on at all: never their own review (its form forbids self-review)."""
+    return not (task.form_key in processes.self_review_forms() and task.instance.initiator_id == user.id)
+
+
 def claim(task: HumanTask, user: User) -> HumanTask:
     task = _lock_task(task)
+    if not may_take(task, user):
+        raise NotAllowed(_l("You cannot review your own application."))
     if task.claimed_by_id == user.id:
         return task
     if task.claimed_by_id is not None:

@@ -1,5 +1,5 @@
 """Service-task handlers of the credit_application process (topics ``credit.check``, ``credit.post``,
-``credit.notify``), registered on :data:`webapp.services.runtime.services` when this module is imported.
+``credit.notify``), registered on the runtime's registry when the package is registered.
 
 All three are synchronous: they run inside the action that reaches them (the teacher's submit, a
 reviewer's decision, the timer tick), in its transaction, and read the business record through the
@@ -18,26 +18,14 @@ from flask_babel import force_locale
 from flask_babel import lazy_gettext as _l
 from sqlalchemy.orm import aliased
 
-import forms.credit  # noqa: F401  (registers the credit.* form keys the diagram names)
 from webapp.engine.services import ServiceCall
 from webapp.extensions import db
-from webapp.models import (
-    RELEASED_STATUSES,
-    Application,
-    ApplicationStatus,
-    AuditEvent,
-    CreditEntry,
-    EntrySource,
-    Evidence,
-    ProcessInstance,
-    Role,
-    RuleSet,
-)
+from webapp.models import AuditEvent, CreditEntry, EntrySource, ProcessInstance, Role, RuleSet
 from webapp.models.base import utcnow
+from webapp.processes.credit_application.models import RELEASED_STATUSES, Application, ApplicationStatus, Evidence
 from webapp.services import approvals, instances, ledger, notifications
 from webapp.services import roles as role_service
 from webapp.services.rules import LEVELS, Rules, rule_set_for
-from webapp.services.runtime import services
 
 CHECK, POST, NOTIFY = "credit.check", "credit.post", "credit.notify"
 
@@ -252,6 +240,5 @@ def notify_step(call: ServiceCall) -> None:
         raise ValueError(f"unknown credit.notify event {event!r}")
 
 
-for _topic, _handler in ((CHECK, check), (POST, post), (NOTIFY, notify_step)):
-    if _topic not in services:
-        services.register(_topic, _handler)
+#: The service-task topics of the diagram and their handlers (registered when the package is).
+HANDLERS = {CHECK: check, POST: post, NOTIFY: notify_step}
