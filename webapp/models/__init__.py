@@ -30,8 +30,8 @@ from webapp.models.workflow import (
 __all__ = [
     "ALLOWED_PARENTS", "RELEASED_STATUSES", "ROLE_CODES", "ApiToken", "Application", "ApplicationStatus",
     "AuditEvent", "AuditTrailIsAppendOnly", "BackboneLevel", "Base", "CreditEntry", "DefinitionState", "Delegation",
-    "EntrySource", "Evidence", "HumanTask", "ImportJob", "ImportJobStatus",
-    "Incident", "InstanceStatus", "InstanceWatcher", "LedgerIsAppendOnly", "LoginFailure", "LoginThrottle", "Membership", "Notification",
+    "EntrySource", "Evidence", "HumanTask", "ImportJob", "ImportJobStatus", "Incident", "InstanceStatus",
+    "InstanceWatcher", "LedgerIsAppendOnly", "LoginFailure", "LoginThrottle", "Membership", "Notification",
     "Org", "OrgType", "ProcessDefinition", "ProcessInstance", "Role", "RoleAssignment", "RuleSet", "SchoolStage",
     "ServiceJob", "ServiceJobStatus", "TaskCandidate", "TaskComment", "TaskDigest", "TaskStatus", "User",
     "UserSession",
