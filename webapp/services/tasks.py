@@ -8,7 +8,7 @@ from datetime import date, datetime
 
 import sqlalchemy as sa
 from flask_babel import lazy_gettext as _l
-from sqlalchemy.orm import aliased
+from sqlalchemy.orm import aliased, selectinload
 
 from webapp.extensions import db
 from webapp.models import (
@@ -323,7 +323,8 @@ def transfer_candidates(task: HumanTask, user: User, *, limit: int = TRANSFER_CA
                                   sa.or_(User.id.in_(holders), User.id.in_(substitutes), User.id.in_(named)))
     if task.form_key in SELF_REVIEW_FORBIDDEN and task.instance.initiator_id is not None:
         query = query.where(User.id != task.instance.initiator_id)
-    return list(db.session.scalars(query.order_by(User.display_name, User.id).limit(limit)))
+    return list(db.session.scalars(query.options(selectinload(User.org)).order_by(User.display_name, User.id)
+                                   .limit(limit)))
 
 
 def may_comment(instance: ProcessInstance, user: User) -> bool:

@@ -19,6 +19,7 @@ from datetime import date
 
 import sqlalchemy as sa
 from flask_babel import lazy_gettext as _l
+from sqlalchemy.orm import selectinload
 
 from webapp.extensions import db
 from webapp.models import (
@@ -84,24 +85,29 @@ def suggested(instance: ProcessInstance, user: User) -> list[User]:
         role_service.valid_on(RoleAssignment, date.today()))
     query = (sa.select(User).where(User.id.in_(reviewers), User.id.not_in(copied), User.id != user.id,
                                    _in_scope(copy_scope(instance)))
-             .order_by(User.display_name, User.id).limit(MAX_SUGGESTED))
+             .options(selectinload(User.org)).order_by(User.display_name, User.id).limit(MAX_SUGGESTED))
     return list(db.session.scalars(query))
 
 
+def _key(ref: int | str) -> int | str:
+    return ref.strip().lower() if isinstance(ref, str) else ref
+
+
 def people(refs: Sequence[int | str]) -> list[User]:
-    """The users named by ``refs`` (ids or logins), each once, in the order given; an unknown one is refused."""
-    ids = {ref for ref in refs if isinstance(ref, int) and not isinstance(ref, bool)}
-    logins = {ref.strip() for ref in refs if isinstance(ref, str) and ref.strip()}
-    found = list(db.session.scalars(sa.select(User).where(sa.or_(User.id.in_(ids), User.login.in_(logins)))))
-    by_ref: dict[int | str, User] = {**{u.id: u for u in found}, **{u.login: u for u in found}}
-    unknown = [str(ref) for ref in refs if (ref.strip() if isinstance(ref, str) else ref) not in by_ref]
+    """The users named by ``refs`` (ids, or logins in any case), each once, in the order given; an unknown one is
+    refused, and so are more than :data:`MAX_PER_ADDITION` of them."""
+    keys = list(dict.fromkeys(_key(ref) for ref in refs if not isinstance(ref, str) or ref.strip()))
+    if len(keys) > MAX_PER_ADDITION:
+        raise ServiceError(_l("Copy at most %(n)d people at a time.", n=MAX_PER_ADDITION), field="users")
+    ids = [key for key in keys if isinstance(key, int)]
+    logins = [key for key in keys if isinstance(key, str)]
+    found = list(db.session.scalars(sa.select(User).where(sa.or_(User.id.in_(ids),
+                                                                 sa.func.lower(User.login).in_(logins)))))
+    by_key: dict[int | str, User] = {**{u.id: u for u in found}, **{u.login.lower(): u for u in found}}
+    unknown = [str(key) for key in keys if key not in by_key]
     if unknown:
         raise ServiceError(_l("There is no such user: %(names)s.", names="、".join(unknown)), field="users")
-    chosen: dict[int, User] = {}
-    for ref in refs:
-        user = by_ref[ref.strip() if isinstance(ref, str) else ref]
-        chosen.setdefault(user.id, user)
-    return list(chosen.values())
+    return list({by_key[key].id: by_key[key] for key in keys}.values())
 
 
 def add(instance: ProcessInstance, user: User, chosen: Sequence[User]) -> list[User]:
