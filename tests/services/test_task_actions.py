@@ -233,6 +233,17 @@ def test_a_claimed_task_urges_only_its_claimer(db, review, people):
     assert [n.user_id for n in notices(db, "task.urged")] == [people["colleague"].id]
 
 
+def test_the_initiator_is_never_urged_herself(db, review, people):
+    """A teacher who is also her school's officer is a candidate of the review of her hours (the test process
+    allows it): urging tells only the others."""
+    from webapp.services.users import assign_role
+
+    assign_role(people["teacher"], Role.SCHOOL_OFFICER, review.subject_org.parent)
+    assert tasks.is_candidate(review, people["teacher"])
+    assert urges.urge_task(review, people["teacher"]).recipients == 2
+    assert [n.user_id for n in notices(db, "task.urged")] == sorted([people["officer"].id, people["colleague"].id])
+
+
 def test_only_the_initiator_may_urge(db, review, people):
     for other in ("officer", "colleague", "county", "admin", "other_officer"):
         with pytest.raises(NotAllowed):

@@ -116,6 +116,8 @@ def test_transfer_by_someone_who_cannot_act_is_refused(client, db, flow):
     refused = post(as_(client, "county1"), f"/inbox/tasks/{review.id}/transfer", data)  # sees it, may not act
     assert refused.status_code == 403
     assert "You may not act on this task." in refused.get_data(as_text=True)
+    assert post(client, f"/inbox/tasks/{review.id}/transfer", {"reason": "外出"}).status_code == 403, \
+        "refused before the form is looked at"
     without_token = client.post(f"/inbox/tasks/{review.id}/transfer", data=data)
     assert without_token.status_code == 400
     db.session.expire_all()
@@ -202,6 +204,8 @@ def test_copying_is_for_those_who_act_on_the_process(client, db, flow):
     instance = flow["instance"]
     refused = post(as_(client, "county1"), f"/inbox/instances/{instance.id}/watchers", {"logins": "teacher3"})
     assert refused.status_code == 403
+    assert post(client, f"/inbox/instances/{instance.id}/watchers", {"logins": "nobody"}).status_code == 403, \
+        "refused before any login is looked up"
     client.post_form("/auth/logout", {"csrf_token": client.csrf_token("/inbox/")})
     hidden = post(as_(client, "officer2"), f"/inbox/instances/{instance.id}/watchers", {"logins": "teacher3"})
     assert hidden.status_code == 404
