@@ -92,7 +92,10 @@ AUDIT_ACTION_LABELS = {
     "task.claim": _l("Claimed"),
     "task.unclaim": _l("Gave back"),
     "task.complete": _l("Completed"),
-    "task.delegate": _l("Handed over"),
+    "task.delegate": _l("Handed over"),  # before 2026-12: a transfer without a reason
+    "task.transfer": _l("Transferred"),
+    "task.urge": _l("Urged"),
+    "instance.copy": _l("Copied to others"),
     "task.comment": _l("Commented"),
     "timer.fire": _l("Reminder time reached"),
     "service.complete": _l("Automatic step done"),

@@ -13,4 +13,13 @@ from webapp.extensions import csrf
 bp = Blueprint("api", __name__, url_prefix="/api/v1", cli_group="tokens")
 csrf.exempt(bp)  # checked in auth.authenticate for cookie requests only: token requests carry no CSRF token
 
-from webapp.api import auth, definitions, errors, instances, openapi, tasks, tokens  # noqa: E402, F401  (attach to bp)
+from webapp.api import (  # noqa: E402, F401  (attach to bp)
+    auth,
+    definitions,
+    errors,
+    instances,
+    openapi,
+    task_actions,
+    tasks,
+    tokens,
+)

@@ -17,6 +17,7 @@ from webapp.models.workflow import (
     HumanTask,
     Incident,
     InstanceStatus,
+    InstanceWatcher,
     ProcessDefinition,
     ProcessInstance,
     ServiceJob,
@@ -29,7 +30,8 @@ from webapp.models.workflow import (
 __all__ = [
     "ALLOWED_PARENTS", "ROLE_CODES", "ApiToken", "AuditEvent", "AuditTrailIsAppendOnly", "BackboneLevel", "Base",
     "CreditEntry", "DefinitionState", "Delegation", "EntrySource", "HumanTask", "ImportJob", "ImportJobStatus",
-    "Incident", "InstanceStatus", "LedgerIsAppendOnly", "LoginFailure", "LoginThrottle", "Membership", "Notification",
+    "Incident", "InstanceStatus", "InstanceWatcher", "LedgerIsAppendOnly", "LoginFailure", "LoginThrottle",
+    "Membership", "Notification",
     "Org", "OrgType", "ProcessDefinition", "ProcessInstance", "Role", "RoleAssignment", "RuleSet", "SchoolStage",
     "ServiceJob", "ServiceJobStatus", "TaskCandidate", "TaskComment", "TaskDigest", "TaskStatus", "User",
     "UserSession",

@@ -17,7 +17,7 @@ from flask_babel import lazy_gettext as _l
 from webapp.extensions import db
 from webapp.models import InstanceStatus, ProcessInstance, Role, ServiceJob, ServiceJobStatus, User
 from webapp.models.base import utcnow
-from webapp.services import audit, instances, notifications, processes
+from webapp.services import audit, instances, notifications, processes, watchers
 from webapp.services import roles as role_service
 from webapp.services.errors import Conflict, FormRejected, NotAllowed
 
@@ -74,6 +74,7 @@ def cancel(instance_id: int, actor: User, reason: str) -> ProcessInstance:
     if package is not None and package.on_cancel is not None:  # under the instance lock
         package.on_cancel(instance, actor, reason)
     _record(instance, actor, "instance.cancel", before, reason)
+    watchers.instance_ended(instance)
     return instance
 
 

@@ -47,7 +47,7 @@ from webapp.models import (
     User,
 )
 from webapp.models.base import utcnow
-from webapp.services import audit, definitions, notifications, processes, service_queue
+from webapp.services import audit, definitions, notifications, processes, service_queue, watchers
 from webapp.services import roles as role_service
 from webapp.services.errors import Conflict, FormRejected, NotAllowed, NotFound
 from webapp.services.runtime import get_runtime
@@ -129,6 +129,7 @@ def _save(instance: ProcessInstance, workflow: Any) -> None:
         instance.status = InstanceStatus.COMPLETED
         instance.ended_at = utcnow()
         instance.next_timer_at = None
+        watchers.instance_ended(instance)
 
 
 def start(key: str, *, subject_org: Org, initiator: User, data: Mapping[str, Any] | None = None,

@@ -1,4 +1,4 @@
-"""Human tasks: who may see and act on them, the inbox queries, claim, unclaim, delegate and comment."""
+"""Human tasks: who may see and act on them, the inbox queries, claim, unclaim, transfer and comment."""
 
 from __future__ import annotations
 
@@ -8,12 +8,13 @@ from datetime import date, datetime
 
 import sqlalchemy as sa
 from flask_babel import lazy_gettext as _l
-from sqlalchemy.orm import joinedload
+from sqlalchemy.orm import aliased, joinedload, selectinload
 
 from webapp.extensions import db
 from webapp.models import (
     Delegation,
     HumanTask,
+    InstanceWatcher,
     ProcessInstance,
     Role,
     RoleAssignment,
@@ -23,11 +24,16 @@ from webapp.models import (
     User,
 )
 from webapp.models.base import utcnow
-from webapp.services import audit, processes
+from webapp.services import audit, notifications, processes
 from webapp.services import roles as role_service
 from webapp.services.errors import Conflict, NotAllowed, NotFound, ServiceError
 
 COMMENT_MAX_LENGTH = 2000
+TRANSFER_REASON_MAX_LENGTH = 200
+#: The transfer picker lists at most this many colleagues (a role held by more is a broadcast, not a team).
+TRANSFER_CANDIDATES_MAX = 200
+#: The kind of the notice a colleague gets when a task is transferred to them.
+TASK_TRANSFERRED = "task.transferred"
 
 
 class Scope(enum.StrEnum):
@@ -261,23 +267,75 @@ def unclaim(task: HumanTask, user: User) -> HumanTask:
     return task
 
 
-def delegate(task: HumanTask, user: User, colleague: User) -> HumanTask:
-    """Hand the task to a colleague who holds one of its candidate roles at the same organisation."""
+def transfer(task: HumanTask, user: User, colleague: User, reason: str) -> HumanTask:
+    """Hand ``task`` over (转交) to a colleague who may act on it too (:func:`is_candidate`), with a reason.
+
+    The colleague becomes its assignee (any claim ends) and is told, with the reason; the history keeps who
+    it went to and why. Never to the person who started the instance when its form forbids self-review.
+    """
     task = _lock_task(task)
     if not can_act(task, user):
         raise NotAllowed(_l("You may not act on this task."))
     if colleague.id == user.id:
         raise ServiceError(_l("Choose a colleague other than yourself."), field="to_user")
-    if not colleague.active or not is_candidate(task, colleague):
+    if not colleague.active:
+        raise ServiceError(_l("%(name)s's account is not active.", name=colleague.display_name), field="to_user")
+    if task.form_key in processes.self_review_forms() and colleague.id == task.instance.initiator_id:
+        raise ServiceError(_l("%(name)s started this process and may not handle this step of it.",
+                              name=colleague.display_name), field="to_user")
+    if not is_candidate(task, colleague):
         raise ServiceError(_l("%(name)s does not hold the role this task needs.", name=colleague.display_name),
                            field="to_user")
+    reason = (reason or "").strip()
+    if not reason:
+        raise ServiceError(_l("Give the reason for the transfer."), field="reason")
+    if len(reason) > TRANSFER_REASON_MAX_LENGTH:
+        raise ServiceError(_l("A reason can have at most %(n)d characters.", n=TRANSFER_REASON_MAX_LENGTH),
+                           field="reason")
     before = {"assignee_id": task.assignee_id, "claimed_by_id": task.claimed_by_id}
     task.assignee_id, task.claimed_by_id, task.claimed_at = colleague.id, None, None
     _sync_claimable(task)
-    audit.record("task.delegate", actor=user, obj=task, instance_id=task.instance_id, before=before,
-                 after={"assignee_id": colleague.id, "task": task.bpmn_id})
+    audit.record("task.transfer", actor=user, obj=task, instance_id=task.instance_id, before=before,
+                 after={"task": task.bpmn_id, "to_user_id": colleague.id, "to_name": colleague.display_name,
+                        "reason": reason})
+    instance = task.instance
+    notifications.notify(
+        colleague, TASK_TRANSFERRED,
+        title=_l("%(name)s transferred a task to you: %(task)s – %(title)s", name=user.display_name,
+                 task=notifications.one_line(task.name, notifications.QUOTED_MAX),
+                 title=notifications.one_line(instance.title, notifications.QUOTED_MAX)),
+        body=_l("Reason: %(reason)s", reason=reason), link=f"/inbox/tasks/{task.id}", instance_id=instance.id)
     db.session.flush()
     return task
+
+
+def transfer_candidates(task: HumanTask, user: User, *, limit: int = TRANSFER_CANDIDATES_MAX) -> list[User]:
+    """The colleagues ``user`` may transfer ``task`` to (the rules of :func:`transfer`), by name, at most ``limit``.
+
+    One query, the same people :func:`is_candidate` accepts: named candidates, holders of a candidate role at its
+    organisation today, and their substitutes for that role.
+    """
+    day = date.today()
+    matches = sa.and_(TaskCandidate.task_id == task.id, TaskCandidate.role == RoleAssignment.role,
+                      TaskCandidate.org_id == RoleAssignment.org_id)
+    valid = role_service.valid_on(RoleAssignment, day)
+    holders = sa.select(RoleAssignment.user_id).join(TaskCandidate, matches).where(valid)
+    delegator = aliased(User)
+    substitutes = (sa.select(Delegation.to_user_id)
+                   .join(delegator, delegator.id == Delegation.from_user_id)
+                   .join(RoleAssignment, RoleAssignment.user_id == Delegation.from_user_id)
+                   .join(TaskCandidate, matches)
+                   .where(valid, delegator.active.is_(True), Delegation.active.is_(True),
+                          Delegation.valid_from <= day, Delegation.valid_to >= day,
+                          sa.or_(Delegation.role.is_(None), Delegation.role == RoleAssignment.role)))
+    named = sa.select(TaskCandidate.user_id).where(TaskCandidate.task_id == task.id,
+                                                   TaskCandidate.user_id.is_not(None))
+    query = sa.select(User).where(User.active.is_(True), User.id != user.id,
+                                  sa.or_(User.id.in_(holders), User.id.in_(substitutes), User.id.in_(named)))
+    if task.form_key in processes.self_review_forms() and task.instance.initiator_id is not None:
+        query = query.where(User.id != task.instance.initiator_id)
+    return list(db.session.scalars(query.options(selectinload(User.org)).order_by(User.display_name, User.id)
+                                   .limit(limit)))
 
 
 def may_comment(instance: ProcessInstance, user: User) -> bool:
@@ -330,8 +388,13 @@ def comment(task: HumanTask, user: User, body: str) -> TaskComment:
 
 
 def can_see_instance(instance: ProcessInstance, user: User) -> bool:
-    """The initiator, anyone who can see one of its tasks, and administrators over its organisation."""
+    """The initiator, the people copied on it (watchers), anyone who can see one of its tasks, and administrators
+    over its organisation."""
     if instance.initiator_id == user.id:
+        return True
+    watching = sa.select(InstanceWatcher.id).where(InstanceWatcher.instance_id == instance.id,
+                                                    InstanceWatcher.user_id == user.id)
+    if db.session.scalar(sa.select(sa.exists(watching))):
         return True
     if any(held.role is Role.ADMIN and instance.subject_org.path.startswith(held.org.path)
            for held in role_service.roles_of(user)):

@@ -114,6 +114,8 @@ def _entry(event: AuditEvent, tasks: dict[str, HumanTask], instance: ProcessInst
         if to:
             entry.action = _("Transferred to %(name)s", name=to)
         entry.comment = str(after.get("reason") or "") or None
+    elif event.action == "instance.copy" and isinstance(after.get("names"), list):
+        entry.action = _("Copied to %(names)s", names=_(", ").join(str(n) for n in after["names"]))
     elif event.action == "instance.incident":
         entry.kind = "problem"
     if event.action not in ("task.comment", "task.complete", "task.transfer", "task.delegate") and after.get("reason"):

@@ -39,7 +39,7 @@ from webapp.models import (
 from webapp.models.base import utcnow
 from webapp.processes.credit_application.handlers import leader_reviews, needs_county
 from webapp.processes.credit_application.models import RELEASED_STATUSES, Application, ApplicationStatus, Evidence
-from webapp.services import audit, instances, tasks
+from webapp.services import audit, instances, tasks, watchers
 from webapp.services.errors import Conflict, FormRejected, NotAllowed, NotFound, ServiceError
 from webapp.services.processes import BulkResult
 from webapp.services.rules import LEVELS, Rules, rule_set_for
@@ -354,6 +354,7 @@ def withdraw(application: Application, actor: User) -> Application:
     instance.ended_at = utcnow()
     instance.next_timer_at = None
     instances.sync_tasks(instance, None)
+    watchers.instance_ended(instance)  # those copied on the record learn it ended
     application.status = ApplicationStatus.WITHDRAWN
     application.decided_at = utcnow()
     audit.record("instance.withdraw", actor=actor, obj=instance, instance_id=instance.id, before=before,
