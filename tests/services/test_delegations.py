@@ -69,6 +69,7 @@ def test_a_person_names_a_colleague_and_the_colleague_is_told(db, people):
     assert event.after["to_user_id"] == people["colleague"].id
     (note,) = notes(db, people["colleague"], delegations.RECEIVED)
     assert "刘芳" in note.title and "出差" in note.body and note.link == delegations.PAGE == "/auth/substitutes"
+    assert "学校师训专干" in note.body, "the role, in the substitute's language"
     assert notes(db, people["officer"], delegations.RECEIVED) == []
 
 
@@ -77,6 +78,8 @@ def test_all_roles_a_blank_reason_and_the_longest_period(db, people, app):
     assert longest == 90
     delegation = own(people, role="", valid_from=days(1), valid_to=days(longest), reason="   ")
     assert delegation.role is None and delegation.reason is None
+    (note,) = notes(db, people["colleague"], delegations.RECEIVED)
+    assert "学校师训专干" not in note.body and "刘芳" in note.body
     assert (delegation.valid_to - delegation.valid_from).days + 1 == longest
 
 

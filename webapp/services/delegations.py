@@ -62,7 +62,7 @@ def _record(action: str, delegation: Delegation, *, actor: User, ip: str | None,
 
 
 def _role_words(role: Role | None) -> str:
-    return str(ROLE_LABELS[role]) if role else _("all roles")
+    return str(ROLE_LABELS[role]) if role else _("All roles")
 
 
 def _tell(user: User, kind: str, title: Callable[[], str], body: Callable[[], str]) -> None:
@@ -73,8 +73,12 @@ def _tell_received(delegation: Delegation) -> None:
     absent = delegation.from_user.display_name
 
     def body() -> str:
-        lines = [_("Role: %(role)s. During these days their tasks in it reach your inbox too, and you may act on "
-                   "them for %(name)s.", role=_role_words(delegation.role), name=absent)]
+        if delegation.role:
+            lines = [_("Role: %(role)s. During these days their tasks in it reach your inbox too, and you may act "
+                       "on them for %(name)s.", role=ROLE_LABELS[delegation.role], name=absent)]
+        else:
+            lines = [_("All their roles. During these days their tasks reach your inbox too, and you may act on "
+                       "them for %(name)s.", name=absent)]
         if delegation.reason:
             lines.append(_("Reason: %(reason)s", reason=delegation.reason))
         return "\n".join(lines)
