@@ -262,9 +262,11 @@ def _clash(user: User, role: Role | None, valid_from: date, valid_to: date) -> D
 
 def create_own(user: User, to_user: User, *, role: Role | str | None, valid_from: date, valid_to: date,
                reason: str | None = None, ip: str | None = None, today: date | None = None) -> Delegation:
-    """``user`` names ``to_user`` their substitute (:func:`check_own`); the substitute is told."""
+    """``user`` names ``to_user`` their substitute (:func:`check_own`); the substitute is told. ``user``'s row is
+    locked first, so two requests at once cannot both pass the one-at-a-time rule."""
     chosen = _role(role)
     reason = (reason or "").strip() or None
+    db.session.execute(sa.select(User.id).where(User.id == user.id).with_for_update())
     check_own(user, to_user, chosen, valid_from, valid_to, reason, today=today)
     delegation = user_service.delegate(user, to_user, role=chosen, valid_from=valid_from, valid_to=valid_to,
                                        reason=reason, created_by=user)
@@ -356,8 +358,8 @@ def acting_for(user: User, task: HumanTask, day: date) -> User | None:
     pairs = _task_pairs(task)
     if not pairs:
         return None
-    matching = sa.tuple_(RoleAssignment.role, RoleAssignment.org_id).in_(pairs)
-    own = sa.select(RoleAssignment.id).where(RoleAssignment.user_id == user.id, matching, _held_on(day))
+    own = sa.select(RoleAssignment.id).where(RoleAssignment.user_id == user.id, _held_on(day),
+                                             sa.tuple_(RoleAssignment.role, RoleAssignment.org_id).in_(pairs))
     if db.session.scalar(own.limit(1)) is not None:
         return None
     delegations = db.session.scalars(
