@@ -1,4 +1,5 @@
-"""JSON API v1 under ``/api/v1``: definitions, instances, tasks and API tokens, with an OpenAPI document.
+"""JSON API v1 under ``/api/v1``: definitions, instances, tasks, API tokens and my substitutes, with an OpenAPI
+document.
 
 Callers authenticate with ``Authorization: Bearer <token>`` (a per-user API token) or the log-in session
 cookie; cookie requests that change something must send the CSRF token in ``X-CSRFToken``. See
@@ -19,6 +20,7 @@ from webapp.api import (  # noqa: E402, F401  (attach to bp)
     errors,
     instances,
     openapi,
+    substitutes,
     task_actions,
     tasks,
     tokens,

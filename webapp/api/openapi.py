@@ -39,6 +39,7 @@ STR = {"type": "string"}
 INT = {"type": "integer"}
 BOOL = {"type": "boolean"}
 TIME = {"type": "string", "format": "date-time"}
+DATE = {"type": "string", "format": "date"}
 NULL_TIME = {"type": ["string", "null"], "format": "date-time"}
 NULL_STR = {"type": ["string", "null"]}
 NULL_INT = {"type": ["integer", "null"]}
@@ -158,6 +159,31 @@ SCHEMAS: dict[str, Any] = {
     "NewToken": _obj(("name",), name={**STR, "maxLength": 100}),
     "TokenCreated": {"allOf": [_ref("Token"), _obj(("token",), token={
         **STR, "description": "The token itself; shown only in this response."})]},
+    "Substitute": _obj(
+        ("id", "from_user", "to_user", "role", "valid_from", "valid_to", "status", "self_service"), id=INT,
+        from_user={**_ref("UserRef"), "description": "The person who is away."},
+        to_user={**_ref("UserRef"), "description": "The substitute."},
+        role={**NULL_STR, "description": "The role code handed over; null: all the person's roles."},
+        valid_from=DATE, valid_to={**DATE, "description": "The last day, included."}, reason=NULL_STR,
+        status={"type": "string", "enum": ["current", "future", "past", "revoked"]},
+        self_service={**BOOL, "description": "Set up by the person who is away (false: by an administrator)."},
+        created_at=TIME, revoked_at=NULL_TIME),
+    "NewSubstitute": _obj(
+        ("to_user", "valid_from", "valid_to"),
+        to_user={"oneOf": [INT, STR], "description": "User id or login of an active colleague: someone whose "
+                 "organisation is mine or one where I hold the role handed over."},
+        role={**NULL_STR, "description": "One of my roles (not admin); null or absent: all my roles."},
+        valid_from={**DATE, "description": "Today or later."},
+        valid_to={**DATE, "description": "On or after valid_from; at most max_days days in all."},
+        reason={**NULL_STR, "maxLength": 200, "description": "E.g. 出差, 病假."}),
+    "MySubstitutes": _obj(
+        ("given", "received", "given_past", "received_past", "roles", "max_days"),
+        given={**_array(_ref("Substitute")), "description": "Who substitutes for me, now or later."},
+        received={**_array(_ref("Substitute")), "description": "For whom I substitute, now or later."},
+        given_past={**_array(_ref("Substitute")), "description": "The latest that are over or revoked."},
+        received_past=_array(_ref("Substitute")),
+        roles={**_array(STR), "description": "The role codes I may hand over."},
+        max_days={**INT, "description": "The longest substitution, in days."}),
     "TaskPage": _page("Task"),
     "InstancePage": _page("Instance"),
 }
@@ -369,6 +395,24 @@ def _paths() -> dict[str, Any]:
                         {"201": _ok(_ref("Comment"), "Created")}, errors=("400", "403", "404"), parameters=[TASK],
                         body=_body(_ref("NewComment")), mutating=True),
         },
+        "/me/substitutes": {
+            "get": _op("listSubstitutes", "substitutes", "Who substitutes for me and for whom I substitute",
+                       {"200": _ok(_ref("MySubstitutes"))}),
+            "post": _op("createSubstitute", "substitutes", "Name my substitute (代理人) while I am away",
+                        {"201": _ok(_ref("Substitute"), "Created; the substitute is notified.")},
+                        errors=("400", "422"), body=_body(_ref("NewSubstitute")), mutating=True,
+                        description="During the days given, my tasks in the role reach the substitute too. 422: "
+                                    "a malformed field; 400: a rule refused it (start in the past, too long, not "
+                                    "a colleague, a role I do not hold, another substitute on those days...), "
+                                    "``field`` names the input."),
+        },
+        "/me/substitutes/{delegation_id}/revoke": {
+            "post": _op("revokeSubstitute", "substitutes", "End one of my substitutions now",
+                        {"200": _ok(_ref("Substitute"))}, errors=("400", "404", "409"),
+                        parameters=[_path_param("delegation_id")], mutating=True,
+                        description="404 unless I am the person who is away; 409 when it is revoked or over "
+                                    "already. The substitute is notified."),
+        },
         "/openapi.json": {
             "get": {"operationId": "openapi", "tags": ["meta"], "summary": "This document (no login needed)",
                     "security": [], "responses": {"200": _ok(ANY_OBJECT)}},
@@ -381,11 +425,11 @@ def document() -> dict[str, Any]:
     return {
         "openapi": "3.1.0",
         "info": {"title": "YanXun (研训) API", "version": "1",
-                 "description": "Process definitions, instances and human tasks. Errors are JSON "
+                 "description": "Process definitions, instances, human tasks and my substitutes. Errors are JSON "
                                 "(see the Error schema); messages follow the user's language."},
         "servers": [{"url": "/api/v1"}],
         "security": [{"bearerToken": []}, {"sessionCookie": []}],
-        "tags": [{"name": name} for name in ("definitions", "instances", "tasks", "tokens", "meta")],
+        "tags": [{"name": name} for name in ("definitions", "instances", "tasks", "tokens", "substitutes", "meta")],
         "paths": _paths(),
         "components": {
             "schemas": SCHEMAS,

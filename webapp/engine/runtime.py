@@ -46,7 +46,7 @@ from .errors import (
     TaskNotReady,
     WrongTaskType,
 )
-from .expressions import SandboxEnvironment, SandboxScriptEngine, is_juel, resolve_list, resolve_single
+from .expressions import SandboxEnvironment, SandboxScriptEngine, is_juel, resolve_list, resolve_single, split_list
 from .forms import FormFieldInfo, field_infos, validate_form
 from .services import (
     ServiceCall,
@@ -216,6 +216,22 @@ class WorkflowRuntime:
         return workflow
 
     # -- user tasks --------------------------------------------------------------------------------------------
+
+    def declared_roles(self, definition: str | ProcessDefinition, bpmn_id: str) -> list[str] | None:
+        """The role codes user task ``bpmn_id`` names in the diagram: its candidateGroups, else its lane's role
+        (``[]``: none). For a task that is over, when only the definition is left. None when the element is
+        unknown or a group is an expression (only the running task knew its value)."""
+        process = self.definition(definition)
+        for spec in (process.spec, *process.subprocess_specs.values()):
+            task_spec = spec.task_specs.get(bpmn_id)
+            if task_spec is None:
+                continue
+            camunda = (getattr(task_spec, "extensions", None) or {}).get("camunda", {})
+            groups = split_list(camunda.get("candidateGroups"))
+            if any(is_juel(group) for group in groups):
+                return None
+            return groups or ([camunda["laneRole"]] if camunda.get("laneRole") else [])
+        return None
 
     def ready_user_tasks(self, workflow: BpmnWorkflow) -> list[UserTaskInfo]:
         """Every READY human task with its routing, dates and form."""
