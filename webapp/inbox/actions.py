@@ -97,7 +97,7 @@ def transfer(task_id: int):
 @login_required
 def urge(instance_id: int):
     instance = _visible_instance(instance_id)
-    back = url_for("inbox.instance", instance_id=instance.id)
+    back = local_or(request.form.get("next"), url_for("inbox.instance", instance_id=instance.id))
     try:
         urged = urges.urge_instance(instance, current_user)
         db.session.commit()

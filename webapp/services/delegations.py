@@ -27,7 +27,6 @@ from webapp.models import ROLE_CODES, Delegation, HumanTask, OrgType, Role, Role
 from webapp.services import audit, notifications
 from webapp.services import users as user_service
 from webapp.services.errors import Conflict, NotFound, ServiceError
-from webapp.services.instances import engine_definition
 from webapp.services.runtime import get_runtime
 
 #: The "My substitutes" page (``auth.substitutes``); notifications link to it.
@@ -325,7 +324,7 @@ def _task_pairs(task: HumanTask) -> list[tuple[str, int]] | None:
     the process data)."""
     if task.status is TaskStatus.OPEN:
         return [(c.role.value, c.org_id) for c in task.candidates if c.role is not None and c.org_id is not None]
-    codes = get_runtime().declared_roles(engine_definition(task.instance.definition), task.bpmn_id)
+    codes = get_runtime().declared_roles(get_runtime().definition(task.instance.definition.spec_json), task.bpmn_id)
     if codes is None:
         return None
     return [(code, org_id) for code in codes if code in ROLE_CODES for org_id in task.subject_org.ancestor_ids]

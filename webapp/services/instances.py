@@ -13,7 +13,7 @@ from collections.abc import Callable, Collection, Iterator, Mapping
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 import sqlalchemy as sa
@@ -47,7 +47,7 @@ from webapp.models import (
     User,
 )
 from webapp.models.base import utcnow
-from webapp.services import audit, definitions, notifications, processes, service_queue, watchers
+from webapp.services import audit, definitions, delegations, notifications, processes, service_queue, watchers
 from webapp.services import roles as role_service
 from webapp.services.errors import Conflict, FormRejected, NotAllowed, NotFound
 from webapp.services.runtime import get_runtime
@@ -191,9 +191,12 @@ def complete_task(task: HumanTask, actor: User, data: Mapping[str, Any],
         def on_record() -> None:
             """Once the form passed, the completion is on record before the engine runs on, so what it reaches
             (a handler checking the approvals, say) sees it."""
+            behalf = delegations.acting_for(actor, task, date.today())  # "王磊 代 刘芳" on the timeline
             task.status, task.completed_at, task.completed_by_id = TaskStatus.COMPLETED, utcnow(), actor.id
-            audit.record("task.complete", actor=actor, obj=task, instance_id=instance.id,
-                         after={"task": task.bpmn_id, "data": _json_safe(data)})
+            after = {"task": task.bpmn_id, "data": _json_safe(data)}
+            if behalf is not None:
+                after["on_behalf_of"] = {"id": behalf.id, "name": behalf.display_name}
+            audit.record("task.complete", actor=actor, obj=task, instance_id=instance.id, after=after)
             db.session.flush()
 
         try:

@@ -23,21 +23,25 @@ def _evidence(name: str, number: int) -> list[applications.Upload]:
     return [applications.Upload(name, _SIGNATURE + str(number).encode() + b"\n%%EOF\n")]
 
 
-def _reviewer(task: HumanTask, application: Application) -> User:
-    """Someone who may decide the review: a holder of its role (or their substitute), never the applicant."""
+def _reviewer(task: HumanTask, application: Application, substitute: bool) -> User:
+    """Someone who may decide the review: a holder of its role (or, when asked, their substitute), never the
+    applicant."""
     role = {"leader_review": Role.SUBGROUP_LEADER, "school_review": Role.SCHOOL_OFFICER,
             "county_review": Role.COUNTY_OFFICER}[task.bpmn_id]
-    for holder in role_service.resolve(role, application.subject_org).users:
+    holders = sorted(role_service.resolve(role, application.subject_org).holders,
+                     key=lambda h: (h.on_behalf_of is None) == substitute)
+    for holder in (h.user for h in holders):
         if holder.id != application.teacher_id and tasks.can_act(task, holder):
             return holder
     raise LookupError(f"nobody can do {task.bpmn_id} for application {application.id}")
 
 
-def _decide(application: Application, decision: str, hours: float | None = None, comment: str = "") -> None:
+def _decide(application: Application, decision: str, hours: float | None = None, comment: str = "",
+            substitute: bool = False) -> None:
     task = applications.open_task(application, applications.REVIEW_TASKS)
     if task is None:
         raise LookupError(f"application {application.id} has no review waiting")
-    reviewer = _reviewer(task, application)
+    reviewer = _reviewer(task, application, substitute)
     limit = applications.review_limit(application)
     applications.review(task, reviewer, decision, hours if hours is not None else limit, comment)
 
@@ -85,7 +89,7 @@ def seed(people: Mapping[str, User], today: date) -> str:
     recognised = _apply(limin, 6, today, 40, organiser="北湖区实验小学教研室", description="二年级语文示范课",
                         **lesson)
     while applications.open_task(recognised, applications.REVIEW_TASKS) is not None:
-        _decide(recognised, "approve")
+        _decide(recognised, "approve", substitute=True)  # the school officer is away: 王磊 代 刘芳
     done.append(recognised)
     # In the other county: waiting at its school.
     other = _apply(yangfan, 7, today, 5, organiser="临江县城关小学", description="三年级英语公开课", **lesson)

@@ -215,16 +215,18 @@ def notify_step(call: ServiceCall) -> None:
     link, instance_id = _link(application), application.instance_id
     if event == "returned":
         application.status = ApplicationStatus.RETURNED
-        notifications.notify(teacher, "application.returned",
-                             title=_l("Your credit application was returned for revision"),
-                             body=application.return_reason or "", link=link, instance_id=instance_id)
+        notifications.notify(teacher, "application.returned", body=application.return_reason or "", link=link,
+                             title=_l("Your credit application no. %(id)s was returned for revision",
+                                      id=application.id), instance_id=instance_id)
     elif event == "rejected":
         application.status = ApplicationStatus.REJECTED
         application.decided_at = utcnow()
-        notifications.notify(teacher, "application.rejected", title=_l("Your credit application was not recognised"),
-                             body=call.data.get("comment") or "", link=link, instance_id=instance_id)
+        notifications.notify(teacher, "application.rejected", body=call.data.get("comment") or "", link=link,
+                             title=_l("Your credit application no. %(id)s was not recognised", id=application.id),
+                             instance_id=instance_id)
     elif event == "recognised":
-        notifications.notify(teacher, "application.recognised", title=_l("Your credit hours were recognised"),
+        notifications.notify(teacher, "application.recognised",
+                             title=_l("Your credit application no. %(id)s was recognised", id=application.id),
                              body=_l("%(hours)s hours were posted to your ledger.",
                                      hours=f"{application.hours_approved or 0:g}"),
                              link=link, instance_id=instance_id)
@@ -233,7 +235,8 @@ def notify_step(call: ServiceCall) -> None:
         kind = "application.reminder" if event == "reminder" else "application.escalation"
         title = (_l("A credit application is waiting for your review") if event == "reminder"
                  else _l("A credit application has waited too long for review"))
-        body = _l("%(teacher)s: %(title)s", teacher=teacher.display_name, title=_title(application))
+        body = _l("No. %(id)s · %(teacher)s: %(title)s", id=application.id, teacher=teacher.display_name,
+                  title=_title(application))
         notifications.notify_many(role_service.resolve(role, application.subject_org).users, kind, title=title,
                                   body=body, link=link, instance_id=instance_id)
     else:

@@ -6,7 +6,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import sqlalchemy as sa
-from flask import url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from sqlalchemy.orm import joinedload
@@ -65,7 +64,7 @@ def summarise(instance_ids: Sequence[int]) -> dict[int, RowSummary]:
             reference=REFERENCE.format(application.id),
             headline=headline(application, rules.get(application.rule_set_id)),
             facts=facts, amount=review_limit(application), amount_unit=_l("hours"),
-            link=url_for("applications.show", application_id=application.id))
+            link=f"/applications/{application.id}")  # also built outside a request (notices from workers)
     return rows
 
 
