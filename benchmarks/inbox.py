@@ -535,7 +535,7 @@ def _report(out: dict, small: int, large: int, samples: int, rounds: int) -> str
         f"the tab's first 30 items as the view fetches them (claimable: `tasks.claimable_page`; assigned: "
         f"`db.paginate(inbox_query(current_user, tab, pairs=_pairs()) sorted by due, count=False)`), totals "
         f"from the memoised `task_counts`. Not included: `_schools_in_scope` and "
-        f"`applications.categories_of` (the filter widgets; no applications exist in these schemas) and "
+        f"the process filters (`processes.filters()`: no applications exist in these schemas) and "
         f"rendering. The benchmark checks first that the page's items and total match the single statements.",
         "",
         f"Goal: p95 < 30 ms at {large:,} tasks, and p95 at {k(large)} ≤ 1.5 × p95 at {k(small)}.",

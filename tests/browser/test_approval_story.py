@@ -11,24 +11,13 @@ import re
 import pytest
 from playwright.sync_api import expect
 
-from webapp.services.demo import DEMO_PASSWORD
+from tests.browser.pages import decide, fill_application, log_in
 
 pytestmark = pytest.mark.browser
 
 #: Internal codes that must never reach a page (BPMN ids, audit actions, form keys).
 CODES = ("leader_review", "school_review", "county_review", "task.complete", "task.transfer", "task.urge",
          "application.submit", "credit.review", "credit.application")
-
-
-def log_in(browser, live_server, login: str):
-    context = browser.new_context(viewport={"width": 390, "height": 844}, base_url=live_server, locale="zh-CN")
-    page = context.new_page()
-    page.goto("/auth/login")
-    page.fill("#login", login)
-    page.fill("#password", DEMO_PASSWORD)
-    page.click("button[type=submit]")
-    expect(page.locator("h1")).to_contain_text("您好")
-    return page
 
 
 def timeline_of(page):
@@ -59,32 +48,13 @@ def accept_dialogs(page) -> list[str]:
     return asked
 
 
-def decide(page, decision: str, comment: str = "", hours: str | None = None) -> None:
-    page.check(f"input[name=decision][value={decision}]")
-    if hours is not None:
-        page.fill("#approved_hours", hours)
-    if comment:
-        page.fill("#comment", comment)
-    page.locator("#review-form button[type=submit]").click()
-    expect(page.get_by_role("alert").first).to_be_visible()
-
-
 def test_claim_return_urge_transfer_approve_with_the_timeline_at_each_step(browser, live_server, tmp_path):
     certificate = tmp_path / "结业证书.pdf"
     certificate.write_bytes(b"%PDF-1.4\n% YanXun approval story\n")
 
     # The teacher applies; her page says who the application waits for.
     teacher = log_in(browser, live_server, "limin")
-    teacher.goto("/applications/new")
-    teacher.select_option("#category", "centralized")
-    teacher.select_option("#item_code", "city_training")
-    teacher.select_option("#level", "county")
-    teacher.fill("#organiser", "北湖区教师发展中心")
-    teacher.fill("#start_date", "2026-10-12")
-    teacher.fill("#end_date", "2026-10-14")
-    teacher.fill("#hours_requested", "10")
-    teacher.fill("#description", "区级骨干教师集中培训")
-    teacher.set_input_files("#evidence", str(certificate))
+    fill_application(teacher, str(certificate))
     teacher.locator("#main form[method=post] button[type=submit]").first.click()
     expect(teacher.get_by_text("结业证书.pdf")).to_be_visible()
     number = teacher.url.rstrip("/").rsplit("/", 1)[1]

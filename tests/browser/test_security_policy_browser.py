@@ -9,6 +9,7 @@ import re
 import pytest
 from playwright.sync_api import expect
 
+from tests.browser.pages import fill_application
 from webapp.services.demo import DEMO_PASSWORD
 
 pytestmark = pytest.mark.browser
@@ -73,14 +74,7 @@ def test_pages_work_under_the_policy(phones, live_server, tmp_path):
     teacher = phones("limin").page
     response = teacher.goto("/applications/new")
     assert "script-src 'self'" in response.headers["content-security-policy"]
-    teacher.select_option("#category", "centralized")
-    teacher.select_option("#item_code", "city_training")
-    teacher.select_option("#level", "county")
-    teacher.fill("#organiser", "北湖区教师发展中心")
-    teacher.fill("#start_date", "2026-10-12")
-    teacher.fill("#end_date", "2026-10-14")
-    teacher.fill("#hours_requested", "10")
-    teacher.set_input_files("#evidence", files=[{"name": "结业证书.png", "mimeType": "image/png", "buffer": PIXEL}])
+    fill_application(teacher, [{"name": "结业证书.png", "mimeType": "image/png", "buffer": PIXEL}])
     expect(teacher.locator("#evidence-preview img")).to_have_attribute("src", re.compile("^blob:"))
     teacher.locator("#main form[method=post] button[type=submit]").first.click()
     expect(teacher.get_by_text("结业证书.png").first).to_be_visible()

@@ -104,8 +104,8 @@ def _search(query: sa.Select, text: str) -> sa.Select:
     return query.where(sa.or_(*matches))
 
 
-def _decisions(items: list[HumanTask]) -> dict[int, str]:
-    """What was decided on each completed task of the page, in words (one query)."""
+def _decisions(items: list[HumanTask]) -> dict[int, tuple[str, str]]:
+    """What was decided on each completed task of the page: (words, decision code), in one query."""
     done = [str(t.id) for t in items if t.completed_at is not None]
     if not done:
         return {}
@@ -116,7 +116,7 @@ def _decisions(items: list[HumanTask]) -> dict[int, str]:
     for object_id, after in rows:
         decision = ((after or {}).get("data") or {}).get("decision")
         if isinstance(decision, str) and decision in DECISION_LABELS:
-            words[int(object_id)] = str(DECISION_LABELS[decision])
+            words[int(object_id)] = (str(DECISION_LABELS[decision]), decision)
     return words
 
 

@@ -115,6 +115,8 @@ class ProcessPackage:
     bulk: BulkAction | None = None
     #: Words for the process's own audit actions.
     event_words: Mapping[str, Text] = field(default_factory=dict)
+    #: Generic audit actions its timeline leaves out because an event of its own says the same thing better.
+    quiet_events: frozenset[str] = frozenset()
     #: A completed task's audit event -> what changed, in words (e.g. "申请 12 学时 → 同意 10 学时").
     describe_completion: Callable[[AuditEvent, ProcessInstance], list[str]] | None = None
     #: A running instance -> the names of the steps still to come, when the process knows them.

@@ -83,9 +83,7 @@ def _tasks(instance_id: int) -> dict[str, HumanTask]:
 
 
 def _entry(event: AuditEvent, tasks: dict[str, HumanTask], instance: ProcessInstance,
-           users: dict[int, str]) -> Entry | None:
-    if event.action in QUIET_ACTIONS:
-        return None
+           users: dict[int, str]) -> Entry:
     after = event.after or {}
     task = tasks.get(str(event.object_id)) if event.object_type == "human_task" else None
     entry = Entry(at=event.at, action=action_words(event.action), step=task.name if task else None,
@@ -182,7 +180,9 @@ def build(instance: ProcessInstance, now: datetime | None = None) -> Timeline:
                                      .options(joinedload(AuditEvent.actor)).order_by(AuditEvent.id)))
     tasks = _tasks(instance.id)
     users = _people(events)
-    entries = [entry for event in events if (entry := _entry(event, tasks, instance, users)) is not None]
+    package = processes.get(instance.process_key)
+    quiet = QUIET_ACTIONS | (package.quiet_events if package is not None else frozenset())
+    entries = [_entry(event, tasks, instance, users) for event in events if event.action not in quiet]
     running = instance.status in (InstanceStatus.RUNNING, InstanceStatus.SUSPENDED)
     open_tasks = sorted((t for t in tasks.values() if t.status is TaskStatus.OPEN), key=lambda t: t.id) \
         if running else []

@@ -37,6 +37,7 @@ PACKAGE = processes.ProcessPackage(
         confirm=_l("Approve the {n} selected applications, {total} hours in all, with the hours asked?")),
     event_words={"application.submit": _l("Submitted the application"),
                  "application.resubmit": _l("Revised and resubmitted")},
+    quiet_events=frozenset({"instance.start"}),  # "提交申请" comes with it
     describe_completion=records.describe_completion,
     steps_to_come=records.steps_to_come,
     on_cancel=applications.cancelled,
