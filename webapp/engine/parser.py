@@ -35,7 +35,7 @@ from SpiffWorkflow.bpmn.specs.event_definitions.timer import (
 from SpiffWorkflow.camunda.parser import CamundaParser
 from SpiffWorkflow.camunda.parser.task_spec import CAMUNDA_MODEL_NS, CamundaTaskParser, UserTaskParser
 
-from .specs import HumanTask, TopicServiceTask
+from .specs import HumanTask, PassThroughTask, TopicServiceTask
 from .timers import timer_expression
 
 USER_TASK_ATTRIBUTES = ("assignee", "candidateUsers", "candidateGroups", "dueDate", "followUpDate", "priority",
@@ -114,6 +114,7 @@ class ExtendedCamundaParser(CamundaParser):
         **CamundaParser.OVERRIDE_PARSER_CLASSES,
         full_tag("userTask"): (ExtUserTaskParser, HumanTask),
         full_tag("serviceTask"): (ExtServiceTaskParser, TopicServiceTask),
+        full_tag("task"): (CamundaTaskParser, PassThroughTask),
     }
 
     def __init__(self, *, known_roles: Iterable[str] = (), validator: Any = None) -> None:

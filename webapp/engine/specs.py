@@ -2,6 +2,7 @@
 
 * :class:`HumanTask` is Camunda's user task plus the times it became ready and was completed (engine
   clock, kept in ``internal_data`` so they survive serialization); due dates are relative to ``ready_at``.
+* :class:`PassThroughTask` is a plain ``bpmn:task``, which Camunda 7 runs as a no-op.
 * :class:`TopicServiceTask` dispatches to the :class:`~webapp.engine.services.ServiceRegistry`.
 * Instance state is stored without the spec: :class:`StateOnlyWorkflowConverter` skips it on the way
   out and takes the cached spec object on the way in.
@@ -18,7 +19,7 @@ from SpiffWorkflow.bpmn.serializer import BpmnWorkflowSerializer
 from SpiffWorkflow.bpmn.serializer.default.task_spec import BpmnTaskSpecConverter
 from SpiffWorkflow.bpmn.serializer.default.workflow import BpmnWorkflowConverter, WorkflowConverter
 from SpiffWorkflow.bpmn.serializer.workflow import VERSION as SERIALIZER_VERSION
-from SpiffWorkflow.bpmn.specs.defaults import ServiceTask
+from SpiffWorkflow.bpmn.specs.defaults import NoneTask, ServiceTask
 from SpiffWorkflow.camunda.serializer.config import CAMUNDA_CONFIG
 from SpiffWorkflow.camunda.serializer.task_spec import UserTaskConverter
 from SpiffWorkflow.camunda.specs.user_task import UserTask
@@ -40,6 +41,15 @@ class HumanTask(UserTask):
     def _on_complete_hook(self, my_task: Any) -> None:
         my_task.internal_data["completed_at"] = now().isoformat()
         super()._on_complete_hook(my_task)
+
+
+class PassThroughTask(NoneTask):
+    """A plain ``bpmn:task``: Camunda 7 passes straight through it, so it is automatic (SpiffWorkflow's is manual,
+    an open task nobody is offered)."""
+
+    def __init__(self, wf_spec: Any, bpmn_id: str, **kwargs: Any) -> None:
+        super().__init__(wf_spec, bpmn_id, **kwargs)
+        self.manual = False
 
 
 class TopicServiceTask(ServiceTask):
@@ -81,6 +91,7 @@ def build_registry() -> Any:
     config = dict(CAMUNDA_CONFIG)
     config[HumanTask] = UserTaskConverter
     config[TopicServiceTask] = BpmnTaskSpecConverter
+    config[PassThroughTask] = BpmnTaskSpecConverter
     config[BpmnWorkflow] = StateOnlyWorkflowConverter
     registry = BpmnWorkflowSerializer.configure(config)
     registry.register(date, lambda v: {"value": v.isoformat()}, lambda v: date.fromisoformat(v["value"]))
