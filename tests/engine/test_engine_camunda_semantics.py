@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from engine_support import T0, compile_one
+from engine_support import T0, check, compile_one, diagram
 
 from webapp.engine import WorkflowRuntime
 
@@ -17,3 +17,14 @@ def test_a_plain_task_is_passed_straight_through(runtime: WorkflowRuntime) -> No
     workflow = runtime.load(definition, runtime.dump(workflow)[0])
     runtime.complete_user_task(workflow, review.task_id, {}, now=T0)
     assert runtime.is_completed(workflow)
+
+
+def test_a_process_only_a_message_starts_is_refused_naming_its_start_event() -> None:
+    text = diagram("message_start.bpmn")
+    report = check({"message_start.bpmn": text})
+    [problem] = report.errors
+    assert (problem.code, problem.file, problem.element_id, problem.element_name) == (
+        "message_start_unsupported", "message_start.bpmn", "certificate_received", "收到证书")
+    assert problem.line == text[:text.index('<bpmn:startEvent id="certificate_received"')].count("\n") + 1
+    assert "none start event" in problem.message
+    assert not report.definitions
