@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from engine_support import T0, check, compile_one, diagram
+from datetime import timedelta
+
+import pytest
+from engine_support import T0, check, compile_one, compile_text, diagram
 
 from webapp.engine import WorkflowRuntime
 
@@ -28,3 +31,25 @@ def test_a_process_only_a_message_starts_is_refused_naming_its_start_event() -> 
     assert problem.line == text[:text.index('<bpmn:startEvent id="certificate_received"')].count("\n") + 1
     assert "none start event" in problem.message
     assert not report.definitions
+
+
+@pytest.mark.parametrize("cycle", ["R3/PT24H", "R/PT24H"])
+def test_paths_a_cycle_timer_spawned_outlive_the_task_it_is_attached_to(runtime: WorkflowRuntime, cycle: str) -> None:
+    definition = compile_text({"cycle_reminder.bpmn": diagram("cycle_reminder.bpmn").replace("R3/PT24H", cycle)})
+    workflow = runtime.start(definition.spec_json, {}, initiator="t42", now=T0)
+    for hours in (25, 49):
+        workflow = runtime.load(definition.spec_json, runtime.dump(workflow)[0])
+        runtime.tick(workflow, T0 + timedelta(hours=hours))
+    tasks = runtime.ready_user_tasks(workflow)
+    assert sorted(t.bpmn_id for t in tasks) == ["follow_up", "follow_up", "review"]
+    review = next(t for t in tasks if t.bpmn_id == "review")
+    runtime.complete_user_task(workflow, review.task_id, {}, now=T0 + timedelta(hours=50))
+    runtime.tick(workflow, T0 + timedelta(hours=100))
+    follow_ups = runtime.ready_user_tasks(workflow)
+    assert [t.bpmn_id for t in follow_ups] == ["follow_up", "follow_up"], "kept, and the timer stopped with its task"
+    assert not runtime.is_completed(workflow)
+    for task in follow_ups:
+        workflow = runtime.load(definition.spec_json, runtime.dump(workflow)[0])
+        runtime.complete_user_task(workflow, task.task_id, {}, now=T0 + timedelta(hours=101))
+    assert runtime.is_completed(workflow)
+    assert [e.bpmn_id for e in runtime.history(workflow)].count("followed_up") == 2

@@ -36,7 +36,7 @@ from SpiffWorkflow.camunda.parser import CamundaParser
 from SpiffWorkflow.camunda.parser.task_spec import CAMUNDA_MODEL_NS, CamundaTaskParser, UserTaskParser
 
 from .specs import HumanTask, PassThroughTask, TopicServiceTask
-from .timers import timer_expression
+from .timers import keep_cycle_paths, timer_expression
 
 USER_TASK_ATTRIBUTES = ("assignee", "candidateUsers", "candidateGroups", "dueDate", "followUpDate", "priority",
                         "formKey")
@@ -158,6 +158,7 @@ class ExtendedCamundaParser(CamundaParser):
         spec = super().get_spec(process_id, required)
         if spec is not None and id(spec) not in self._normalized:
             normalize_timers(spec)
+            keep_cycle_paths(spec)
             self._normalized.add(id(spec))
         return spec
 

@@ -20,13 +20,14 @@ from SpiffWorkflow.bpmn.serializer.default.task_spec import BpmnTaskSpecConverte
 from SpiffWorkflow.bpmn.serializer.default.workflow import BpmnWorkflowConverter, WorkflowConverter
 from SpiffWorkflow.bpmn.serializer.workflow import VERSION as SERIALIZER_VERSION
 from SpiffWorkflow.bpmn.specs.defaults import NoneTask, ServiceTask
+from SpiffWorkflow.bpmn.specs.event_definitions.timer import CycleTimerEventDefinition
 from SpiffWorkflow.camunda.serializer.config import CAMUNDA_CONFIG
 from SpiffWorkflow.camunda.serializer.task_spec import UserTaskConverter
 from SpiffWorkflow.camunda.specs.user_task import UserTask
 
 from .errors import StateInvalid
 from .services import apply_result, build_call, call_handler, lookup
-from .timers import now
+from .timers import BoundaryCycleTimerEventDefinition, now
 
 SPEC_FORMAT = "yanxun-spec/1"
 
@@ -92,6 +93,7 @@ def build_registry() -> Any:
     config[HumanTask] = UserTaskConverter
     config[TopicServiceTask] = BpmnTaskSpecConverter
     config[PassThroughTask] = BpmnTaskSpecConverter
+    config[BoundaryCycleTimerEventDefinition] = config[CycleTimerEventDefinition]
     config[BpmnWorkflow] = StateOnlyWorkflowConverter
     registry = BpmnWorkflowSerializer.configure(config)
     registry.register(date, lambda v: {"value": v.isoformat()}, lambda v: date.fromisoformat(v["value"]))
