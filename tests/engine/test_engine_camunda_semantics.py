@@ -7,7 +7,7 @@ from datetime import timedelta
 import pytest
 from engine_support import T0, check, compile_one, compile_text, diagram
 
-from webapp.engine import WorkflowRuntime
+from webapp.engine import ServiceRegistry, WorkflowRuntime
 
 
 def test_a_plain_task_is_passed_straight_through(runtime: WorkflowRuntime) -> None:
@@ -53,3 +53,66 @@ def test_paths_a_cycle_timer_spawned_outlive_the_task_it_is_attached_to(runtime:
         runtime.complete_user_task(workflow, task.task_id, {}, now=T0 + timedelta(hours=101))
     assert runtime.is_completed(workflow)
     assert [e.bpmn_id for e in runtime.history(workflow)].count("followed_up") == 2
+
+
+def _open(runtime: WorkflowRuntime, workflow: object) -> list[str]:
+    return sorted(task.bpmn_id for task in runtime.ready_user_tasks(workflow))
+
+
+def _task(runtime: WorkflowRuntime, workflow: object, bpmn_id: str) -> str:
+    return next(task.task_id for task in runtime.ready_user_tasks(workflow) if task.bpmn_id == bpmn_id)
+
+
+def _states(runtime: WorkflowRuntime, workflow: object) -> dict[str, str]:
+    return {entry.bpmn_id: entry.state for entry in runtime.history(workflow)}
+
+
+@pytest.fixture
+def handling(registry: ServiceRegistry) -> str:
+    """The event subprocesses diagram, with its check run by a worker (so a test can fail it)."""
+    registry.register("credit_check", lambda call: {}, is_async=True)
+    return compile_one("event_subprocesses.bpmn").spec_json
+
+
+def test_an_error_starts_its_event_subprocess_only_when_thrown_and_it_interrupts_the_process(
+        runtime: WorkflowRuntime, handling: str) -> None:
+    workflow = runtime.start(handling, {}, initiator="t42", now=T0)
+    assert _open(runtime, workflow) == ["review"], "nothing was thrown yet"
+    [check_task] = runtime.started_service_tasks(workflow)
+    runtime.complete_service_task(workflow, check_task.task_id, {}, now=T0)
+    assert _open(runtime, workflow) == ["archive", "review"]
+    runtime.complete_user_task(workflow, _task(runtime, workflow, "review"), {"decision": "reject"}, now=T0)
+    assert _open(runtime, workflow) == ["handle_rejection"]
+    states = _states(runtime, workflow)
+    assert states["archive"] == "CANCELLED", "the interrupting event subprocess ends the rest of the process"
+    assert "archive_abandoned" not in states, "the error boundary of another task does not catch it"
+    workflow = runtime.load(handling, runtime.dump(workflow)[0])
+    runtime.complete_user_task(workflow, _task(runtime, workflow, "handle_rejection"), {}, now=T0)
+    assert runtime.is_completed(workflow)
+
+
+def test_an_escalation_starts_its_non_interrupting_event_subprocess_alongside(
+        runtime: WorkflowRuntime, handling: str) -> None:
+    workflow = runtime.start(handling, {}, initiator="t42", now=T0)
+    runtime.complete_user_task(workflow, _task(runtime, workflow, "review"), {"decision": "late"}, now=T0)
+    assert _open(runtime, workflow) == ["remind_late"]
+    [check_task] = runtime.started_service_tasks(workflow)
+    runtime.complete_service_task(workflow, check_task.task_id, {}, now=T0)
+    assert _open(runtime, workflow) == ["archive", "remind_late"]
+    for bpmn_id in ("archive", "remind_late"):
+        workflow = runtime.load(handling, runtime.dump(workflow)[0])
+        runtime.complete_user_task(workflow, _task(runtime, workflow, bpmn_id), {}, now=T0)
+    assert runtime.is_completed(workflow)
+    assert _states(runtime, workflow)["reviewed"] == "COMPLETED"
+
+
+def test_a_service_tasks_business_error_starts_the_error_event_subprocess(
+        runtime: WorkflowRuntime, handling: str) -> None:
+    workflow = runtime.start(handling, {}, initiator="t42", now=T0)
+    [check_task] = runtime.started_service_tasks(workflow)
+    runtime.fail_service_task(workflow, check_task.task_id, "学分已核销", bpmn_error_code="REJECTED", now=T0)
+    assert _open(runtime, workflow) == ["handle_rejection"]
+    assert _states(runtime, workflow)["review"] == "CANCELLED"
+    assert runtime.variables(workflow)["service_error"] == {"code": "REJECTED", "message": "学分已核销"}
+    runtime.complete_user_task(workflow, _task(runtime, workflow, "handle_rejection"), {}, now=T0)
+    assert runtime.is_completed(workflow)

@@ -8,6 +8,10 @@ Kept in ``task_spec.extensions["camunda"]`` (plain JSON, so it survives the seri
   ``resultVariable``;
 * both: ``inputs``/``outputs`` from ``camunda:inputOutput``.
 
+Plain tasks pass through (:class:`~webapp.engine.specs.PassThroughTask`); start, end and throw events catch
+errors and escalations as Camunda does (:mod:`webapp.engine.events`); non-interrupting cycle timers keep
+what they spawned (:func:`~webapp.engine.timers.keep_cycle_paths`).
+
 ``camunda:properties`` stay where SpiffWorkflow puts them (top-level keys of ``extensions``), so a
 property may not be called ``camunda``.
 
@@ -33,8 +37,10 @@ from SpiffWorkflow.bpmn.specs.event_definitions.timer import (
     TimeDateEventDefinition,
 )
 from SpiffWorkflow.camunda.parser import CamundaParser
+from SpiffWorkflow.camunda.parser.event_parsers import CamundaEndEventParser, CamundaIntermediateThrowEventParser
 from SpiffWorkflow.camunda.parser.task_spec import CAMUNDA_MODEL_NS, CamundaTaskParser, UserTaskParser
 
+from .events import EventSubprocessStartEvent, EventSubprocessStartParser, ScopedEndEvent, ScopedThrowEvent
 from .specs import HumanTask, PassThroughTask, TopicServiceTask
 from .timers import keep_cycle_paths, timer_expression
 
@@ -115,6 +121,9 @@ class ExtendedCamundaParser(CamundaParser):
         full_tag("userTask"): (ExtUserTaskParser, HumanTask),
         full_tag("serviceTask"): (ExtServiceTaskParser, TopicServiceTask),
         full_tag("task"): (CamundaTaskParser, PassThroughTask),
+        full_tag("startEvent"): (EventSubprocessStartParser, EventSubprocessStartEvent),
+        full_tag("endEvent"): (CamundaEndEventParser, ScopedEndEvent),
+        full_tag("intermediateThrowEvent"): (CamundaIntermediateThrowEventParser, ScopedThrowEvent),
     }
 
     def __init__(self, *, known_roles: Iterable[str] = (), validator: Any = None) -> None:

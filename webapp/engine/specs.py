@@ -16,7 +16,7 @@ from typing import Any
 
 from SpiffWorkflow.bpmn import BpmnWorkflow
 from SpiffWorkflow.bpmn.serializer import BpmnWorkflowSerializer
-from SpiffWorkflow.bpmn.serializer.default.task_spec import BpmnTaskSpecConverter
+from SpiffWorkflow.bpmn.serializer.default.task_spec import BpmnTaskSpecConverter, EventConverter
 from SpiffWorkflow.bpmn.serializer.default.workflow import BpmnWorkflowConverter, WorkflowConverter
 from SpiffWorkflow.bpmn.serializer.workflow import VERSION as SERIALIZER_VERSION
 from SpiffWorkflow.bpmn.specs.defaults import NoneTask, ServiceTask
@@ -26,6 +26,7 @@ from SpiffWorkflow.camunda.serializer.task_spec import UserTaskConverter
 from SpiffWorkflow.camunda.specs.user_task import UserTask
 
 from .errors import StateInvalid
+from .events import EventSubprocessStartEvent, ScopedEndEvent, ScopedThrowEvent
 from .services import apply_result, build_call, call_handler, lookup
 from .timers import BoundaryCycleTimerEventDefinition, now
 
@@ -94,6 +95,8 @@ def build_registry() -> Any:
     config[TopicServiceTask] = BpmnTaskSpecConverter
     config[PassThroughTask] = BpmnTaskSpecConverter
     config[BoundaryCycleTimerEventDefinition] = config[CycleTimerEventDefinition]
+    for event_spec in (EventSubprocessStartEvent, ScopedEndEvent, ScopedThrowEvent):
+        config[event_spec] = EventConverter
     config[BpmnWorkflow] = StateOnlyWorkflowConverter
     registry = BpmnWorkflowSerializer.configure(config)
     registry.register(date, lambda v: {"value": v.isoformat()}, lambda v: date.fromisoformat(v["value"]))
