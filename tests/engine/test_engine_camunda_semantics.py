@@ -116,3 +116,16 @@ def test_a_service_tasks_business_error_starts_the_error_event_subprocess(
     assert runtime.variables(workflow)["service_error"] == {"code": "REJECTED", "message": "学分已核销"}
     runtime.complete_user_task(workflow, _task(runtime, workflow, "handle_rejection"), {}, now=T0)
     assert runtime.is_completed(workflow)
+
+
+def test_a_conditional_boundary_event_fires_when_a_parallel_branch_sets_its_variable(
+        runtime: WorkflowRuntime) -> None:
+    definition = compile_one("conditional_boundary.bpmn").spec_json
+    workflow = runtime.start(definition, {"urgent": False}, initiator="t42", now=T0)
+    assert _open(runtime, workflow) == ["mark", "review"]
+    workflow = runtime.load(definition, runtime.dump(workflow)[0])
+    runtime.complete_user_task(workflow, _task(runtime, workflow, "mark"), {"urgent": True}, now=T0)
+    assert _open(runtime, workflow) == ["urgent_review"]
+    assert _states(runtime, workflow)["review"] == "CANCELLED"
+    runtime.complete_user_task(workflow, _task(runtime, workflow, "urgent_review"), {}, now=T0)
+    assert runtime.is_completed(workflow)

@@ -10,7 +10,8 @@ Kept in ``task_spec.extensions["camunda"]`` (plain JSON, so it survives the seri
 
 Plain tasks pass through (:class:`~webapp.engine.specs.PassThroughTask`); start, end and throw events catch
 errors and escalations as Camunda does (:mod:`webapp.engine.events`); non-interrupting cycle timers keep
-what they spawned (:func:`~webapp.engine.timers.keep_cycle_paths`).
+what they spawned (:func:`~webapp.engine.timers.keep_cycle_paths`); conditional events see the process
+variables (:mod:`webapp.engine.conditions`).
 
 ``camunda:properties`` stay where SpiffWorkflow puts them (top-level keys of ``extensions``), so a
 property may not be called ``camunda``.
@@ -40,6 +41,7 @@ from SpiffWorkflow.camunda.parser import CamundaParser
 from SpiffWorkflow.camunda.parser.event_parsers import CamundaEndEventParser, CamundaIntermediateThrowEventParser
 from SpiffWorkflow.camunda.parser.task_spec import CAMUNDA_MODEL_NS, CamundaTaskParser, UserTaskParser
 
+from .conditions import share_conditions
 from .events import EventSubprocessStartEvent, EventSubprocessStartParser, ScopedEndEvent, ScopedThrowEvent
 from .specs import HumanTask, PassThroughTask, TopicServiceTask
 from .timers import keep_cycle_paths, timer_expression
@@ -168,6 +170,7 @@ class ExtendedCamundaParser(CamundaParser):
         if spec is not None and id(spec) not in self._normalized:
             normalize_timers(spec)
             keep_cycle_paths(spec)
+            share_conditions(spec)
             self._normalized.add(id(spec))
         return spec
 

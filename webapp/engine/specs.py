@@ -20,11 +20,13 @@ from SpiffWorkflow.bpmn.serializer.default.task_spec import BpmnTaskSpecConverte
 from SpiffWorkflow.bpmn.serializer.default.workflow import BpmnWorkflowConverter, WorkflowConverter
 from SpiffWorkflow.bpmn.serializer.workflow import VERSION as SERIALIZER_VERSION
 from SpiffWorkflow.bpmn.specs.defaults import NoneTask, ServiceTask
+from SpiffWorkflow.bpmn.specs.event_definitions.conditional import ConditionalEventDefinition
 from SpiffWorkflow.bpmn.specs.event_definitions.timer import CycleTimerEventDefinition
 from SpiffWorkflow.camunda.serializer.config import CAMUNDA_CONFIG
 from SpiffWorkflow.camunda.serializer.task_spec import UserTaskConverter
 from SpiffWorkflow.camunda.specs.user_task import UserTask
 
+from .conditions import SharedConditionalEventDefinition
 from .errors import StateInvalid
 from .events import EventSubprocessStartEvent, ScopedEndEvent, ScopedThrowEvent
 from .services import apply_result, build_call, call_handler, lookup
@@ -95,6 +97,7 @@ def build_registry() -> Any:
     config[TopicServiceTask] = BpmnTaskSpecConverter
     config[PassThroughTask] = BpmnTaskSpecConverter
     config[BoundaryCycleTimerEventDefinition] = config[CycleTimerEventDefinition]
+    config[SharedConditionalEventDefinition] = config[ConditionalEventDefinition]
     for event_spec in (EventSubprocessStartEvent, ScopedEndEvent, ScopedThrowEvent):
         config[event_spec] = EventConverter
     config[BpmnWorkflow] = StateOnlyWorkflowConverter
