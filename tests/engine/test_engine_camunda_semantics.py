@@ -129,3 +129,12 @@ def test_a_conditional_boundary_event_fires_when_a_parallel_branch_sets_its_vari
     assert _states(runtime, workflow)["review"] == "CANCELLED"
     runtime.complete_user_task(workflow, _task(runtime, workflow, "urgent_review"), {}, now=T0)
     assert runtime.is_completed(workflow)
+
+
+def test_an_error_start_event_outside_an_event_subprocess_is_refused_naming_it() -> None:
+    text = diagram("event_subprocesses.bpmn").replace('name="退回处理" triggeredByEvent="true"', 'name="退回处理"')
+    problem = next(p for p in check({"event_subprocesses.bpmn": text}).errors if p.code == "start_event_misplaced")
+    assert (problem.file, problem.element_id, problem.element_name) == ("event_subprocesses.bpmn", "rejected_start",
+                                                                        "被退回")
+    assert problem.line == text[:text.index('<bpmn:startEvent id="rejected_start"')].count("\n") + 1
+    assert "draw a none start event" in problem.message
