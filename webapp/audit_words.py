@@ -27,6 +27,7 @@ from webapp.labels import (
     ORG_TYPE_LABELS,
     ROLE_LABELS,
     STAGE_LABELS,
+    TASK_STATUS_LABELS,
 )
 from webapp.models import (
     ApiToken,
@@ -52,7 +53,8 @@ VERBATIM_FIELDS = frozenset({"code", "login"})
 #: Fields holding a code with words of its own.
 CODE_LABELS = {"role": ROLE_LABELS, "type": ORG_TYPE_LABELS, "stage": STAGE_LABELS, "backbone_level": BACKBONE_LABELS,
                "level": LEVEL_LABELS, "source": ENTRY_SOURCE_LABELS}
-STATUS_LABELS = {"application": APPLICATION_STATUS_LABELS, "process_instance": INSTANCE_STATUS_LABELS}
+STATUS_LABELS = {"process_instance": INSTANCE_STATUS_LABELS, "application": APPLICATION_STATUS_LABELS,
+                 "human_task": TASK_STATUS_LABELS}
 #: What each kind of object is loaded as, with what its description needs.
 MODELS = {
     "org": (Org, ()),
@@ -128,8 +130,9 @@ class _Words:
             return self.users[value].display_name
         if field in CODE_LABELS:
             return _label(CODE_LABELS[field], value)
-        if field == "status":
-            return _label(STATUS_LABELS.get(event.object_type or "", INSTANCE_STATUS_LABELS), value)
+        if field == "status":  # the object's own statuses first (an instance's "cancelled" is not an application's)
+            tables = [STATUS_LABELS.get(event.object_type or ""), *STATUS_LABELS.values()]
+            return next((str(table[value]) for table in tables if table and value in table), str(value))
         if field in {"category", "item_code"}:
             return self.catalogue().get(value, value)
         if isinstance(value, float):

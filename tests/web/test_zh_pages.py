@@ -39,15 +39,15 @@ from webapp.services.demo import DEMO_LOGINS, DEMO_PASSWORD
 
 ROOT = Path(__file__).resolve().parents[2]
 #: Pages whose templates and views are being rewritten by others: what is found there is theirs to fix, and their
-#: URL patterns are left out until it is. Remove an entry once its pages are clean. Found on 2026-12-02:
-KNOWN = {
-    # wording: 培训级别 reads 市 / 县级 / 学校 (the dict in applications/_macros.html `summary`), not the one set
-    # 国家级 / 省级 / 市级 / 县级 / 校级 (the `level_label` filter); on /applications/<id> and /inbox/tasks/<id>.
-    r"^/applications/\d+": "application page: level words",
-    # /inbox/instances/<id> links each open task to /inbox/tasks/<id>, which answers 404 to an administrator of
-    # the instance (who may see the instance but not the task); same level words on /inbox/tasks/<id>.
-    r"^/inbox/(tasks|instances)/\d+": "task and instance pages: dead task link, level words",
-}
+#: URL patterns are left out until it is. Remove a pattern once its pages are clean. Found on 2026-12-02:
+KNOWN = (
+    # /applications/<id>: 培训级别 reads 市 for level "city" (and 学校 for "school"), from the dict in
+    # applications/_macros.html `summary`, not the one set 国家级 / 省级 / 市级 / 县级 / 校级 (`|level_label`).
+    r"^/applications/\d+",
+    # /inbox/tasks/<id>: the same 培训级别 wording (same macro); and for an administrator of the instance, who
+    # reaches it from /inbox/instances/<id> (the open task's link), it answers HTTP 404.
+    r"^/inbox/tasks/\d+",
+)
 PAGES_PER_LOGIN = 400
 
 
