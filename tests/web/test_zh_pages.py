@@ -70,13 +70,14 @@ def _rule_codes(rule_sets: list[RuleSet]) -> set[str]:
 
 
 def internal_codes(session) -> set[str]:
-    """Everything the application knows by a code that a person should never read."""
+    """Everything the application knows by a code that a person should never read, logins included."""
     enums = (Role, OrgType, SchoolStage, InstanceStatus, TaskStatus, ApplicationStatus, ImportJobStatus,
              ServiceJobStatus, EntrySource)
     codes = {member.value for enum in enums for member in enum}
     codes |= set(AUDIT_ACTION_LABELS) | form_keys() | _bpmn_ids()
     codes |= _rule_codes(list(session.scalars(sa.select(RuleSet))))
     codes |= set(session.scalars(sa.select(Org.code)))
+    codes |= set(session.scalars(sa.select(User.login)))  # a login is shown only as what it is (translate="no")
     return codes
 
 
