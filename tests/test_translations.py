@@ -20,11 +20,11 @@ def _searched(path: str) -> bool:
 
 
 def _source_messages() -> set[str]:
-    method_map = [("webapp/**.py", "python"), ("forms/**.py", "python"), ("webapp/templates/**.html", "jinja2"),
+    method_map = [("webapp/**.py", "python"), ("forms/**.py", "python"), ("webapp/**/templates/**.html", "jinja2"),
                   ("webapp/templates/**.txt", "jinja2")]
     found = set()
     for _, _, message, _, _ in extract_from_dir(str(ROOT), method_map=method_map, keywords=KEYWORDS,
-                                                  options_map={"webapp/templates/**.html": {"trimmed": "true"}},
+                                                  options_map={"webapp/**/templates/**.html": {"trimmed": "true"}},
                                                   directory_filter=_searched):
         found.update(message if isinstance(message, tuple) else (message,))
     return {m for m in found if m}

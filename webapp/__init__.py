@@ -43,7 +43,6 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
 
     from webapp.admin import bp as admin_bp
     from webapp.api import bp as api_bp
-    from webapp.applications import bp as applications_bp
     from webapp.auth import bp as auth_bp
     from webapp.health import bp as health_bp
     from webapp.home import bp as home_bp
@@ -58,8 +57,12 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app.register_blueprint(admin_bp)
     app.register_blueprint(health_bp)
     app.register_blueprint(api_bp)
-    app.register_blueprint(applications_bp)
     app.register_blueprint(notifications_bp)
+
+    from webapp.processes import credit_application
+
+    for package in (credit_application,):  # each process registers itself: the generic layers never import one
+        package.register(app)
     return app
 
 

@@ -25,7 +25,7 @@ from flask import Flask, Response
 
 from webapp import jobs
 from webapp.extensions import db
-from webapp.services import service_jobs
+from webapp.services import service_queue
 
 log = logging.getLogger(__name__)
 
@@ -121,7 +121,7 @@ def init_app(app: Flask) -> Celery:
     @app.after_request
     def _dispatch_service_jobs(response: Response) -> Response:
         """Service jobs this request committed go to the workers once the response is sent."""
-        queued = service_jobs.take_committed()
+        queued = service_queue.take_committed()
         if queued:
             response.call_on_close(partial(dispatch_service_jobs, app, queued))
         return response
@@ -145,7 +145,7 @@ def _register_jobs(app: Flask, celery: Celery) -> None:
 
     def dispatch_queued() -> None:
         """Jobs queued by the steps this job ran (a timer or handler can start an async task)."""
-        queued = service_jobs.take_committed()
+        queued = service_queue.take_committed()
         if queued:
             dispatch_service_jobs(app, queued)
 

@@ -43,6 +43,8 @@ DEFAULTS: dict[str, Any] = {
     # Production answers carry Strict-Transport-Security for this many seconds (0: not sent).
     "HSTS_SECONDS": 365 * 24 * 3600,
     "PASSWORD_MIN_LENGTH": 8,
+    # Everyone may name their own substitute (代理人) for at most this many days at a time.
+    "SUBSTITUTE_MAX_DAYS": 90,
     "CSV_IMPORT_MAX_BYTES": 5 * 1024 * 1024,
     "PAGE_SIZE": 30,
     # Evidence files of credit applications: where they are kept (None: instance/evidence), how big one may be,
@@ -183,6 +185,8 @@ def load_config(instance_path: str, overrides: Mapping[str, Any] | None = None,
     settings["LOCALES"] = locales
     _check_background_work(settings)
     _check_logins(settings)
+    if settings["SUBSTITUTE_MAX_DAYS"] < 1:
+        raise ConfigError(f"YANXUN_SUBSTITUTE_MAX_DAYS must be at least 1, got {settings['SUBSTITUTE_MAX_DAYS']}")
     _check_email(settings)
     return settings
 

@@ -25,7 +25,7 @@ from webapp.engine import EngineIncident
 from webapp.extensions import db
 from webapp.models import ImportJobStatus, ProcessInstance, ServiceJobStatus, User
 from webapp.models.base import utcnow
-from webapp.services import digest, imports, instances, notifications, service_jobs, time_limits
+from webapp.services import digest, imports, instances, notifications, service_jobs, service_queue, time_limits
 from webapp.services.notifications import _ONE_MESSAGE_ERRORS, _close, _connect, _settings
 
 log = logging.getLogger(__name__)
@@ -352,7 +352,7 @@ def _embedded_round(moment: datetime | None) -> None:
     for _ in range(CHAINED_SERVICE_ROUNDS):
         if not run_due_service_jobs(moment).outcomes:
             break
-    service_jobs.take_committed()  # run above (or on the next round): nothing to hand over
+    service_queue.take_committed()  # run above (or on the next round): nothing to hand over
     run_pending_imports(moment)
     if notifications.email_enabled():
         deliver_notifications()
@@ -481,5 +481,5 @@ def run_due_service_jobs(moment: datetime | None = None, *, budget_seconds: floa
         report.count(outcome)
         if outcome == service_jobs.Outcome.SKIPPED:
             skipped.add(job_id)
-    report.queued = service_jobs.take_committed()
+    report.queued = service_queue.take_committed()
     return report

@@ -7,7 +7,6 @@ from flask_babel import lazy_gettext as _l
 
 from forms.credit import LEVEL_CHOICES
 from webapp.models import (
-    ApplicationStatus,
     BackboneLevel,
     EntrySource,
     InstanceStatus,
@@ -99,15 +98,16 @@ AUDIT_ACTION_LABELS = {
     "instance.cancel": _l("Cancelled by an administrator"),
     "instance.start": _l("Started"),
     "instance.withdraw": _l("Withdrawn by the applicant"),
-    "application.submit": _l("Submitted the application"),
-    "application.resubmit": _l("Revised and resubmitted"),
     "credit.post": _l("Credit hours posted to the ledger"),
     "credit.reverse": _l("Credit hours reversed"),
     "instance.incident": _l("Problem recorded"),
     "task.claim": _l("Claimed"),
     "task.unclaim": _l("Gave back"),
     "task.complete": _l("Completed"),
-    "task.delegate": _l("Handed over"),
+    "task.delegate": _l("Handed over"),  # before 2026-12: a transfer without a reason
+    "task.transfer": _l("Transferred"),
+    "task.urge": _l("Urged"),
+    "instance.copy": _l("Copied to others"),
     "task.comment": _l("Commented"),
     "timer.fire": _l("Reminder time reached"),
     "service.complete": _l("Automatic step done"),
@@ -198,17 +198,6 @@ DECISION_LABELS = {
     "reject": _l("Not recognised"),
 }
 
-APPLICATION_STATUS_LABELS = {
-    ApplicationStatus.DRAFT: _l("Draft"),
-    ApplicationStatus.SUBMITTED: _l("Under review"),
-    ApplicationStatus.RETURNED: _l("Returned for revision"),
-    ApplicationStatus.APPROVED: _l("Approved"),
-    ApplicationStatus.REJECTED: _l("Not recognised"),
-    ApplicationStatus.WITHDRAWN: _l("Withdrawn"),
-    ApplicationStatus.RECOGNISED: _l("Recognised"),
-    ApplicationStatus.CANCELLED: _l("Cancelled by an administrator"),
-}
-
 #: Where a ledger entry came from.
 ENTRY_SOURCE_LABELS = {
     EntrySource.APPLICATION: _l("Application"),
@@ -239,7 +228,6 @@ def init_app(app: Flask) -> None:
     app.add_template_filter(lambda v: _label(STAGE_LABELS, v), "stage_label")
     app.add_template_filter(lambda v: _label(BACKBONE_LABELS, v), "backbone_label")
     app.add_template_filter(lambda v: _label(LEVEL_LABELS, v), "level_label")
-    app.add_template_filter(lambda v: _label(AUDIT_ACTION_LABELS, v), "audit_label")
     app.add_template_filter(lambda v: _label(INSTANCE_STATUS_LABELS, v), "instance_status_label")
     app.add_template_filter(lambda v: _label(INCIDENT_ACTION_LABELS, v), "incident_action_label")
     app.add_template_filter(lambda v: _label(TASK_STATUS_LABELS, v), "task_status_label")

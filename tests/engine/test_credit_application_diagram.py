@@ -30,7 +30,8 @@ def test_checks_clean_with_the_contract_topics_roles_and_forms() -> None:
     assert list(report.definitions) == ["credit_application"]
 
 
-def test_checks_clean_through_the_application_registry() -> None:
+def test_checks_clean_through_the_application_registry(app) -> None:
+    """With the app's registry (the process package registers its service topics at app start)."""
     from webapp.services import definitions
 
     report = definitions.check(files())

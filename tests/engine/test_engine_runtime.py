@@ -70,6 +70,18 @@ def test_candidate_groups_win_over_the_lane_and_dates_follow_ready_time(runtime:
     assert (hours.readonly, hours.value) == (True, 12)
 
 
+def test_the_roles_a_task_names_are_known_from_the_definition_alone(runtime: WorkflowRuntime) -> None:
+    """What a task that is over was offered to: nothing of the instance is needed (its candidates are gone)."""
+    definition = compile_one("approval.bpmn").spec_json
+    assert runtime.declared_roles(definition, "review") == ["principal"], "candidateGroups win over the lane"
+    assert runtime.declared_roles(definition, "submit") == ["teacher"], "else the lane's role"
+    assert runtime.declared_roles(definition, "no_such_task") is None
+    text = diagram("approval.bpmn").replace('camunda:candidateGroups="principal"',
+                                            'camunda:candidateGroups="principal, ${reviewers}"')
+    assert runtime.declared_roles(compile_text({"approval.bpmn": text}).spec_json, "review") is None, (
+        "a group from the process data is not in the definition")
+
+
 def test_form_violations_give_errors_per_field_and_change_nothing(runtime: WorkflowRuntime) -> None:
     workflow = started(runtime)
     task = only(runtime.ready_user_tasks(workflow))

@@ -10,8 +10,6 @@ import pytest
 import sqlalchemy as sa
 
 from webapp.models import (
-    Application,
-    ApplicationStatus,
     CreditEntry,
     EntrySource,
     HumanTask,
@@ -20,8 +18,10 @@ from webapp.models import (
     Role,
     TaskStatus,
 )
-from webapp.services import applications, definitions, instances, ledger, rules, tasks
-from webapp.services.errors import Conflict, FormRejected, NotAllowed, NotFound
+from webapp.processes.credit_application import applications
+from webapp.processes.credit_application.models import Application, ApplicationStatus
+from webapp.services import definitions, instances, ledger, rules, tasks
+from webapp.services.errors import Conflict, FormRejected, NotAllowed, NotFound, ServiceError
 
 DIAGRAM = Path(__file__).resolve().parents[2] / "workflows" / "credit_application" / "credit_application.bpmn"
 RULES = """\
@@ -346,8 +346,10 @@ def test_the_applicants_own_review_is_not_offered_in_her_inbox(db, chain, make_u
     assert tasks.claimable_page(leader, pairs, page=1, per_page=20) == []
     officer = chain["officer"]
     assert tasks.claimable_count(officer, tasks.held_pairs(officer)) == 1
-    tasks.delegate(own, officer, leader)  # even handed to her, it is not offered as hers
-    db.session.commit()
+    with pytest.raises(ServiceError) as refused:  # nor can it be transferred to her
+        tasks.transfer(own, officer, leader, "她也是专干")
+    assert refused.value.field == "to_user"
+    assert own.assignee_id is None
     assert list(db.session.scalars(tasks.inbox_query(leader, tasks.Scope.ASSIGNED))) == []
 
 

@@ -75,8 +75,9 @@ def run_together(app, actions):
 
 def test_double_submit_from_two_tabs_creates_one_application(app, setting):
     from webapp.extensions import db
-    from webapp.models import Application, User
-    from webapp.services import applications
+    from webapp.models import User
+    from webapp.processes.credit_application import applications
+    from webapp.processes.credit_application.models import Application
 
     def submit():
         teacher = db.session.get(User, setting["teacher"])
@@ -89,8 +90,9 @@ def test_double_submit_from_two_tabs_creates_one_application(app, setting):
 
 def test_withdraw_racing_the_final_review(app, setting):
     from webapp.extensions import db
-    from webapp.models import Application, ApplicationStatus, CreditEntry, User
-    from webapp.services import applications
+    from webapp.models import CreditEntry, User
+    from webapp.processes.credit_application import applications
+    from webapp.processes.credit_application.models import Application, ApplicationStatus
 
     with app.app_context():
         teacher = db.session.get(User, setting["teacher"])

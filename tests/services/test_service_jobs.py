@@ -18,7 +18,7 @@ from webapp.models import (
     TaskStatus,
 )
 from webapp.models.base import utcnow
-from webapp.services import definitions, instances, service_jobs, tasks
+from webapp.services import definitions, instances, service_jobs, service_queue, tasks
 
 
 @pytest.fixture
@@ -65,7 +65,7 @@ def test_async_task_waits_for_a_worker_then_the_instance_moves_on(db, submitted)
     job = only_job(db)
     assert job.status is ServiceJobStatus.PENDING
     assert job.topic == "test.check_hours_later"
-    assert service_jobs.take_committed() == [job.id], "handed to the queue after the commit"
+    assert service_queue.take_committed() == [job.id], "handed to the queue after the commit"
     assert open_tasks(db, submitted) == [], "nothing to review before the check has run"
     assert async_check["calls"] == 0, "the web request does not run the handler"
 

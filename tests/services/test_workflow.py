@@ -98,7 +98,7 @@ def test_form_constraints_are_enforced_server_side(db, started, people):
     assert submit_task.status is TaskStatus.OPEN
 
 
-def test_claim_unclaim_and_delegate(db, started, people, make_user, region):
+def test_claim_unclaim_and_transfer(db, started, people, make_user, region):
     (submit_task,) = open_tasks(started)
     submit(submit_task, people["teacher"])
     (review,) = open_tasks(started)
@@ -110,9 +110,9 @@ def test_claim_unclaim_and_delegate(db, started, people, make_user, region):
         instances.complete_task(review, colleague, {"approved": True}, tasks.authorise_complete)
     tasks.unclaim(review, people["officer"])
     with pytest.raises(ServiceError) as refused:
-        tasks.delegate(review, people["officer"], people["other_officer"])
+        tasks.transfer(review, people["officer"], people["other_officer"], "出差")
     assert refused.value.field == "to_user"
-    tasks.delegate(review, people["officer"], colleague)
+    tasks.transfer(review, people["officer"], colleague, "出差")
     assert review.assignee_id == colleague.id
     assert [t.id for t in db.session.scalars(tasks.inbox_query(colleague, tasks.Scope.ASSIGNED))] == [review.id]
     tasks.comment(review, colleague, "请补充证明材料")
@@ -195,7 +195,7 @@ def test_only_those_who_act_on_an_instance_may_comment(db, started, people, make
         people["teacher"].id, colleague.id, people["officer"].id, substitute.id]
 
 
-def test_claimable_copies_follow_claim_unclaim_and_delegate(db, region, people, make_user):
+def test_claimable_copies_follow_claim_unclaim_and_transfer(db, region, people, make_user):
     """The index-only claimable count and page agree with the inbox query through every change."""
     definitions.deploy(hours_review_files(), None)
     colleague = make_user("officer3", roles=((Role.SCHOOL_OFFICER, region["school"]),))
@@ -219,7 +219,7 @@ def test_claimable_copies_follow_claim_unclaim_and_delegate(db, region, people, 
     agree(2)
     tasks.unclaim(reviews[0], colleague)
     agree(3)
-    tasks.delegate(reviews[1], officer, colleague)
+    tasks.transfer(reviews[1], officer, colleague, "出差")
     agree(2)
     instances.complete_task(reviews[2], officer, {"approved": True}, tasks.authorise_complete)
     agree(1)

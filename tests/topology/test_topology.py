@@ -255,9 +255,9 @@ class Browser:
         assert page.status == 302, f"log-in of {login} failed: {page.status}"
         return self
 
-    def review(self, decision: str, hours: int) -> None:
-        """Open the one credit review waiting in this reviewer's inbox and decide it."""
-        inbox = self.get("/inbox/?tab=claimable").text
+    def review(self, decision: str, hours: int, application_id: int) -> None:
+        """Find the review of ``application_id`` with the inbox search (the demo has others) and decide it."""
+        inbox = self.get(f"/inbox/?tab=claimable&q={application_id}").text
         tasks = set(re.findall(r'href="/inbox/tasks/(\d+)"', inbox))
         assert len(tasks) == 1, f"expected one task to review, found {tasks}"
         (task,) = tasks
@@ -307,16 +307,16 @@ def test_credit_application_through_gunicorn_celery_and_beat(stack):
     assert html.escape(title, quote=False) in notifications and f'href="/notifications/{reminder}"' in notifications
     opened = leader.open(f"/notifications/{reminder}")
     assert opened.status == 302 and opened.location.endswith(f"/applications/{application_id}")
-    leader.review("approve", HOURS)
+    leader.review("approve", HOURS, application_id)
 
-    Browser(stack.base_url).login(OFFICER).review("approve", HOURS)
+    Browser(stack.base_url).login(OFFICER).review("approve", HOURS, application_id)
     _wait_for("the application's recognition", lambda: stack.scalar(
         "SELECT status FROM application WHERE id = :id", id=application_id) == "recognised", stack, 30)
 
     ledger = teacher.get("/ledger/").text
     assert ITEM_NAME in ledger and "data-entry=" in ledger
-    assert stack.scalar("SELECT count(*) FROM credit_entry e JOIN user_account u ON u.id = e.user_id "
-                        "WHERE u.login = :login AND e.hours = :hours", login=TEACHER, hours=HOURS) == 1
+    assert stack.scalar("SELECT count(*) FROM credit_entry e JOIN application a ON a.credit_entry_id = e.id "
+                        "WHERE a.id = :application AND e.hours = :hours", application=application_id, hours=HOURS) == 1
     timers = stack.scalar("SELECT count(DISTINCT CAST(after AS TEXT)) = count(*) FROM audit_event "
                           "WHERE action = 'timer.fire' AND instance_id = :instance", instance=instance_id)
     assert timers, "every timer of the instance fired once (the school's reminder may have fired too)"

@@ -407,23 +407,26 @@ def test_onlookers_may_look_but_not_comment(app, db, as_user, review, make_user,
 
 
 def test_unclaim_and_delegate(as_user, review, people):
+    """``/delegate`` is the former name of ``/transfer``: the same rules, a reason included."""
     review_id, _ = review
     officer, colleague = as_user("officer"), as_user("colleague")
     assert officer.post(f"/tasks/{review_id}/claim").status_code == 200
     assert colleague.post(f"/tasks/{review_id}/unclaim").status_code == 403
     assert officer.post(f"/tasks/{review_id}/unclaim").get_json()["claimed_by"] is None
 
-    wrong = officer.post(f"/tasks/{review_id}/delegate", {"to_user": "officer2"})
+    wrong = officer.post(f"/tasks/{review_id}/delegate", {"to_user": "officer2", "reason": "出差"})
     assert wrong.status_code == 400
     assert error_of(wrong)["field"] == "to_user"
     assert "does not hold" in error_of(wrong)["message"]
-    assert officer.post(f"/tasks/{review_id}/delegate", {"to_user": "nobody"}).status_code == 400
-    assert officer.post(f"/tasks/{review_id}/delegate", {}).status_code == 422
+    assert officer.post(f"/tasks/{review_id}/delegate", {"to_user": "nobody", "reason": "出差"}).status_code == 400
+    assert officer.post(f"/tasks/{review_id}/delegate", {"reason": "出差"}).status_code == 422
+    unexplained = officer.post(f"/tasks/{review_id}/delegate", {"to_user": people["colleague"].id})
+    assert unexplained.status_code == 422
+    assert list(error_of(unexplained)["fields"]) == ["reason"]
 
-    handed = officer.post(f"/tasks/{review_id}/delegate", {"to_user": people["colleague"].id})
+    handed = officer.post(f"/tasks/{review_id}/delegate", {"to_user": people["colleague"].id, "reason": "出差"})
     assert handed.status_code == 200
     assert handed.get_json()["assignee"]["login"] == "officer3"
-    assert handed.get_json()["permissions"]["complete"] is False
     assert [t["id"] for t in colleague.get("/tasks?scope=assigned").get_json()["items"]] == [review_id]
     assert officer.post(f"/tasks/{review_id}/complete", {"data": {"approved": True}}).status_code == 403
     assert colleague.post(f"/tasks/{review_id}/complete", {"data": {"approved": False}}).status_code == 200
@@ -633,7 +636,8 @@ def test_the_instance_page_offers_administrators_pause_and_cancel(db, app, peopl
     assert done.status_code == 302
     db.session.expire_all()
     assert db.session.get(ProcessInstance, instance_id).status.value == "cancelled"
-    assert "Reason: 申请人已调离" in teacher.get(f"/inbox/instances/{instance_id}").get_data(as_text=True)
+    timeline = teacher.get(f"/inbox/instances/{instance_id}").get_data(as_text=True)
+    assert "Cancelled by an administrator" in timeline and "申请人已调离" in timeline
 
 
 def test_a_paused_instance_says_so_on_its_task_page(db, app, as_user, people, review):

@@ -77,24 +77,24 @@ def test_completed_steps_are_marked_done(client, db, flow):
     assert json.loads(data["data-diagram-done"]) == ["submit"]
 
 
-def test_the_partial_on_the_task_page_uses_the_task(app, db, flow):
-    """What task.html will include: ``task``, ``instance`` and ``history`` are in its context."""
-    from webapp.services import instances
+def test_the_partial_colours_what_the_timeline_says(app, db, flow):
+    """The partial reads the open and done steps from the record's timeline (the task page includes it too)."""
+    from webapp.services import timeline
 
-    task = open_task(db, flow)
     with app.test_request_context("/"):
-        page = render_template("inbox/_diagram.html", task=task, instance=flow, history=instances.history(flow))
+        page = render_template("inbox/_diagram.html", instance=flow, timeline=timeline.build(flow))
     data = diagram_attributes(page)
     assert json.loads(data["data-diagram-open"]) == ["submit"]
-    with app.test_request_context("/"):
-        page = render_template("inbox/_diagram.html", instance=flow, history=[], diagram_open_ids=["a", "b"])
-    assert json.loads(diagram_attributes(page)["data-diagram-open"]) == ["a", "b"]
+    assert json.loads(data["data-diagram-done"]) == []
 
 
 def test_ids_are_escaped_in_the_data_attributes(app, db, flow):
+    from webapp.services import timeline
+
+    shown = timeline.build(flow)
+    shown.open_steps = ["x'><script>alert(1)</script>"]
     with app.test_request_context("/"):
-        page = render_template("inbox/_diagram.html", instance=flow, history=[],
-                               diagram_open_ids=["x'><script>alert(1)</script>"])
+        page = render_template("inbox/_diagram.html", instance=flow, timeline=shown)
     assert "<script>alert" not in page
     assert json.loads(diagram_attributes(page)["data-diagram-open"]) == ["x'><script>alert(1)</script>"]
 

@@ -3,7 +3,9 @@
 import re
 
 from tests.services.test_applications import PDF, apply, chain, english, evidence_dir, task_of  # noqa: F401
-from webapp.models import ApplicationStatus, TaskStatus
+from webapp.models import TaskStatus
+from webapp.processes.credit_application import applications
+from webapp.processes.credit_application.models import ApplicationStatus
 
 
 def test_bulk_approve_with_one_comment(app, db, chain):  # noqa: F811
@@ -12,8 +14,6 @@ def test_bulk_approve_with_one_comment(app, db, chain):  # noqa: F811
     second = apply(chain["teacher"], files=(("b.pdf", PDF + b"b"),), category="school_based",
                    item_code="open_lesson", hours_requested=3)
     for application in (first, second):
-        from webapp.services import applications
-
         applications.review(task_of(application, "leader_review"), chain["leader"], "approve",
                             applications.review_limit(application), "")
     db.session.commit()

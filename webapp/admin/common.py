@@ -14,7 +14,7 @@ from flask_sqlalchemy.pagination import Pagination
 
 from webapp.extensions import db
 from webapp.labels import BACKBONE_LABELS, ORG_TYPE_LABELS, ROLE_LABELS, STAGE_LABELS
-from webapp.models import AuditEvent, Delegation, Org, OrgType, RoleAssignment, User
+from webapp.models import AuditEvent, Org, OrgType, RoleAssignment, User
 from webapp.services import audit
 from webapp.services import orgs as org_service
 
@@ -145,16 +145,6 @@ def assignment_status(assignment: RoleAssignment, today: date) -> str:
     if not assignment.active or (assignment.valid_to is not None and assignment.valid_to < today):
         return "ended"
     if assignment.valid_from is not None and assignment.valid_from > today:
-        return "future"
-    return "current"
-
-
-def delegation_status(delegation: Delegation, today: date) -> str:
-    if not delegation.active:
-        return "revoked"
-    if delegation.valid_to < today:
-        return "past"
-    if delegation.valid_from > today:
         return "future"
     return "current"
 

@@ -12,19 +12,15 @@ from sqlalchemy.orm import selectinload
 
 from forms.admin import ConfirmForm, DelegationForm
 from webapp.admin import bp
-from webapp.admin.common import delegation_status, page_size, record, role_choices, user_label
+from webapp.admin.common import page_size, role_choices, user_label
 from webapp.extensions import db
 from webapp.models import Delegation, Role, User
 from webapp.security import require_role
-from webapp.services import audit
+from webapp.services import delegations as delegation_service
 from webapp.services import users as user_service
 from webapp.services.errors import ServiceError
 
 WHEN = ("current", "future", "past", "all")
-
-
-def _snapshot(delegation: Delegation) -> dict:
-    return audit.snapshot(delegation, user_service.DELEGATION_FIELDS)
 
 
 def _person(form: DelegationForm, name: str) -> User | None:
@@ -33,18 +29,6 @@ def _person(form: DelegationForm, name: str) -> User | None:
     if user is None:
         form.add_error(name, _("Nobody has the login name %(login)s.", login=login))
     return user
-
-
-def _check(form: DelegationForm, from_user: User) -> None:
-    """Add an objection to the form when the delegation would be over already or the person who is away
-    does not hold the role delegated."""
-    if form.valid_from.data <= form.valid_to.data < date.today():
-        form.add_error("valid_to", _("The last day is in the past; a delegation must end today or later."))
-        return
-    try:
-        user_service.check_delegation(from_user, form.role.data or None, form.valid_from.data, form.valid_to.data)
-    except ServiceError as error:
-        form.add_error(error.field, error.message)
 
 
 @bp.route("/delegations")
@@ -68,23 +52,22 @@ def delegation_new():
         form.from_user.data = request.args.get("from_user", "")
     if form.validate_on_submit():
         from_user, to_user = _person(form, "from_user"), _person(form, "to_user")
-        if from_user is not None:
-            _check(form, from_user)
-        if from_user is not None and to_user is not None and not form.errors:
+        if from_user is not None and to_user is not None:
             try:
-                delegation = user_service.delegate(
+                delegation = delegation_service.create(
                     from_user, to_user, role=form.role.data or None, valid_from=form.valid_from.data,
-                    valid_to=form.valid_to.data, reason=form.reason.data, created_by=current_user)
+                    valid_to=form.valid_to.data, reason=form.reason.data,
+                    actor=current_user._get_current_object(), ip=request.remote_addr)
             except ServiceError as error:
                 db.session.rollback()
                 form.add_error(error.field, error.message)
             else:
-                record("delegation.create", delegation, after=_snapshot(delegation))
                 db.session.commit()
                 flash(_("%(substitute)s substitutes for %(absent)s from %(start)s to %(end)s.",
                         substitute=to_user.display_name, absent=from_user.display_name,
                         start=format_date(delegation.valid_from), end=format_date(delegation.valid_to)), "success")
-                return redirect(url_for("admin.delegations", when=delegation_status(delegation, date.today())))
+                return redirect(url_for("admin.delegations",
+                                        when=delegation_service.status(delegation, date.today())))
     return render_template("admin/delegation_form.html", form=form, delegation=None)
 
 
@@ -104,18 +87,16 @@ def delegation_edit(delegation_id: int):
     form.from_user.data = delegation.from_user.login  # whose delegation it is does not change
     if form.validate_on_submit():
         to_user = _person(form, "to_user")
-        _check(form, delegation.from_user)
-        if to_user is not None and not form.errors:
-            before = _snapshot(delegation)
+        if to_user is not None:
             try:
-                user_service.update_delegation(delegation, to_user=to_user, role=form.role.data or None,
-                                               valid_from=form.valid_from.data, valid_to=form.valid_to.data,
-                                               reason=form.reason.data)
+                delegation_service.update(delegation, to_user=to_user, role=form.role.data or None,
+                                          valid_from=form.valid_from.data, valid_to=form.valid_to.data,
+                                          reason=form.reason.data, actor=current_user._get_current_object(),
+                                          ip=request.remote_addr)
             except ServiceError as error:
                 db.session.rollback()
                 form.add_error(error.field, error.message)
             else:
-                record("delegation.update", delegation, before=before, after=_snapshot(delegation))
                 db.session.commit()
                 flash(_("Delegation saved."), "success")
                 return redirect(back)
@@ -133,9 +114,7 @@ def delegation_revoke(delegation_id: int):
         return redirect(back)
     form = ConfirmForm()
     if form.validate_on_submit():
-        before = _snapshot(delegation)
-        user_service.revoke_delegation(delegation)
-        record("delegation.revoke", delegation, before=before, after=_snapshot(delegation))
+        delegation_service.revoke(delegation, actor=current_user._get_current_object(), ip=request.remote_addr)
         db.session.commit()
         flash(_("Delegation revoked."), "success")
         return redirect(back)

@@ -11,7 +11,7 @@ from flask_babel import lazy_gettext as _l
 from sqlalchemy.orm import selectinload
 
 from webapp.admin import bp
-from webapp.admin.common import assignment_status, delegation_status, page_size, user_label
+from webapp.admin.common import assignment_status, page_size, user_label
 from webapp.audit_words import in_words
 from webapp.extensions import db
 from webapp.labels import AUDIT_ACTION_LABELS
@@ -27,6 +27,7 @@ from webapp.models import (
     User,
 )
 from webapp.security import require_role
+from webapp.services import delegations as delegation_service
 from webapp.services import imports as import_service
 
 #: The areas of the audit trail filter: the part of the action before the dot.
@@ -41,8 +42,8 @@ AUDIT_AREAS = {
 
 @bp.context_processor
 def _admin_helpers() -> dict[str, Any]:
-    return {"today": date.today(), "assignment_status": assignment_status, "delegation_status": delegation_status,
-            "user_label": user_label}
+    return {"today": date.today(), "assignment_status": assignment_status,
+            "delegation_status": delegation_service.status, "user_label": user_label}
 
 
 def _count(query: sa.Select) -> int:

@@ -39,6 +39,7 @@ STR = {"type": "string"}
 INT = {"type": "integer"}
 BOOL = {"type": "boolean"}
 TIME = {"type": "string", "format": "date-time"}
+DATE = {"type": "string", "format": "date"}
 NULL_TIME = {"type": ["string", "null"], "format": "date-time"}
 NULL_STR = {"type": ["string", "null"]}
 NULL_INT = {"type": ["integer", "null"]}
@@ -136,13 +137,53 @@ SCHEMAS: dict[str, Any] = {
     "CompleteTask": _obj(data={**ANY_OBJECT, "description": "Form field id to value."}),
     "CompleteResult": _obj(("task", "instance", "next_tasks"), task=_ref("TaskAfterAction"),
                            instance=_ref("Instance"), next_tasks=_array(_ref("Task"))),
-    "Delegate": _obj(("to_user",), to_user={"oneOf": [INT, STR], "description": "User id or login."}),
+    "Transfer": _obj(("to_user", "reason"), to_user={"oneOf": [INT, STR], "description": "User id or login."},
+                     reason={**STR, "maxLength": 200, "description": "Why; the colleague reads it and it goes on "
+                             "the record."}),
+    "Urged": _obj(("task", "recipients"), task=_ref("Task"),
+                  recipients={**INT, "description": "How many people were told."}),
+    "TaskUrged": {"allOf": [_ref("Urged"), _obj(next_urge_at={**TIME, "description": "When it can be urged "
+                                                              "again."})]},
+    "InstanceUrged": _obj(("urged",), urged=_array(_ref("Urged"))),
+    "Watcher": _obj(("user", "added_at"), user=_ref("UserRef"), added_by=_nullable(_ref("UserRef")),
+                    added_at=TIME),
+    "Watchers": _obj(("items", "may_add"), items=_array(_ref("Watcher")),
+                     may_add={**BOOL, "description": "May I copy more people?"}),
+    "AddWatchers": _obj(("users",), users={**_array({"oneOf": [INT, STR]}), "minItems": 1, "maxItems": 20,
+                                           "description": "User ids or logins."}),
+    "WatchersAdded": _obj(("added", "items"), added={**_array(_ref("UserRef")), "description": "Those newly "
+                          "copied (people copied already are left as they are)."}, items=_array(_ref("Watcher"))),
     "NewComment": _obj(("body",), body={**STR, "maxLength": 2000}),
     "Token": _obj(("id", "name", "created_at"), id=INT, name=STR, created_at=TIME, last_used_at=NULL_TIME,
                   revoked_at=NULL_TIME),
     "NewToken": _obj(("name",), name={**STR, "maxLength": 100}),
     "TokenCreated": {"allOf": [_ref("Token"), _obj(("token",), token={
         **STR, "description": "The token itself; shown only in this response."})]},
+    "Substitute": _obj(
+        ("id", "from_user", "to_user", "role", "valid_from", "valid_to", "status", "self_service"), id=INT,
+        from_user={**_ref("UserRef"), "description": "The person who is away."},
+        to_user={**_ref("UserRef"), "description": "The substitute."},
+        role={**NULL_STR, "description": "The role code handed over; null: all the person's roles."},
+        valid_from=DATE, valid_to={**DATE, "description": "The last day, included."}, reason=NULL_STR,
+        status={"type": "string", "enum": ["current", "future", "past", "revoked"]},
+        self_service={**BOOL, "description": "Set up by the person who is away (false: by an administrator)."},
+        created_at=TIME, revoked_at=NULL_TIME),
+    "NewSubstitute": _obj(
+        ("to_user", "valid_from", "valid_to"),
+        to_user={"oneOf": [INT, STR], "description": "User id or login of an active colleague: someone whose "
+                 "organisation is mine or one where I hold the role handed over."},
+        role={**NULL_STR, "description": "One of my roles (not admin); null or absent: all my roles."},
+        valid_from={**DATE, "description": "Today or later."},
+        valid_to={**DATE, "description": "On or after valid_from; at most max_days days in all."},
+        reason={**NULL_STR, "maxLength": 200, "description": "E.g. 出差, 病假."}),
+    "MySubstitutes": _obj(
+        ("given", "received", "given_past", "received_past", "roles", "max_days"),
+        given={**_array(_ref("Substitute")), "description": "Who substitutes for me, now or later."},
+        received={**_array(_ref("Substitute")), "description": "For whom I substitute, now or later."},
+        given_past={**_array(_ref("Substitute")), "description": "The latest that are over or revoked."},
+        received_past=_array(_ref("Substitute")),
+        roles={**_array(STR), "description": "The role codes I may hand over."},
+        max_days={**INT, "description": "The longest substitution, in days."}),
     "TaskPage": _page("Task"),
     "InstancePage": _page("Instance"),
 }
@@ -281,6 +322,23 @@ def _paths() -> dict[str, Any]:
         } for action, summary in (("suspend", "Pause an instance (administrators)"),
                                   ("resume", "Resume a paused instance (administrators)"),
                                   ("cancel", "Cancel an instance and its open tasks (administrators)"))},
+        "/instances/{instance_id}/urge": {
+            "post": _op("urgeInstance", "instances", "Urge every open task of an instance (the initiator)",
+                        {"200": _ok(_ref("InstanceUrged"))}, errors=("403", "404", "409"),
+                        parameters=[_path_param("instance_id")], mutating=True,
+                        description="Tasks urged within the last 24 hours are left out; 409 when none is left, "
+                                    "saying when urging is possible again."),
+        },
+        "/instances/{instance_id}/watchers": {
+            "get": _op("listWatchers", "instances", "The people copied (抄送) on an instance",
+                       {"200": _ok(_ref("Watchers"))}, errors=("404",), parameters=[_path_param("instance_id")]),
+            "post": _op("addWatchers", "instances", "Copy people on an instance: they may read it and are told "
+                        "when it ends", {"200": _ok(_ref("WatchersAdded"))}, errors=("400", "403", "404", "422"),
+                        parameters=[_path_param("instance_id")], body=_body(_ref("AddWatchers")), mutating=True,
+                        description="Those who handle an open task of the instance, or completed one of its tasks, "
+                                    "may copy active people of its county (or holding a role above it), at most 20 "
+                                    "at a time."),
+        },
         "/tasks": {
             "get": _op("listTasks", "tasks", "My tasks", {"200": _ok(_ref("TaskPage"))}, errors=("422",),
                        parameters=[
@@ -312,15 +370,48 @@ def _paths() -> dict[str, Any]:
                                     "simultaneous completions exactly one wins), 422 with per-field errors, 500 "
                                     "with an incident id when the process fails after it (nothing is changed)."),
         },
+        "/tasks/{task_id}/transfer": {
+            "post": _op("transferTask", "tasks", "Transfer (转交) a task to a colleague, with a reason",
+                        {"200": _ok(_ref("Task"))}, errors=("400", "403", "404", "409", "422"), parameters=[TASK],
+                        body=_body(_ref("Transfer")), mutating=True,
+                        description="The colleague must be active, not you, hold one of the task's candidate roles "
+                                    "at its organisation (or be a named candidate or a substitute), and not be the "
+                                    "applicant of a review. They become the assignee and are notified."),
+        },
         "/tasks/{task_id}/delegate": {
-            "post": _op("delegateTask", "tasks", "Hand a task to a colleague holding its role",
-                        {"200": _ok(_ref("TaskAfterAction"))}, errors=("400", "403", "404", "409", "422"),
-                        parameters=[TASK], body=_body(_ref("Delegate")), mutating=True),
+            "post": _op("delegateTask", "tasks", "The former name of /tasks/{task_id}/transfer (same rules)",
+                        {"200": _ok(_ref("Task"))}, errors=("400", "403", "404", "409", "422"), parameters=[TASK],
+                        body=_body(_ref("Transfer")), mutating=True),
+        },
+        "/tasks/{task_id}/urge": {
+            "post": _op("urgeTask", "tasks", "Urge (催办) those an open task waits for (the initiator, once a day)",
+                        {"200": _ok(_ref("TaskUrged"))}, errors=("403", "404", "409"), parameters=[TASK],
+                        mutating=True,
+                        description="Only the person who started the instance, while it runs; 409 says when the "
+                                    "task can be urged again."),
         },
         "/tasks/{task_id}/comments": {
             "post": _op("commentTask", "tasks", "Comment on a task (those taking part in its process)",
                         {"201": _ok(_ref("Comment"), "Created")}, errors=("400", "403", "404"), parameters=[TASK],
                         body=_body(_ref("NewComment")), mutating=True),
+        },
+        "/me/substitutes": {
+            "get": _op("listSubstitutes", "substitutes", "Who substitutes for me and for whom I substitute",
+                       {"200": _ok(_ref("MySubstitutes"))}),
+            "post": _op("createSubstitute", "substitutes", "Name my substitute (代理人) while I am away",
+                        {"201": _ok(_ref("Substitute"), "Created; the substitute is notified.")},
+                        errors=("400", "422"), body=_body(_ref("NewSubstitute")), mutating=True,
+                        description="During the days given, my tasks in the role reach the substitute too. 422: "
+                                    "a malformed field; 400: a rule refused it (start in the past, too long, not "
+                                    "a colleague, a role I do not hold, another substitute on those days...), "
+                                    "``field`` names the input."),
+        },
+        "/me/substitutes/{delegation_id}/revoke": {
+            "post": _op("revokeSubstitute", "substitutes", "End one of my substitutions now",
+                        {"200": _ok(_ref("Substitute"))}, errors=("400", "404", "409"),
+                        parameters=[_path_param("delegation_id")], mutating=True,
+                        description="404 unless I am the person who is away; 409 when it is revoked or over "
+                                    "already. The substitute is notified."),
         },
         "/openapi.json": {
             "get": {"operationId": "openapi", "tags": ["meta"], "summary": "This document (no login needed)",
@@ -334,11 +425,11 @@ def document() -> dict[str, Any]:
     return {
         "openapi": "3.1.0",
         "info": {"title": "YanXun (研训) API", "version": "1",
-                 "description": "Process definitions, instances and human tasks. Errors are JSON "
+                 "description": "Process definitions, instances, human tasks and my substitutes. Errors are JSON "
                                 "(see the Error schema); messages follow the user's language."},
         "servers": [{"url": "/api/v1"}],
         "security": [{"bearerToken": []}, {"sessionCookie": []}],
-        "tags": [{"name": name} for name in ("definitions", "instances", "tasks", "tokens", "meta")],
+        "tags": [{"name": name} for name in ("definitions", "instances", "tasks", "tokens", "substitutes", "meta")],
         "paths": _paths(),
         "components": {
             "schemas": SCHEMAS,

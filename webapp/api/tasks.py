@@ -12,16 +12,15 @@ from sqlalchemy.orm import joinedload, selectinload
 from webapp.api import bp
 from webapp.api import serializers as out
 from webapp.api.common import api_user, bool_arg, invalid, json_body, page_args, paginated
+from webapp.api.task_actions import transfer_task
 from webapp.engine import EngineError
 from webapp.extensions import db
 from webapp.models import HumanTask, Org, TaskStatus, User
 from webapp.models.base import utcnow
-from webapp.services import applications
 from webapp.services import instances as instance_service
+from webapp.services import processes
 from webapp.services import tasks as task_service
-from webapp.services.errors import ServiceError
 from webapp.services.orgs import descendant_ids
-from webapp.services.users import find_by_login
 
 
 def _visible(task_id: int) -> HumanTask:
@@ -123,13 +122,9 @@ def complete_task(task_id: int):
     data = json_body().get("data", {})
     if not isinstance(data, dict):
         raise invalid({"data": [_("Send the form values as an object of field id to value.")]})
-    if task.form_key == "credit.review":
-        # The application's own rules (four-eyes, hours limit, required reasons) apply here as on the page.
-        applications.review(task, user, str(data.get("decision") or ""), data.get("approved_hours"),
-                            str(data.get("comment") or ""))
-    elif task.form_key == "credit.application":
-        raise ServiceError(_("This task is done by revising the application and its evidence files in YanXun."),
-                           field="data")
+    package = processes.for_form(task.form_key)
+    if package is not None and package.complete is not None:
+        package.complete(task, user, data)  # the process's own rules apply here as on its page
     else:
         instance_service.complete_task(task, user, data, task_service.authorise_complete)
     db.session.commit()
@@ -141,20 +136,8 @@ def complete_task(task_id: int):
 
 @bp.post("/tasks/<int:task_id>/delegate")
 def delegate_task(task_id: int):
-    user = api_user()
-    task = _visible(task_id)
-    target = json_body().get("to_user")
-    if isinstance(target, int) and not isinstance(target, bool):
-        colleague = db.session.get(User, target)
-    elif isinstance(target, str) and target.strip():
-        colleague = find_by_login(target)
-    else:
-        raise invalid({"to_user": [_("Say who takes the task over: their user id or login.")]})
-    if colleague is None:
-        raise ServiceError(_("There is no such user."), field="to_user")
-    task = task_service.delegate(task, user, colleague)
-    db.session.commit()
-    return jsonify(_after_action(task, user))
+    """The former name of ``/transfer``: the same rules (a reason is required) and answer."""
+    return transfer_task(task_id)
 
 
 @bp.post("/tasks/<int:task_id>/comments")

@@ -46,7 +46,7 @@ from .errors import (
     TaskNotReady,
     WrongTaskType,
 )
-from .expressions import SandboxEnvironment, SandboxScriptEngine, is_juel, resolve_list, resolve_single
+from .expressions import SandboxEnvironment, SandboxScriptEngine, is_juel, resolve_list, resolve_single, split_list
 from .forms import FormFieldInfo, field_infos, validate_form
 from .services import (
     ServiceCall,
@@ -216,6 +216,22 @@ class WorkflowRuntime:
         return workflow
 
     # -- user tasks --------------------------------------------------------------------------------------------
+
+    def declared_roles(self, definition: str | ProcessDefinition, bpmn_id: str) -> list[str] | None:
+        """The role codes user task ``bpmn_id`` names in the diagram: its candidateGroups, else its lane's role
+        (``[]``: none). For a task that is over, when only the definition is left. None when the element is
+        unknown or a group is an expression (only the running task knew its value)."""
+        process = self.definition(definition)
+        for spec in (process.spec, *process.subprocess_specs.values()):
+            task_spec = spec.task_specs.get(bpmn_id)
+            if task_spec is None:
+                continue
+            camunda = (getattr(task_spec, "extensions", None) or {}).get("camunda", {})
+            groups = split_list(camunda.get("candidateGroups"))
+            if any(is_juel(group) for group in groups):
+                return None
+            return groups or ([camunda["laneRole"]] if camunda.get("laneRole") else [])
+        return None
 
     def ready_user_tasks(self, workflow: BpmnWorkflow) -> list[UserTaskInfo]:
         """Every READY human task with its routing, dates and form."""
@@ -430,6 +446,38 @@ class WorkflowRuntime:
             finished_at=_parse_time(t.internal_data.get("completed_at"))
             or datetime.fromtimestamp(t.last_state_change, UTC),
         ) for t in tasks]
+
+    def user_task_names(self, definition: str | ProcessDefinition) -> dict[str, str]:
+        """Bpmn id -> name of every human task of the definition (the id where it has no name)."""
+        process = self.definition(definition)
+        return {spec.bpmn_id: spec.bpmn_name or spec.bpmn_id for spec in process.spec.task_specs.values()
+                if getattr(spec, "manual", False) and getattr(spec, "bpmn_id", None)}
+
+    def upcoming_user_tasks(self, definition: str | ProcessDefinition, after: list[str],
+                            done: set[str] | frozenset[str] = frozenset(), limit: int = 10) -> list[tuple[str, str]]:
+        """(bpmn id, name) of the human tasks reachable from the elements ``after``, nearest first.
+
+        A walk of the diagram, not a prediction: every branch of a gateway is followed, and nothing in ``done``
+        (or already listed) is entered, so a loop back to an earlier step ends the walk there.
+        """
+        process = self.definition(definition)
+        specs = {getattr(s, "bpmn_id", None): s for s in process.spec.task_specs.values()}
+        queue = [spec for bpmn_id in after if (spec := specs.get(bpmn_id)) is not None]
+        seen = {id(spec) for spec in queue}
+        found: list[tuple[str, str]] = []
+        while queue and len(found) < limit:
+            spec = queue.pop(0)
+            for following in spec.outputs:
+                if id(following) in seen:
+                    continue
+                seen.add(id(following))
+                bpmn_id = getattr(following, "bpmn_id", None)
+                if bpmn_id in done:
+                    continue
+                if getattr(following, "manual", False) and bpmn_id:
+                    found.append((bpmn_id, following.bpmn_name or bpmn_id))
+                queue.append(following)
+        return found[:limit]
 
     # -- helpers -------------------------------------------------------------------------------------------
 

@@ -10,18 +10,18 @@ from flask_babel import gettext as _
 from flask_login import current_user, login_required
 from flask_sqlalchemy.pagination import Pagination
 
-from forms import form_keys, get_form_class
 from forms.admin import ReasonForm
 from forms.generated import FieldSpec, build_form
 from webapp.engine import EngineError
 from webapp.errors import render_error
 from webapp.extensions import db
-from webapp.inbox import bp
+from webapp.inbox import bp, pages
+from webapp.labels import DECISION_LABELS
 from webapp.links import local_or
-from webapp.models import HumanTask, Org, OrgType, ProcessInstance, Role, TaskStatus, User
+from webapp.models import AuditEvent, HumanTask, Org, OrgType, ProcessInstance, Role, User
 from webapp.security import current_roles
-from webapp.services import applications, instance_admin, instances, tasks
-from webapp.services.errors import Conflict, FormRejected, NotAllowed, NotFound, ServiceError
+from webapp.services import instance_admin, instances, processes, tasks, timeline
+from webapp.services.errors import Conflict, NotAllowed, NotFound, ServiceError
 from webapp.services.orgs import descendant_ids
 
 TABS = ("assigned", "claimable", "done", "started")
@@ -87,6 +87,39 @@ def _schools_in_scope(user: User) -> list[Org]:
     return list(db.session.scalars(query))
 
 
+SEARCH_MAX = 50
+
+
+def _search(query: sa.Select, text: str) -> sa.Select:
+    """Tasks whose record matches ``text``: a process's number or name, the title, or who started it."""
+    text = text.strip()[:SEARCH_MAX]
+    if not text:
+        return query
+    pattern = "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+    by_title = sa.select(ProcessInstance.id).where(sa.or_(
+        ProcessInstance.title.ilike(pattern, escape="\\"),
+        ProcessInstance.initiator_id.in_(sa.select(User.id).where(User.display_name.ilike(pattern, escape="\\")))))
+    matches = [HumanTask.instance_id.in_(by_title)]
+    matches += [HumanTask.instance_id.in_(select) for select in processes.search(text)]
+    return query.where(sa.or_(*matches))
+
+
+def _decisions(items: list[HumanTask]) -> dict[int, str]:
+    """What was decided on each completed task of the page, in words (one query)."""
+    done = [str(t.id) for t in items if t.completed_at is not None]
+    if not done:
+        return {}
+    rows = db.session.execute(sa.select(AuditEvent.object_id, AuditEvent.after).where(
+        AuditEvent.action == "task.complete", AuditEvent.object_type == "human_task",
+        AuditEvent.object_id.in_(done))).all()
+    words = {}
+    for object_id, after in rows:
+        decision = ((after or {}).get("data") or {}).get("decision")
+        if isinstance(decision, str) and decision in DECISION_LABELS:
+            words[int(object_id)] = str(DECISION_LABELS[decision])
+    return words
+
+
 @bp.route("/")
 @login_required
 def index():
@@ -96,22 +129,29 @@ def index():
     page_size = current_app.config["YANXUN"]["PAGE_SIZE"]
     process = request.args.get("process") or None
     overdue = request.args.get("overdue") == "1"
+    text = (request.args.get("q") or "").strip()[:SEARCH_MAX]
     if tab == "started":
         query = instances.started_by(current_user, process_key=process)
         page = db.paginate(query, per_page=page_size, error_out=False)
         return render_template("inbox/index.html", tab=tab, page=page, process=process, overdue=overdue,
-                               sort=None, now=datetime.now(UTC), filters={})
+                               sort=None, now=datetime.now(UTC), filters={}, q="",
+                               summaries=processes.summaries(page.items))
     sort = request.args.get("sort", "due" if tab != "done" else "created")
     schools = _schools_in_scope(current_user)
     school = next((s for s in schools if str(s.id) == request.args.get("school")), None)
     base = tasks.inbox_query(current_user, tasks.Scope(tab), process_key=process,
                              subject_org_ids=descendant_ids(school) if school else None,
                              overdue_at=datetime.now(UTC) if overdue else None, pairs=_pairs())
-    categories = applications.categories_of(base)
-    category = request.args.get("category") if request.args.get("category") in dict(categories) else None
-    query = base
-    if category:
-        query = query.where(HumanTask.instance_id.in_(applications.instances_in_category(category)))
+    query = _search(base, text)
+    extra, chosen = [], {}
+    for choice in processes.filters():
+        options = choice.options(base)
+        value = request.args.get(choice.name)
+        if value in dict(options):
+            chosen[choice.name] = value
+            query = query.where(HumanTask.instance_id.in_(choice.instances(value)))
+        if options:
+            extra.append((choice, options))
     since, until = _date_arg("since"), _date_arg("until")
     if since:
         query = query.where(HumanTask.created_at >= datetime.combine(since, time.min, UTC))
@@ -119,38 +159,53 @@ def index():
         query = query.where(HumanTask.created_at < datetime.combine(until + timedelta(days=1), time.min, UTC))
     if sort in SORTS and tab != "done":
         query = query.order_by(None).order_by(*SORTS[sort])
-    unfiltered = not (process or overdue or school or category or since or until) and tab != "done"
+    unfiltered = not (process or overdue or school or chosen or since or until or text) and tab != "done"
     if unfiltered and tab == "claimable" and sort == "due":
         # The commonest page of a busy officer, answered from task_candidate's claimable indexes alone.
         number = request.args.get("page", 1, type=int)
         items = tasks.claimable_page(current_user, _pairs(), page=max(number, 1), per_page=page_size)
         page = _ListPage(items, task_counts(current_user)["claimable"], max(number, 1), page_size)
     else:
-        page = db.paginate(query, per_page=page_size, error_out=False, count=not unfiltered)
+        page = db.paginate(query.options(*tasks.ROW_LOADS), per_page=page_size, error_out=False,
+                           count=not unfiltered)
         if unfiltered:
             page.total = task_counts(current_user)[tab]  # the navigation's count is this very number
-    filters = {"schools": schools, "school": school, "categories": categories, "category": category,
-               "since": since, "until": until}
+    filters = {"schools": schools, "school": school, "extra": extra, "chosen": chosen, "since": since,
+               "until": until}
+    bulk = None
+    if tab in ("assigned", "claimable"):
+        bulk = next((action for t in page.items if (action := processes.bulk_for(t.form_key))), None)
+    active = sum(bool(v) for v in (overdue, school, since, until)) + len(chosen) + (sort != "due" and tab != "done")
     return render_template("inbox/index.html", tab=tab, page=page, process=process, overdue=overdue, sort=sort,
-                           now=datetime.now(UTC), filters=filters,
-                           bulk=tab in ("assigned", "claimable") and any(t.form_key == "credit.review"
-                                                                          for t in page.items))
+                           now=datetime.now(UTC), filters=filters, q=text, active_filters=active, bulk=bulk,
+                           summaries=processes.summaries(t.instance for t in page.items),
+                           decisions=_decisions(page.items) if tab == "done" else {})
 
 
 @bp.route("/bulk-approve", methods=["POST"])
 @login_required
 def bulk_approve():
-    """Approve the selected credit application reviews with one comment, each with the hours asked."""
+    """Approve the selected review tasks with one comment, each through its process's own rules."""
     ids = [int(value) for value in request.form.getlist("task_id") if value.isdigit()]
     back = local_or(request.form.get("next"), url_for("inbox.index"))
     if not ids:
         flash(_("Select the applications to approve first."), "warning")
         return redirect(back)
-    result = applications.bulk_approve(ids, current_user, request.form.get("comment", ""))
+    by_action: dict[int, tuple[processes.BulkAction, list[int]]] = {}
+    for task_id, form_key in db.session.execute(sa.select(HumanTask.id, HumanTask.form_key)
+                                                .where(HumanTask.id.in_(ids))).all():
+        action = processes.bulk_for(form_key)
+        if action is not None:
+            by_action.setdefault(id(action), (action, []))[1].append(task_id)
+    approved, refused = [], []
+    for action, chosen in by_action.values():
+        result = action.run([i for i in ids if i in chosen], current_user, request.form.get("comment", ""))
+        approved += result.approved
+        refused += result.refused
     db.session.commit()
-    if result.approved:
-        flash(_("%(n)d applications approved.", n=len(result.approved)), "success")
-    for task, why in result.refused:
+    if approved:
+        flash(_("%(n)d applications approved.", n=len(approved)), "success")
+    for task, why in refused:
         flash(_("Not approved: %(task)s (%(title)s): %(why)s", task=task.name, title=task.instance.title, why=why),
               "warning")
     return redirect(back)
@@ -176,90 +231,16 @@ def _field_specs(task: HumanTask) -> list[FieldSpec]:
                       options=[(o.id, o.name) for o in f.options]) for f in info.form_fields]
 
 
-def _registered_form(task: HumanTask, application):
-    """The registered form (``camunda:formKey``) of the task, built for it; None for generated forms.
-
-    ``credit.review`` is filled in on this page; ``credit.application`` (the teacher's revision) is filled in
-    on the application's own page, which the task page links to.
-    """
-    if not task.form_key or task.form_key not in form_keys():
-        return None
-    form_class = get_form_class(task.form_key)
-    formdata = request.form if request.method == "POST" else None
-    if task.form_key == "credit.review" and application is not None:
-        return form_class(formdata, max_hours=applications.review_limit(application))
-    return None
-
-
-def _render_task(task: HumanTask, form, status: int = 200, application=None):
-    instance = task.instance
-    return render_template("inbox/task.html", task=task, instance=instance, form=form, application=application,
-                           rules=(applications.rules_for(application.teacher, application.end_date)
-                                  if application is not None else None),
-                           can_act=task.status is TaskStatus.OPEN and tasks.can_act(task, current_user),
-                           can_claim=(task.status is TaskStatus.OPEN and task.claimed_by_id is None
-                                      and task.assignee_id is None and tasks.is_candidate(task, current_user)),
-                           can_comment=(task.status is TaskStatus.OPEN
-                                        and tasks.may_comment(instance, current_user)),
-                           history=(history := instances.history(instance)), step_names=instances.step_names(history),
-                           comments=instances.comments(instance),
-                           now=datetime.now(UTC)), status
-
-
 @bp.route("/tasks/<int:task_id>", methods=["GET", "POST"])
 @login_required
 def task(task_id: int):
     task = _visible_task(task_id)
-    application = applications.for_task(task)
-    if task.form_key in applications.FORM_KEYS and application is None:
-        abort(404)  # a credit task always belongs to an application; never fall back to a generic form
-    registered = _registered_form(task, application)
-    if registered is not None:
-        return _review_task(task, registered, application)
-    if task.form_key == "credit.application" and application is not None and request.method == "POST":
-        return redirect(url_for("applications.edit", application_id=application.id))
-    specs = _field_specs(task)
-    form = build_form(specs, request.form if request.method == "POST" else None)
-    return _handle_completion(task, form, application, lambda: instances.complete_task(
+    package = processes.for_form(task.form_key)
+    if package is not None and package.task_page is not None:
+        return package.task_page(task)
+    form = build_form(_field_specs(task), request.form if request.method == "POST" else None)
+    return pages.handle_completion(task, form, lambda: instances.complete_task(
         task, current_user, form.engine_data(), tasks.authorise_complete))
-
-
-def _review_task(task: HumanTask, form, application):
-    """A credit application review: the registered ``credit.review`` form, validated again by the service."""
-    return _handle_completion(task, form, application, lambda: applications.review(
-        task, current_user, form.decision.data, form.approved_hours.data, form.comment.data or ""))
-
-
-def _handle_completion(task: HumanTask, form, application, complete):
-    """Show the task (GET) or complete it (POST): one commit; every refusal explained, nothing half-saved."""
-    if request.method == "GET":
-        return _render_task(task, form, application=application)
-    if not form.validate():
-        return _render_task(task, form, 400, application)
-    back = redirect(url_for("inbox.task", task_id=task.id))
-    try:
-        complete()
-        db.session.commit()
-    except FormRejected as rejected:
-        db.session.rollback()
-        for field_id, messages in rejected.errors.items():
-            for message in messages:
-                form.add_error(field_id, message)
-        form.form_errors.append(str(rejected))
-        return _render_task(task, form, 422, application)
-    except (NotAllowed, Conflict) as error:
-        db.session.rollback()
-        flash(str(error), "danger" if isinstance(error, NotAllowed) else "warning")
-        return back
-    except instances.ActionFailed as failure:
-        db.session.rollback()
-        incident = instances.record_incident(failure)
-        db.session.commit()
-        flash(_("The process could not continue, so nothing was saved. The administrators have been told what "
-                "went wrong (incident %(id)s).", id=incident.id if incident else "-"), "danger")
-        return back
-    flash(_("Done: “%(name)s” is completed.", name=task.name), "success")
-    return redirect(url_for("inbox.index"))
 
 
 def _task_action(task_id: int, action, success: str):
@@ -307,14 +288,27 @@ def comment(task_id: int):
     return redirect(local_or(request.form.get("next"), url_for("inbox.task", task_id=task_id)))
 
 
-@bp.route("/instances/<int:instance_id>")
-@login_required
-def instance(instance_id: int):
+def _visible_instance(instance_id: int) -> ProcessInstance:
     instance = db.session.get(ProcessInstance, instance_id)
     if instance is None or not tasks.can_see_instance(instance, current_user):
         abort(404)
+    return instance
+
+
+@bp.route("/instances/<int:instance_id>")
+@login_required
+def instance(instance_id: int):
+    instance = _visible_instance(instance_id)
     admin_form = ReasonForm() if instance_admin.may_administer(current_user) else None
-    return render_template("inbox/instance.html", instance=instance, open_tasks=instances.open_tasks(instance),
-                           history=(history := instances.history(instance)), step_names=instances.step_names(history),
-                           comments=instances.comments(instance),
-                           incidents=instances.incidents(instance), admin_form=admin_form)
+    return render_template("inbox/instance.html", instance=instance, timeline=timeline.build(instance),
+                           summary=processes.summaries([instance]).get(instance.id),
+                           incidents=instances.incidents(instance), admin_form=admin_form, now=datetime.now(UTC))
+
+
+@bp.route("/instances/<int:instance_id>/print")
+@login_required
+def print_record(instance_id: int):
+    """打印审批单: the record with its whole timeline on paper, for the school's archive."""
+    instance = _visible_instance(instance_id)
+    return render_template("inbox/print.html", instance=instance, timeline=timeline.build(instance),
+                           summary=processes.summaries([instance]).get(instance.id), now=datetime.now(UTC))

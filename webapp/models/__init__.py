@@ -1,6 +1,6 @@
-"""Every model, imported here so Alembic's autogenerate and ``flask db check`` see them all."""
+"""Every model of the generic layers, imported here so Alembic's autogenerate and ``flask db check`` see them all;
+each process package's models are imported when the app registers the package (``webapp.processes``)."""
 
-from webapp.models.application import RELEASED_STATUSES, Application, ApplicationStatus, Evidence
 from webapp.models.audit import AuditEvent, AuditTrailIsAppendOnly
 from webapp.models.base import Base
 from webapp.models.digest import TaskDigest
@@ -17,6 +17,7 @@ from webapp.models.workflow import (
     HumanTask,
     Incident,
     InstanceStatus,
+    InstanceWatcher,
     ProcessDefinition,
     ProcessInstance,
     ServiceJob,
@@ -27,10 +28,10 @@ from webapp.models.workflow import (
 )
 
 __all__ = [
-    "ALLOWED_PARENTS", "RELEASED_STATUSES", "ROLE_CODES", "ApiToken", "Application", "ApplicationStatus",
-    "AuditEvent", "AuditTrailIsAppendOnly", "BackboneLevel", "Base", "CreditEntry", "DefinitionState", "Delegation",
-    "EntrySource", "Evidence", "HumanTask", "ImportJob", "ImportJobStatus",
-    "Incident", "InstanceStatus", "LedgerIsAppendOnly", "LoginFailure", "LoginThrottle", "Membership", "Notification",
+    "ALLOWED_PARENTS", "ROLE_CODES", "ApiToken", "AuditEvent", "AuditTrailIsAppendOnly", "BackboneLevel", "Base",
+    "CreditEntry", "DefinitionState", "Delegation", "EntrySource", "HumanTask", "ImportJob", "ImportJobStatus",
+    "Incident", "InstanceStatus", "InstanceWatcher", "LedgerIsAppendOnly", "LoginFailure", "LoginThrottle",
+    "Membership", "Notification",
     "Org", "OrgType", "ProcessDefinition", "ProcessInstance", "Role", "RoleAssignment", "RuleSet", "SchoolStage",
     "ServiceJob", "ServiceJobStatus", "TaskCandidate", "TaskComment", "TaskDigest", "TaskStatus", "User",
     "UserSession",

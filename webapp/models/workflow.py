@@ -203,6 +203,23 @@ class TaskComment(Base):
     author: Mapped[User | None] = relationship()
 
 
+class InstanceWatcher(Base):
+    """Someone copied on an instance (抄送): they may read its record and hear when it ends."""
+
+    __tablename__ = "instance_watcher"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    instance_id: Mapped[int] = mapped_column(sa.ForeignKey("process_instance.id", ondelete="CASCADE"))
+    user_id: Mapped[int] = mapped_column(sa.ForeignKey("user_account.id", ondelete="CASCADE"))
+    added_by_id: Mapped[int | None] = mapped_column(sa.ForeignKey("user_account.id", ondelete="SET NULL"))
+    added_at: Mapped[datetime] = mapped_column(TZDateTime(), default=utcnow)
+
+    user: Mapped[User] = relationship(foreign_keys=[user_id])
+    added_by: Mapped[User | None] = relationship(foreign_keys=[added_by_id])
+
+    __table_args__ = (sa.UniqueConstraint("instance_id", "user_id"),)
+
+
 class Incident(Base):
     """An action on an instance that failed and was rolled back, kept with the real error for an admin."""
 

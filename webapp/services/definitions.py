@@ -13,15 +13,10 @@ from webapp.engine import Report, check_definition
 from webapp.extensions import db
 from webapp.models import ROLE_CODES, DefinitionState, ProcessDefinition, Role, User
 from webapp.models.base import utcnow
-from webapp.services import audit
+from webapp.services import audit, processes
 from webapp.services import roles as role_service
 from webapp.services.errors import Conflict, NotAllowed
 from webapp.services.runtime import get_runtime
-
-#: Processes whose handlers post records people are judged by (credits, grades, titles). A new version that a
-#: person deploys (the web or the API) waits until an administrator other than the deployer approves it;
-#: the operator's ``flask workflows deploy`` of reviewed files from the repository is live at once.
-PROTECTED_PROCESSES: set[str] = set()
 
 
 class DeployRejected(Exception):
@@ -123,7 +118,8 @@ def deploy(files: Mapping[str, bytes | str], actor: User | None) -> DeployResult
             continue
         previous = db.session.scalar(sa.select(sa.func.max(ProcessDefinition.version))
                                      .where(ProcessDefinition.key == key)) or 0
-        state = DefinitionState.PENDING if actor is not None and key in PROTECTED_PROCESSES else DefinitionState.LIVE
+        protected = actor is not None and key in processes.protected_keys()
+        state = DefinitionState.PENDING if protected else DefinitionState.LIVE
         definition = ProcessDefinition(key=key, version=previous + 1, name=compiled.name or key,
                                        content_hash=compiled.content_hash, source_files=sources,
                                        bpmn_xml=compiled.bpmn_xml, spec_json=compiled.spec_json,

@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from webapp.extensions import db
 from webapp.models import BackboneLevel, Membership, Org, OrgType, Role, SchoolStage, User
 from webapp.models.base import utcnow
-from webapp.services import audit
+from webapp.services import audit, processes
 from webapp.services.errors import ServiceError
 from webapp.services.orgs import create_org
 from webapp.services.passwords import hash_password
@@ -376,4 +376,8 @@ def seed_demo(today: date | None = None) -> str:
     if codes:
         raise ServiceError(f"Organisation codes of the demo region already in use: {', '.join(sorted(codes))}.")
     builder.logins |= existing  # generated logins get a number rather than clash with an existing account
-    return builder.build()
+    summary = builder.build()
+    for package in processes.all_packages():  # each process adds its records for the demo people
+        if package.demo is not None:
+            summary += "; " + package.demo(builder.users, builder.today)
+    return summary

@@ -3,8 +3,8 @@ goes on the record (the audit trail and the instance's history) and to the perso
 
 A suspended instance does nothing until it is resumed: its timers wait, its tasks cannot be completed, its
 automatic steps are not run. A cancelled one is over: its open tasks close and its waiting jobs are dropped.
-Processes with a business record of their own (an application) register what cancelling means for it in
-:data:`CANCEL_HOOKS`.
+Processes with a business record of their own (an application) say what cancelling means for it in their
+package's ``on_cancel``.
 """
 
 from __future__ import annotations
@@ -17,15 +17,11 @@ from flask_babel import lazy_gettext as _l
 from webapp.extensions import db
 from webapp.models import InstanceStatus, ProcessInstance, Role, ServiceJob, ServiceJobStatus, User
 from webapp.models.base import utcnow
-from webapp.services import audit, instances, notifications
+from webapp.services import audit, instances, notifications, processes, watchers
 from webapp.services import roles as role_service
 from webapp.services.errors import Conflict, FormRejected, NotAllowed
 
 REASON_MAX_LENGTH = 500
-
-#: process key → what cancelling an instance means for its business record (called under the instance lock).
-CANCEL_HOOKS: dict[str, Callable[[ProcessInstance, User, str], None]] = {}
-
 
 def may_administer(user: User) -> bool:
     return role_service.has_role(user, Role.ADMIN)
@@ -74,10 +70,11 @@ def cancel(instance_id: int, actor: User, reason: str) -> ProcessInstance:
                                                    ServiceJob.status == ServiceJobStatus.PENDING)
                        .values(status=ServiceJobStatus.CANCELLED, finished_at=utcnow())
                        .execution_options(synchronize_session=False))
-    hook = CANCEL_HOOKS.get(instance.process_key)
-    if hook is not None:
-        hook(instance, actor, reason)
+    package = processes.get(instance.process_key)
+    if package is not None and package.on_cancel is not None:  # under the instance lock
+        package.on_cancel(instance, actor, reason)
     _record(instance, actor, "instance.cancel", before, reason)
+    watchers.instance_ended(instance)
     return instance
 
 

@@ -13,7 +13,7 @@ from collections.abc import Callable, Collection, Iterator, Mapping
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 import sqlalchemy as sa
@@ -47,13 +47,10 @@ from webapp.models import (
     User,
 )
 from webapp.models.base import utcnow
-from webapp.services import audit, definitions
+from webapp.services import audit, definitions, delegations, notifications, processes, service_queue, watchers
 from webapp.services import roles as role_service
 from webapp.services.errors import Conflict, FormRejected, NotAllowed, NotFound
 from webapp.services.runtime import get_runtime
-
-#: Processes that only their feature's own service may start (it creates the business record they reference).
-FEATURE_PROCESSES: set[str] = set()
 
 #: The instance an action is running on, for service handlers that must check what the data refers to.
 current_instance: ContextVar[int | None] = ContextVar("current_instance", default=None)
@@ -132,6 +129,7 @@ def _save(instance: ProcessInstance, workflow: Any) -> None:
         instance.status = InstanceStatus.COMPLETED
         instance.ended_at = utcnow()
         instance.next_timer_at = None
+        watchers.instance_ended(instance)
 
 
 def start(key: str, *, subject_org: Org, initiator: User, data: Mapping[str, Any] | None = None,
@@ -139,10 +137,10 @@ def start(key: str, *, subject_org: Org, initiator: User, data: Mapping[str, Any
           by_feature: bool = False) -> ProcessInstance:
     """Start the latest version of process ``key`` about ``subject_org``; ``initiator`` is ``${initiator}``.
 
-    Processes in :data:`FEATURE_PROCESSES` start only through their feature (``by_feature``): started with
-    made-up data they would act on records that are not theirs.
+    Processes whose package starts them (it creates the business record they reference) start only through it
+    (``by_feature``): started with made-up data they would act on records that are not theirs.
     """
-    if key in FEATURE_PROCESSES and not by_feature:
+    if processes.started_by_package(key) and not by_feature:
         raise NotAllowed(_l("This process is started from its own page in YanXun, not directly."))
     definition = definitions.latest(key)
     if definition is None:
@@ -193,9 +191,12 @@ def complete_task(task: HumanTask, actor: User, data: Mapping[str, Any],
         def on_record() -> None:
             """Once the form passed, the completion is on record before the engine runs on, so what it reaches
             (a handler checking the approvals, say) sees it."""
+            behalf = delegations.acting_for(actor, task, date.today())  # "王磊 代 刘芳" on the timeline
             task.status, task.completed_at, task.completed_by_id = TaskStatus.COMPLETED, utcnow(), actor.id
-            audit.record("task.complete", actor=actor, obj=task, instance_id=instance.id,
-                         after={"task": task.bpmn_id, "data": _json_safe(data)})
+            after = {"task": task.bpmn_id, "data": _json_safe(data)}
+            if behalf is not None:
+                after["on_behalf_of"] = {"id": behalf.id, "name": behalf.display_name}
+            audit.record("task.complete", actor=actor, obj=task, instance_id=instance.id, after=after)
             db.session.flush()
 
         try:
@@ -413,8 +414,6 @@ def sync_tasks(instance: ProcessInstance, workflow: Any, *, completed: HumanTask
                            .execution_options(synchronize_session=False))
         for row in closed:
             db.session.expire(row, ["candidates"])
-    from webapp.services import notifications  # imported here: notifications renders with the app's templates
-
     notifications.tasks_closed(closed)
     known = {user.login: user for user in (actor, instance.initiator) if user is not None}
     created = [_new_task(instance, info, known) for info in ready if info.task_id not in open_rows]
@@ -423,9 +422,7 @@ def sync_tasks(instance: ProcessInstance, workflow: Any, *, completed: HumanTask
     for task in created:
         notifications.task_opened(task, actor=actor)
     if workflow is not None and instance.status is InstanceStatus.RUNNING:
-        from webapp.services import service_jobs  # imported here: it builds on this module
-
-        service_jobs.queue_started(instance, workflow)
+        service_queue.queue_started(instance, workflow)
 
 
 def _users_by_login(logins: list[str]) -> dict[str, User]:
@@ -505,15 +502,6 @@ def history(instance: ProcessInstance) -> list[AuditEvent]:
                                    .order_by(AuditEvent.id)))
 
 
-def step_names(events: list[AuditEvent]) -> dict[str, str]:
-    """The names of the tasks ``events`` are about (by the events' ``object_id``), in one query."""
-    ids = {int(e.object_id) for e in events if e.object_type == "human_task" and str(e.object_id).isdigit()}
-    if not ids:
-        return {}
-    return {str(task_id): name for task_id, name in db.session.execute(
-        sa.select(HumanTask.id, HumanTask.name).where(HumanTask.id.in_(ids)))}
-
-
 def comments(instance: ProcessInstance) -> list[TaskComment]:
     return list(db.session.scalars(sa.select(TaskComment).where(TaskComment.instance_id == instance.id)
                                    .order_by(TaskComment.id)))
@@ -534,3 +522,14 @@ def user_task_info(task: HumanTask) -> UserTaskInfo | None:
     runtime = get_runtime()
     workflow = runtime.load(engine_definition(task.instance.definition), task.instance.state_json)
     return next((info for info in runtime.ready_user_tasks(workflow) if info.task_id == task.task_guid), None)
+
+
+def task_names(instance: ProcessInstance) -> dict[str, str]:
+    """Bpmn id -> name of the human tasks of the instance's version."""
+    return get_runtime().user_task_names(engine_definition(instance.definition))
+
+
+def upcoming_steps(instance: ProcessInstance, after: list[str], done: set[str]) -> list[str]:
+    """Names of the human tasks the diagram can reach from ``after`` (every branch followed), nearest first."""
+    steps = get_runtime().upcoming_user_tasks(engine_definition(instance.definition), after, done)
+    return [name for _bpmn_id, name in steps]

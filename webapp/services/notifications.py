@@ -30,7 +30,7 @@ from typing import Any
 
 import sqlalchemy as sa
 from flask import current_app
-from flask_babel import force_locale, format_datetime
+from flask_babel import force_locale, format_datetime, get_locale
 from flask_babel import lazy_gettext as _l
 from sqlalchemy.orm import Session
 
@@ -38,7 +38,7 @@ from webapp.extensions import db
 from webapp.links import is_local_link, public_url
 from webapp.models import Delegation, HumanTask, Notification, RoleAssignment, User
 from webapp.models.base import utcnow
-from webapp.services import after_commit
+from webapp.services import after_commit, processes
 from webapp.services import roles as role_service
 
 log = logging.getLogger(__name__)
@@ -148,20 +148,28 @@ def task_recipients(task: HumanTask, *, limit: int = MAX_TASK_RECIPIENTS) -> lis
     return users[:limit]
 
 
-#: Tasks whose feature sends its own, more specific notice (e.g. "your application was returned").
-QUIET_FORM_KEYS: set[str] = set()
 #: The kind of :func:`task_opened`'s notices.
 TASK_OPENED = "task.opened"
 
 
 def task_opened(task: HumanTask, *, actor: User | None = None) -> list[Notification]:
     """A new inbox task: tell the people who can act on it (not ``actor``, who caused it and is looking)."""
-    if task.form_key in QUIET_FORM_KEYS:
+    if task.form_key in processes.quiet_forms():  # the process sends a more specific notice
         return []
     instance = task.instance
+    summaries: dict[str, list[str]] = {}
+
+    def record() -> list[str]:
+        """What the record is (its number, headline and facts), in the reader's language; once per language."""
+        locale = str(get_locale())
+        if locale not in summaries:
+            summary = processes.summaries([instance]).get(instance.id)
+            summaries[locale] = [] if summary is None else [
+                f"{_l('No. %(ref)s', ref=summary.reference)} · {summary.headline}", " · ".join(summary.facts)]
+        return summaries[locale]
 
     def body() -> str:
-        lines = [str(_l("Organisation: %(org)s", org=task.subject_org.name))]
+        lines = [*record(), str(_l("Organisation: %(org)s", org=task.subject_org.name))]
         if instance.initiator is not None:
             lines.append(str(_l("Started by: %(name)s", name=instance.initiator.display_name)))
         if task.due_at is not None:

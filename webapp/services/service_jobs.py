@@ -1,12 +1,12 @@
 """Service tasks whose handlers run on a worker (async topics): queue, attempt, retry with back-off, give up.
 
-The engine leaves an async service task STARTED. :func:`queue_started` (called by ``instances.sync_tasks``)
-writes a :class:`ServiceJob` row for it in the same transaction, so the job survives a broker outage; after
-the commit the row's id is handed to the job queue (``webapp.background``), and the periodic sweep runs any
-row whose message never arrived. :func:`attempt` runs the handler once on the locked instance: success moves
-the instance on; a failure is rolled back to before the call and the job is due again after a back-off
-(``SERVICE_RETRY_SECONDS`` × 2^(attempt−1), at most an hour); after ``SERVICE_MAX_ATTEMPTS`` the engine
-task goes to ERROR and an incident is opened, which an administrator can retry (:func:`retry_incident`).
+The engine leaves an async service task STARTED. ``service_queue.queue_started`` (called by
+``instances.sync_tasks``) writes a :class:`ServiceJob` row for it in the same transaction, so the job survives a
+broker outage; after the commit the row's id is handed to the job queue (``webapp.background``), and the
+periodic sweep runs any row whose message never arrived. :func:`attempt` runs the handler once on the locked
+instance: success moves the instance on; a failure is rolled back to before the call and the job is due again
+after a back-off (``SERVICE_RETRY_SECONDS`` × 2^(attempt−1), at most an hour); after ``SERVICE_MAX_ATTEMPTS``
+the engine task goes to ERROR and an incident is opened, which an administrator can retry (:func:`retry_incident`).
 
 Like every service this module flushes and never commits; the job functions in ``webapp.jobs`` own the
 transactions.
@@ -19,23 +19,18 @@ from collections.abc import Collection, Iterable
 from contextlib import suppress
 from datetime import datetime, timedelta
 from types import EllipsisType
-from typing import Any
 
 import sqlalchemy as sa
 from flask import current_app
 from flask_babel import lazy_gettext as _l
-from sqlalchemy.orm import Session
 
 from webapp.engine import ServiceFailed, TaskRefused
 from webapp.extensions import db
 from webapp.models import Incident, InstanceStatus, ProcessInstance, ServiceJob, ServiceJobStatus, User
 from webapp.models.base import utcnow
-from webapp.services import after_commit, audit, instances, time_limits
+from webapp.services import after_commit, audit, instances, service_queue, time_limits
 from webapp.services.errors import Conflict, NotFound
-from webapp.services.runtime import get_runtime, services
 
-#: The ids of the jobs queued in a transaction, handed over once it commits (``after_commit``).
-_QUEUED = "service_jobs"
 MAX_BACKOFF = timedelta(hours=1)
 
 
@@ -55,33 +50,6 @@ def backoff(attempt: int) -> timedelta:
     """How long to wait after failed attempt number ``attempt`` (1, 2, ...)."""
     base = int(current_app.config["YANXUN"]["SERVICE_RETRY_SECONDS"])
     return min(timedelta(seconds=base * 2 ** max(0, attempt - 1)), MAX_BACKOFF)
-
-
-# -- queueing (inside the step's transaction) -----------------------------------------------------------------
-
-def queue_started(instance: ProcessInstance, workflow: Any) -> list[ServiceJob]:
-    """A pending job for every async service task of ``instance`` that waits for a worker and has none yet."""
-    if not services.has_async:
-        return []
-    waiting = [info for info in get_runtime().started_service_tasks(workflow)
-               if info.state == "STARTED" and services.is_async(info.topic)]
-    if not waiting:
-        return []
-    known = set(db.session.scalars(sa.select(ServiceJob.task_guid).where(
-        ServiceJob.task_guid.in_([info.task_id for info in waiting]))))
-    jobs = [ServiceJob(instance_id=instance.id, task_guid=info.task_id, bpmn_id=info.bpmn_id,
-                       topic=info.topic or "", next_attempt_at=utcnow())
-            for info in waiting if info.task_id not in known]
-    if jobs:
-        db.session.add_all(jobs)
-        db.session.flush()
-        after_commit.add(_QUEUED, *(job.id for job in jobs))
-    return jobs
-
-
-def take_committed(session: Session | None = None) -> list[int]:
-    """Ids of the jobs committed in ``session`` since the last call (for the caller to dispatch)."""
-    return after_commit.take(_QUEUED, session)
 
 
 # -- attempts (the job layer calls these inside its own transaction) ------------------------------------------
@@ -281,7 +249,7 @@ def retry_incident(incident_id: int, actor: User) -> ServiceJob | None:
             instances.retry_service_task(instance, job.task_guid, actor)
         job.status, job.attempts, job.next_attempt_at = ServiceJobStatus.PENDING, 0, utcnow()
         job.last_error, job.finished_at = None, None
-        after_commit.add(_QUEUED, job.id)
+        after_commit.add(service_queue.QUEUED, job.id)
     elif instance.status is InstanceStatus.INCIDENT:
         instance.status = InstanceStatus.RUNNING
         job = None

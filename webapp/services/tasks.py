@@ -1,4 +1,4 @@
-"""Human tasks: who may see and act on them, the inbox queries, claim, unclaim, delegate and comment."""
+"""Human tasks: who may see and act on them, the inbox queries, claim, unclaim, transfer and comment."""
 
 from __future__ import annotations
 
@@ -8,11 +8,13 @@ from datetime import date, datetime
 
 import sqlalchemy as sa
 from flask_babel import lazy_gettext as _l
+from sqlalchemy.orm import aliased, joinedload, selectinload
 
 from webapp.extensions import db
 from webapp.models import (
     Delegation,
     HumanTask,
+    InstanceWatcher,
     ProcessInstance,
     Role,
     RoleAssignment,
@@ -22,14 +24,16 @@ from webapp.models import (
     User,
 )
 from webapp.models.base import utcnow
-from webapp.services import audit
+from webapp.services import audit, notifications, processes
 from webapp.services import roles as role_service
 from webapp.services.errors import Conflict, NotAllowed, NotFound, ServiceError
 
 COMMENT_MAX_LENGTH = 2000
-#: Forms the initiator of an instance may never complete (four-eyes: nobody reviews their own application);
-#: the services owning those forms add them. Such tasks are not offered to the initiator in any inbox list.
-SELF_REVIEW_FORBIDDEN: set[str] = set()
+TRANSFER_REASON_MAX_LENGTH = 200
+#: The transfer picker lists at most this many colleagues (a role held by more is a broadcast, not a team).
+TRANSFER_CANDIDATES_MAX = 200
+#: The kind of the notice a colleague gets when a task is transferred to them.
+TASK_TRANSFERRED = "task.transferred"
 
 
 class Scope(enum.StrEnum):
@@ -58,11 +62,12 @@ def _claimable_by(user: User, pairs: Sequence[tuple[str, int]]):
 
 
 def _own_forbidden(user: User) -> sa.Select:
-    """Open tasks of instances ``user`` started whose form forbids self-review (:data:`SELF_REVIEW_FORBIDDEN`):
-    a probe of the user's own instances, never one query per task."""
+    """Open tasks of instances ``user`` started whose form forbids self-review (the process packages name those
+    forms: nobody reviews their own application): a probe of the user's own instances, never one query per task.
+    Such tasks are not offered to the initiator in any inbox list."""
     return (sa.select(HumanTask.id).join(ProcessInstance, ProcessInstance.id == HumanTask.instance_id)
             .where(ProcessInstance.initiator_id == user.id, HumanTask.status == TaskStatus.OPEN,
-                   HumanTask.form_key.in_(sorted(SELF_REVIEW_FORBIDDEN))))
+                   HumanTask.form_key.in_(sorted(processes.self_review_forms()))))
 
 
 def _claimable_rows(user: User, pairs: Sequence[tuple[str, int]]) -> sa.Select:
@@ -71,7 +76,7 @@ def _claimable_rows(user: User, pairs: Sequence[tuple[str, int]]) -> sa.Select:
         who.append(sa.tuple_(TaskCandidate.role, TaskCandidate.org_id).in_(pairs))
     query = sa.select(TaskCandidate.task_id, TaskCandidate.due_at).where(TaskCandidate.claimable.is_(True),
                                                                          sa.or_(*who))
-    if SELF_REVIEW_FORBIDDEN:
+    if processes.self_review_forms():
         query = query.where(TaskCandidate.task_id.not_in(_own_forbidden(user)))
     return query
 
@@ -93,11 +98,17 @@ def claimable_ids_query(user: User, pairs: Sequence[tuple[str, int]], *, page: i
             .limit(per_page).offset((page - 1) * per_page))
 
 
+#: What an inbox row reads of its task, loaded with the page instead of once per row.
+ROW_LOADS = (joinedload(HumanTask.instance).joinedload(ProcessInstance.initiator), joinedload(HumanTask.subject_org),
+             joinedload(HumanTask.claimed_by))
+
+
 def claimable_page(user: User, pairs: Sequence[tuple[str, int]], *, page: int, per_page: int) -> list[HumanTask]:
     """One page of the tasks ``user`` can claim, soonest due first (undated last), from the indexes alone;
     the same tasks and order as ``inbox_query(user, Scope.CLAIMABLE)`` sorted by due date."""
     ids = db.session.scalars(claimable_ids_query(user, pairs, page=page, per_page=per_page)).all()
-    found = {task.id: task for task in db.session.scalars(sa.select(HumanTask).where(HumanTask.id.in_(ids)))}
+    found = {task.id: task for task in db.session.scalars(
+        sa.select(HumanTask).where(HumanTask.id.in_(ids)).options(*ROW_LOADS))}
     return [found[task_id] for task_id in ids if task_id in found]
 
 
@@ -120,7 +131,7 @@ def inbox_query(user: User, scope: Scope = Scope.ALL, *, process_key: str | None
                                 _claimable_by(user, held_pairs(user) if pairs is None else pairs))
             who = claimable if scope is Scope.CLAIMABLE else sa.or_(mine, claimable)
         query = sa.select(HumanTask).where(HumanTask.status == TaskStatus.OPEN, who)
-        if SELF_REVIEW_FORBIDDEN:
+        if processes.self_review_forms():
             query = query.where(HumanTask.id.not_in(_own_forbidden(user)))
         order = HumanTask.created_at.desc()
     if process_key:
@@ -223,8 +234,15 @@ def _sync_claimable(task: HumanTask) -> None:
     db.session.expire(task, ["candidates"])
 
 
+def may_take(task: HumanTask, user: User) -> bool:
+    """Whether ``user`` may take the task on at all: never their own review (its form forbids self-review)."""
+    return not (task.form_key in processes.self_review_forms() and task.instance.initiator_id == user.id)
+
+
 def claim(task: HumanTask, user: User) -> HumanTask:
     task = _lock_task(task)
+    if not may_take(task, user):
+        raise NotAllowed(_l("You cannot review your own application."))
     if task.claimed_by_id == user.id:
         return task
     if task.claimed_by_id is not None:
@@ -249,23 +267,75 @@ def unclaim(task: HumanTask, user: User) -> HumanTask:
     return task
 
 
-def delegate(task: HumanTask, user: User, colleague: User) -> HumanTask:
-    """Hand the task to a colleague who holds one of its candidate roles at the same organisation."""
+def transfer(task: HumanTask, user: User, colleague: User, reason: str) -> HumanTask:
+    """Hand ``task`` over (转交) to a colleague who may act on it too (:func:`is_candidate`), with a reason.
+
+    The colleague becomes its assignee (any claim ends) and is told, with the reason; the history keeps who
+    it went to and why. Never to the person who started the instance when its form forbids self-review.
+    """
     task = _lock_task(task)
     if not can_act(task, user):
         raise NotAllowed(_l("You may not act on this task."))
     if colleague.id == user.id:
         raise ServiceError(_l("Choose a colleague other than yourself."), field="to_user")
-    if not colleague.active or not is_candidate(task, colleague):
+    if not colleague.active:
+        raise ServiceError(_l("%(name)s's account is not active.", name=colleague.display_name), field="to_user")
+    if task.form_key in processes.self_review_forms() and colleague.id == task.instance.initiator_id:
+        raise ServiceError(_l("%(name)s started this process and may not handle this step of it.",
+                              name=colleague.display_name), field="to_user")
+    if not is_candidate(task, colleague):
         raise ServiceError(_l("%(name)s does not hold the role this task needs.", name=colleague.display_name),
                            field="to_user")
+    reason = (reason or "").strip()
+    if not reason:
+        raise ServiceError(_l("Give the reason for the transfer."), field="reason")
+    if len(reason) > TRANSFER_REASON_MAX_LENGTH:
+        raise ServiceError(_l("A reason can have at most %(n)d characters.", n=TRANSFER_REASON_MAX_LENGTH),
+                           field="reason")
     before = {"assignee_id": task.assignee_id, "claimed_by_id": task.claimed_by_id}
     task.assignee_id, task.claimed_by_id, task.claimed_at = colleague.id, None, None
     _sync_claimable(task)
-    audit.record("task.delegate", actor=user, obj=task, instance_id=task.instance_id, before=before,
-                 after={"assignee_id": colleague.id, "task": task.bpmn_id})
+    audit.record("task.transfer", actor=user, obj=task, instance_id=task.instance_id, before=before,
+                 after={"task": task.bpmn_id, "to_user_id": colleague.id, "to_name": colleague.display_name,
+                        "reason": reason})
+    instance = task.instance
+    notifications.notify(
+        colleague, TASK_TRANSFERRED,
+        title=_l("%(name)s transferred a task to you: %(task)s – %(title)s", name=user.display_name,
+                 task=notifications.one_line(task.name, notifications.QUOTED_MAX),
+                 title=notifications.one_line(instance.title, notifications.QUOTED_MAX)),
+        body=_l("Reason: %(reason)s", reason=reason), link=f"/inbox/tasks/{task.id}", instance_id=instance.id)
     db.session.flush()
     return task
+
+
+def transfer_candidates(task: HumanTask, user: User, *, limit: int = TRANSFER_CANDIDATES_MAX) -> list[User]:
+    """The colleagues ``user`` may transfer ``task`` to (the rules of :func:`transfer`), by name, at most ``limit``.
+
+    One query, the same people :func:`is_candidate` accepts: named candidates, holders of a candidate role at its
+    organisation today, and their substitutes for that role.
+    """
+    day = date.today()
+    matches = sa.and_(TaskCandidate.task_id == task.id, TaskCandidate.role == RoleAssignment.role,
+                      TaskCandidate.org_id == RoleAssignment.org_id)
+    valid = role_service.valid_on(RoleAssignment, day)
+    holders = sa.select(RoleAssignment.user_id).join(TaskCandidate, matches).where(valid)
+    delegator = aliased(User)
+    substitutes = (sa.select(Delegation.to_user_id)
+                   .join(delegator, delegator.id == Delegation.from_user_id)
+                   .join(RoleAssignment, RoleAssignment.user_id == Delegation.from_user_id)
+                   .join(TaskCandidate, matches)
+                   .where(valid, delegator.active.is_(True), Delegation.active.is_(True),
+                          Delegation.valid_from <= day, Delegation.valid_to >= day,
+                          sa.or_(Delegation.role.is_(None), Delegation.role == RoleAssignment.role)))
+    named = sa.select(TaskCandidate.user_id).where(TaskCandidate.task_id == task.id,
+                                                   TaskCandidate.user_id.is_not(None))
+    query = sa.select(User).where(User.active.is_(True), User.id != user.id,
+                                  sa.or_(User.id.in_(holders), User.id.in_(substitutes), User.id.in_(named)))
+    if task.form_key in processes.self_review_forms() and task.instance.initiator_id is not None:
+        query = query.where(User.id != task.instance.initiator_id)
+    return list(db.session.scalars(query.options(selectinload(User.org)).order_by(User.display_name, User.id)
+                                   .limit(limit)))
 
 
 def may_comment(instance: ProcessInstance, user: User) -> bool:
@@ -318,8 +388,13 @@ def comment(task: HumanTask, user: User, body: str) -> TaskComment:
 
 
 def can_see_instance(instance: ProcessInstance, user: User) -> bool:
-    """The initiator, anyone who can see one of its tasks, and administrators over its organisation."""
+    """The initiator, the people copied on it (watchers), anyone who can see one of its tasks, and administrators
+    over its organisation."""
     if instance.initiator_id == user.id:
+        return True
+    watching = sa.select(InstanceWatcher.id).where(InstanceWatcher.instance_id == instance.id,
+                                                    InstanceWatcher.user_id == user.id)
+    if db.session.scalar(sa.select(sa.exists(watching))):
         return True
     if any(held.role is Role.ADMIN and instance.subject_org.path.startswith(held.org.path)
            for held in role_service.roles_of(user)):

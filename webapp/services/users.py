@@ -242,7 +242,7 @@ def search_users(*, text: str | None = None, org: Org | None = None, role: Role 
     return query
 
 
-def _overlapping(model, valid_from: date | None, valid_to: date | None) -> sa.ColumnElement[bool]:
+def overlapping(model, valid_from: date | None, valid_to: date | None) -> sa.ColumnElement[bool]:
     """Rows of ``model`` whose validity period shares at least a day with [valid_from, valid_to] (open ends)."""
     conditions = [model.active.is_(True)]
     if valid_to is not None:
@@ -263,7 +263,7 @@ def check_assignment(user: User, role: Role | str, org: Org, *, valid_from: date
     _check_period(valid_from, valid_to)
     query = sa.select(RoleAssignment.id).where(RoleAssignment.user_id == user.id, RoleAssignment.role == Role(role),
                                                RoleAssignment.org_id == org.id,
-                                               _overlapping(RoleAssignment, valid_from, valid_to))
+                                               overlapping(RoleAssignment, valid_from, valid_to))
     if exclude is not None:
         query = query.where(RoleAssignment.id != exclude.id)
     if db.session.scalar(query.limit(1)) is not None:
@@ -299,7 +299,7 @@ def check_delegation(from_user: User, role: Role | str | None, valid_from: date 
         raise ServiceError(_l("The account of %(name)s is deactivated.", name=from_user.display_name),
                            field="from_user")
     query = sa.select(RoleAssignment.id).where(RoleAssignment.user_id == from_user.id,
-                                               _overlapping(RoleAssignment, valid_from, valid_to))
+                                               overlapping(RoleAssignment, valid_from, valid_to))
     if role:
         query = query.where(RoleAssignment.role == Role(role))
     if db.session.scalar(query.limit(1)) is None:

@@ -6,6 +6,10 @@
  *   data-confirm           on a submit button: its text is asked as a question first; "cancel" sends nothing.
  *                          With data-confirm-count (a selector), "{n}" in it is the number of elements matching
  *                          it in the button's form, and none matching shows data-confirm-none instead.
+ *   data-print             on a button: prints the page (the print layout hides the navigation).
+ *   data-select-all        on a checkbox, with a selector as its value: checks or clears every box matching it.
+ *   data-confirm-total     on a data-confirm button, with data-confirm-count: "{total}" in the question is the sum
+ *                          of the data-amount attributes of the matching elements.
  *   data-evidence-preview  on a box, with data-for (a file input's id) and data-max-bytes: shows the chosen
  *                          files (pictures as thumbnails) and marks those over the limit.
  */
@@ -34,9 +38,31 @@
         return;
       }
       question = question.replace("{n}", String(count));
+      if (button.hasAttribute("data-confirm-total")) {
+        var total = 0;
+        Array.prototype.forEach.call((button.form || document).querySelectorAll(selector), function (box) {
+          total += Number(box.getAttribute("data-amount")) || 0;
+        });
+        question = question.replace("{total}", String(Math.round(total * 10) / 10));
+      }
     }
     if (!window.confirm(question)) {
       event.preventDefault();
+    }
+  });
+
+  document.addEventListener("click", function (event) {
+    if (event.target.closest("[data-print]")) {
+      window.print();
+    }
+  });
+
+  document.addEventListener("change", function (event) {
+    var all = event.target.closest("[data-select-all]");
+    if (all) {
+      Array.prototype.forEach.call(document.querySelectorAll(all.getAttribute("data-select-all")), function (box) {
+        box.checked = all.checked;
+      });
     }
   });
 

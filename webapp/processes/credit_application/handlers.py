@@ -1,5 +1,5 @@
 """Service-task handlers of the credit_application process (topics ``credit.check``, ``credit.post``,
-``credit.notify``), registered on :data:`webapp.services.runtime.services` when this module is imported.
+``credit.notify``), registered on the runtime's registry when the package is registered.
 
 All three are synchronous: they run inside the action that reaches them (the teacher's submit, a
 reviewer's decision, the timer tick), in its transaction, and read the business record through the
@@ -18,26 +18,14 @@ from flask_babel import force_locale
 from flask_babel import lazy_gettext as _l
 from sqlalchemy.orm import aliased
 
-import forms.credit  # noqa: F401  (registers the credit.* form keys the diagram names)
 from webapp.engine.services import ServiceCall
 from webapp.extensions import db
-from webapp.models import (
-    RELEASED_STATUSES,
-    Application,
-    ApplicationStatus,
-    AuditEvent,
-    CreditEntry,
-    EntrySource,
-    Evidence,
-    ProcessInstance,
-    Role,
-    RuleSet,
-)
+from webapp.models import AuditEvent, CreditEntry, EntrySource, ProcessInstance, Role, RuleSet
 from webapp.models.base import utcnow
+from webapp.processes.credit_application.models import RELEASED_STATUSES, Application, ApplicationStatus, Evidence
 from webapp.services import approvals, instances, ledger, notifications
 from webapp.services import roles as role_service
 from webapp.services.rules import LEVELS, Rules, rule_set_for
-from webapp.services.runtime import services
 
 CHECK, POST, NOTIFY = "credit.check", "credit.post", "credit.notify"
 
@@ -227,16 +215,18 @@ def notify_step(call: ServiceCall) -> None:
     link, instance_id = _link(application), application.instance_id
     if event == "returned":
         application.status = ApplicationStatus.RETURNED
-        notifications.notify(teacher, "application.returned",
-                             title=_l("Your credit application was returned for revision"),
-                             body=application.return_reason or "", link=link, instance_id=instance_id)
+        notifications.notify(teacher, "application.returned", body=application.return_reason or "", link=link,
+                             title=_l("Your credit application no. %(id)s was returned for revision",
+                                      id=application.id), instance_id=instance_id)
     elif event == "rejected":
         application.status = ApplicationStatus.REJECTED
         application.decided_at = utcnow()
-        notifications.notify(teacher, "application.rejected", title=_l("Your credit application was not recognised"),
-                             body=call.data.get("comment") or "", link=link, instance_id=instance_id)
+        notifications.notify(teacher, "application.rejected", body=call.data.get("comment") or "", link=link,
+                             title=_l("Your credit application no. %(id)s was not recognised", id=application.id),
+                             instance_id=instance_id)
     elif event == "recognised":
-        notifications.notify(teacher, "application.recognised", title=_l("Your credit hours were recognised"),
+        notifications.notify(teacher, "application.recognised",
+                             title=_l("Your credit application no. %(id)s was recognised", id=application.id),
                              body=_l("%(hours)s hours were posted to your ledger.",
                                      hours=f"{application.hours_approved or 0:g}"),
                              link=link, instance_id=instance_id)
@@ -245,13 +235,13 @@ def notify_step(call: ServiceCall) -> None:
         kind = "application.reminder" if event == "reminder" else "application.escalation"
         title = (_l("A credit application is waiting for your review") if event == "reminder"
                  else _l("A credit application has waited too long for review"))
-        body = _l("%(teacher)s: %(title)s", teacher=teacher.display_name, title=_title(application))
+        body = _l("No. %(id)s · %(teacher)s: %(title)s", id=application.id, teacher=teacher.display_name,
+                  title=_title(application))
         notifications.notify_many(role_service.resolve(role, application.subject_org).users, kind, title=title,
                                   body=body, link=link, instance_id=instance_id)
     else:
         raise ValueError(f"unknown credit.notify event {event!r}")
 
 
-for _topic, _handler in ((CHECK, check), (POST, post), (NOTIFY, notify_step)):
-    if _topic not in services:
-        services.register(_topic, _handler)
+#: The service-task topics of the diagram and their handlers (registered when the package is).
+HANDLERS = {CHECK: check, POST: post, NOTIFY: notify_step}

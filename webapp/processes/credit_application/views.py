@@ -3,16 +3,20 @@ open the evidence."""
 
 from __future__ import annotations
 
-from flask import abort, current_app, flash, redirect, render_template, request, send_file, url_for
+from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, send_file, url_for
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
 
-from forms.credit import LEVEL_CHOICES, CreditApplicationForm
-from webapp.applications import bp
+from forms.credit import LEVEL_CHOICES, CreditApplicationForm, CreditReviewForm
 from webapp.extensions import db
-from webapp.models import Application, ApplicationStatus, Evidence
-from webapp.services import applications, instances
+from webapp.inbox import pages
+from webapp.models import HumanTask
+from webapp.processes.credit_application import applications
+from webapp.processes.credit_application.models import Application, ApplicationStatus, Evidence
+from webapp.services import instances, timeline
 from webapp.services.errors import Conflict, FormRejected, NotAllowed, NotFound, ServiceError
+
+bp = Blueprint("applications", __name__, url_prefix="/applications", template_folder="templates")
 
 INLINE_TYPES = {"application/pdf", "image/jpeg", "image/png"}
 
@@ -52,7 +56,7 @@ def _show_errors(form: CreditApplicationForm, rejected: FormRejected) -> None:
 def index():
     page = db.paginate(applications.mine(current_user), per_page=current_app.config["YANXUN"]["PAGE_SIZE"],
                        error_out=False)
-    return render_template("applications/index.html", page=page)
+    return render_template("credit_application/index.html", page=page)
 
 
 @bp.route("/new", methods=["GET", "POST"])
@@ -63,25 +67,25 @@ def new():
         flash(_("No credit rule set is in force for your school yet; ask your school's training officer."),
               "warning")
     if request.method == "GET":
-        return render_template("applications/form.html", form=form, application=None)
+        return render_template("credit_application/form.html", form=form, application=None)
     if not form.validate():
-        return render_template("applications/form.html", form=form, application=None), 400
+        return render_template("credit_application/form.html", form=form, application=None), 400
     try:
         application = applications.submit(current_user, form.values(), _uploads())
         db.session.commit()
     except FormRejected as rejected:
         db.session.rollback()
         _show_errors(form, rejected)
-        return render_template("applications/form.html", form=form, application=None), 422
+        return render_template("credit_application/form.html", form=form, application=None), 422
     except ServiceError as error:
         db.session.rollback()
         flash(str(error), "danger")
-        return render_template("applications/form.html", form=form, application=None), 409
+        return render_template("credit_application/form.html", form=form, application=None), 409
     except instances.ActionFailed as failure:
         db.session.rollback()
         flash(_("The application could not be submitted, so nothing was saved: %(error)s",
                 error=str(failure.error)), "danger")
-        return render_template("applications/form.html", form=form, application=None), 500
+        return render_template("credit_application/form.html", form=form, application=None), 500
     _flash_outcome(application)
     return redirect(url_for("applications.show", application_id=application.id))
 
@@ -97,11 +101,10 @@ def _flash_outcome(application: Application) -> None:
 @login_required
 def show(application_id: int):
     application = _visible(application_id)
-    return render_template("applications/show.html", application=application, levels=dict(LEVEL_CHOICES),
+    return render_template("credit_application/show.html", application=application, levels=dict(LEVEL_CHOICES),
                            rules=applications.rules_for(application.teacher, application.end_date),
-                           history=(history := instances.history(application.instance) if application.instance
-                                    else []),
-                           step_names=instances.step_names(history), open_task=applications.open_task(application))
+                           timeline=timeline.build(application.instance) if application.instance else None,
+                           open_task=applications.open_task(application))
 
 
 @bp.route("/<int:application_id>/edit", methods=["GET", "POST"])
@@ -113,16 +116,16 @@ def edit(application_id: int):
         return redirect(url_for("applications.show", application_id=application.id))
     form = _form(application)
     if request.method == "GET":
-        return render_template("applications/form.html", form=form, application=application)
+        return render_template("credit_application/form.html", form=form, application=application)
     if not form.validate():
-        return render_template("applications/form.html", form=form, application=application), 400
+        return render_template("credit_application/form.html", form=form, application=application), 400
     try:
         applications.resubmit(application, current_user, form.values(), _uploads(), form.remove_evidence.data or [])
         db.session.commit()
     except FormRejected as rejected:
         db.session.rollback()
         _show_errors(form, rejected)
-        return render_template("applications/form.html", form=form, application=application), 422
+        return render_template("credit_application/form.html", form=form, application=application), 422
     except (NotAllowed, Conflict) as error:
         db.session.rollback()
         flash(str(error), "warning")
@@ -169,3 +172,24 @@ def evidence(application_id: int, evidence_id: int):
     response.headers["Content-Security-Policy"] = "default-src 'none'; img-src 'self'; style-src 'unsafe-inline'"
     response.headers["Cache-Control"] = "private, no-store"
     return response
+
+
+# -- the tasks of the process, on the generic task page --------------------------------------------------------
+
+def task_page(task: HumanTask):
+    """A review (``credit.review``) is decided on the task page with the application beside it; the teacher's
+    revision (``credit.application``) is done on the application's own page, which the task page links to."""
+    application = applications.for_task(task)
+    if application is None:
+        abort(404)  # a credit task always belongs to an application; never fall back to a generic form
+    extra = {"application": application, "levels": dict(LEVEL_CHOICES),
+             "rules": applications.rules_for(application.teacher, application.end_date)}
+    if task.form_key != "credit.review":
+        if request.method == "POST":
+            return redirect(url_for("applications.edit", application_id=application.id))
+        return pages.render_task(task, None, template="credit_application/task.html", **extra)
+    form = CreditReviewForm(request.form if request.method == "POST" else None,
+                            max_hours=applications.review_limit(application))
+    return pages.handle_completion(task, form, lambda: applications.review(
+        task, current_user, form.decision.data, form.approved_hours.data, form.comment.data or ""),
+        template="credit_application/task.html", **extra)

@@ -17,7 +17,7 @@ import hashlib
 import os
 import tempfile
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -28,32 +28,25 @@ from flask_babel import lazy_gettext as _l
 
 from webapp.extensions import db
 from webapp.models import (
-    RELEASED_STATUSES,
-    Application,
-    ApplicationStatus,
     AuditEvent,
-    Evidence,
     HumanTask,
     InstanceStatus,
     Org,
     ProcessInstance,
-    RuleSet,
     TaskStatus,
     User,
 )
 from webapp.models.base import utcnow
-from webapp.services import audit, definitions, instance_admin, instances, notifications, tasks
-from webapp.services.credit_handlers import leader_reviews, needs_county
+from webapp.processes.credit_application.handlers import leader_reviews, needs_county
+from webapp.processes.credit_application.models import RELEASED_STATUSES, Application, ApplicationStatus, Evidence
+from webapp.services import audit, instances, tasks, watchers
 from webapp.services.errors import Conflict, FormRejected, NotAllowed, NotFound, ServiceError
+from webapp.services.processes import BulkResult
 from webapp.services.rules import LEVELS, Rules, rule_set_for
 
 PROCESS_KEY = "credit_application"
 #: The forms of this process's tasks; they are completed only through this module's rules.
 FORM_KEYS = frozenset({"credit.application", "credit.review"})
-instances.FEATURE_PROCESSES.add(PROCESS_KEY)
-definitions.PROTECTED_PROCESSES.add(PROCESS_KEY)  # it posts credits: new versions need an administrator
-tasks.SELF_REVIEW_FORBIDDEN.add("credit.review")  # the applicant never reviews their own application
-notifications.QUIET_FORM_KEYS.add("credit.application")  # credit.notify tells the teacher why it came back
 REVIEW_TASKS = ("leader_review", "school_review", "county_review")
 REVISE_TASK = "revise"
 DECISIONS = ("approve", "return", "reject")
@@ -361,6 +354,7 @@ def withdraw(application: Application, actor: User) -> Application:
     instance.ended_at = utcnow()
     instance.next_timer_at = None
     instances.sync_tasks(instance, None)
+    watchers.instance_ended(instance)  # those copied on the record learn it ended
     application.status = ApplicationStatus.WITHDRAWN
     application.decided_at = utcnow()
     audit.record("instance.withdraw", actor=actor, obj=instance, instance_id=instance.id, before=before,
@@ -369,7 +363,7 @@ def withdraw(application: Application, actor: User) -> Application:
     return application
 
 
-def _cancelled(instance: ProcessInstance, actor: User, reason: str) -> None:
+def cancelled(instance: ProcessInstance, actor: User, reason: str) -> None:
     """An administrator cancelled the process: the application ends with the reason; its files are free again."""
     application = db.session.scalar(sa.select(Application).where(Application.instance_id == instance.id))
     if application is not None and application.status not in (ApplicationStatus.RECOGNISED,
@@ -377,9 +371,6 @@ def _cancelled(instance: ProcessInstance, actor: User, reason: str) -> None:
         application.status = ApplicationStatus.CANCELLED
         application.return_reason = reason
         application.decided_at = utcnow()
-
-
-instance_admin.CANCEL_HOOKS[PROCESS_KEY] = _cancelled
 
 
 # -- review -------------------------------------------------------------------------------------------------
@@ -462,8 +453,18 @@ def review(task: HumanTask, actor: User, decision: str, approved_hours: Any = No
     elif decision == "return":
         application.return_reason = comment
     data = {"decision": decision, "approved_hours": hours if hours is not None else 0, "comment": comment,
-            "last_reviewer": actor.login}
+            "last_reviewer": actor.login, "hours_limit": limit}
     return instances.complete_task(task, actor, data, authorise_review)
+
+
+def complete_from_api(task: HumanTask, actor: User, data: Mapping[str, Any]) -> None:
+    """The API completes a review with the same rules as the page (four-eyes, hours limit, required reasons);
+    the teacher's revision is done on the application's page, with its files."""
+    if task.form_key == "credit.review":
+        review(task, actor, str(data.get("decision") or ""), data.get("approved_hours"), str(data.get("comment") or ""))
+        return
+    raise ServiceError(_l("This task is done by revising the application and its evidence files in YanXun."),
+                       field="data")
 
 
 # -- seeing -------------------------------------------------------------------------------------------------
@@ -490,13 +491,6 @@ def mine(teacher: User) -> sa.Select:
 
 
 # -- bulk review --------------------------------------------------------------------------------------------
-
-@dataclass
-class BulkResult:
-    approved: list[HumanTask] = field(default_factory=list)
-    #: (task, why it was not approved) in the order given.
-    refused: list[tuple[HumanTask, str]] = field(default_factory=list)
-
 
 def bulk_approve(task_ids: Iterable[int], actor: User, comment: str = "") -> BulkResult:
     """Approve each review task with the hours asked (or approved at the level before) and one comment.
@@ -525,21 +519,3 @@ def bulk_approve(task_ids: Iterable[int], actor: User, comment: str = "") -> Bul
             instances.record_incident(failure)
             result.refused.append((task, str(failure.error)))
     return result
-
-
-def categories_of(task_query: sa.Select) -> list[tuple[str, str]]:
-    """(code, name) of the application categories behind the tasks of ``task_query``, for a filter."""
-    ids = task_query.order_by(None).with_only_columns(HumanTask.instance_id).scalar_subquery()
-    rows = db.session.execute(sa.select(Application.category, Application.rule_set_id).distinct()
-                              .where(Application.instance_id.in_(ids))).all()
-    names: dict[str, str] = {}
-    for code, rule_set_id in rows:
-        if code in names:
-            continue
-        rule_set = db.session.get(RuleSet, rule_set_id) if rule_set_id else None
-        names[code] = Rules(rule_set).category_name(code) if rule_set else code
-    return sorted(names.items(), key=lambda pair: pair[1])
-
-
-def instances_in_category(category: str) -> sa.Select:
-    return sa.select(Application.instance_id).where(Application.category == category)
