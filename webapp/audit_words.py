@@ -2,7 +2,9 @@
 a link, never a bare id) and what it changed (field labels and readable values, never codes or Python reprs).
 
 Fields without a label in :data:`webapp.labels.AUDIT_FIELD_LABELS` (paths, hashes, BPMN ids, process data) are
-technical: they stay in the trail and the API but are not listed on the pages.
+technical: they stay in the trail and the API but are not listed on the pages; so is a status only a process
+package has words for (its own record's, or one it records on an instance). A process's record is named by its
+instance's summary (the number people quote and a headline, ``webapp.services.processes``).
 """
 
 from __future__ import annotations
@@ -18,7 +20,6 @@ from sqlalchemy.orm import selectinload
 
 from webapp.extensions import db
 from webapp.labels import (
-    APPLICATION_STATUS_LABELS,
     AUDIT_FIELD_LABELS,
     BACKBONE_LABELS,
     ENTRY_SOURCE_LABELS,
@@ -31,7 +32,6 @@ from webapp.labels import (
 )
 from webapp.models import (
     ApiToken,
-    Application,
     AuditEvent,
     CreditEntry,
     Delegation,
@@ -44,6 +44,7 @@ from webapp.models import (
     RuleSet,
     User,
 )
+from webapp.services import processes
 
 #: Fields holding an organisation's or a person's id: shown by name.
 ORG_FIELDS = frozenset({"org_id", "parent_id", "primary_subgroup_id"})
@@ -53,15 +54,14 @@ VERBATIM_FIELDS = frozenset({"code", "login"})
 #: Fields holding a code with words of its own.
 CODE_LABELS = {"role": ROLE_LABELS, "type": ORG_TYPE_LABELS, "stage": STAGE_LABELS, "backbone_level": BACKBONE_LABELS,
                "level": LEVEL_LABELS, "source": ENTRY_SOURCE_LABELS}
-STATUS_LABELS = {"process_instance": INSTANCE_STATUS_LABELS, "application": APPLICATION_STATUS_LABELS,
-                 "human_task": TASK_STATUS_LABELS}
+#: Statuses of the generic objects; a process's own records (an application...) keep theirs to themselves.
+STATUS_LABELS = {"process_instance": INSTANCE_STATUS_LABELS, "human_task": TASK_STATUS_LABELS}
 #: What each kind of object is loaded as, with what its description needs.
 MODELS = {
     "org": (Org, ()),
     "user_account": (User, ()),
     "role_assignment": (RoleAssignment, (selectinload(RoleAssignment.user), selectinload(RoleAssignment.org))),
     "delegation": (Delegation, (selectinload(Delegation.from_user), selectinload(Delegation.to_user))),
-    "application": (Application, (selectinload(Application.teacher),)),
     "credit_entry": (CreditEntry, (selectinload(CreditEntry.user),)),
     "process_instance": (ProcessInstance, ()),
     "process_definition": (ProcessDefinition, ()),
@@ -99,6 +99,8 @@ class _Words:
         values = [record for e in events for record in (e.before or {}, e.after or {})]
         self.orgs = self._load(Org, _field_ids(values, ORG_FIELDS))
         self.users = self._load(User, _field_ids(values, USER_FIELDS))
+        self.instances = self._load(ProcessInstance, {e.instance_id for e in events if e.instance_id})
+        self.summaries = processes.summaries(self.instances.values())
         self.orgs.update(self.objects["org"])
         self.users.update(self.objects["user_account"])
         self._catalogue: dict[str, str] | None = None
@@ -130,9 +132,8 @@ class _Words:
             return self.users[value].display_name
         if field in CODE_LABELS:
             return _label(CODE_LABELS[field], value)
-        if field == "status":  # the object's own statuses first (an instance's "cancelled" is not an application's)
-            tables = [STATUS_LABELS.get(event.object_type or ""), *STATUS_LABELS.values()]
-            return next((str(table[value]) for table in tables if table and value in table), str(value))
+        if field == "status":
+            return str(STATUS_LABELS[event.object_type or ""][value])
         if field in {"category", "item_code"}:
             return self.catalogue().get(value, value)
         if isinstance(value, float):
@@ -151,6 +152,8 @@ class _Words:
                                                                                event_id=event.id)
         if kind in {"login", "address"} and event.object_id:
             return event.object_id, None
+        if kind not in MODELS and event.instance_id in self.instances:  # a process's own record
+            return self._instance(self.instances[event.instance_id])
         if obj is None:
             return None
         if kind == "org":
@@ -163,13 +166,10 @@ class _Words:
         if kind == "delegation":
             return (f"{obj.from_user.display_name} → {obj.to_user.display_name}",
                     url_for("admin.delegation_edit", delegation_id=obj.id))
-        if kind == "application":
-            return (_("Credit-hour application of %(name)s", name=obj.teacher.display_name),
-                    url_for("applications.show", application_id=obj.id))
         if kind == "credit_entry":
             return _("Ledger entry of %(name)s", name=obj.user.display_name), None
         if kind == "process_instance":
-            return obj.title, url_for("inbox.instance", instance_id=obj.id)
+            return self._instance(obj)
         if kind == "process_definition":
             return _("%(name)s, version %(version)d", name=obj.name, version=obj.version), None
         if kind == "human_task":
@@ -180,6 +180,20 @@ class _Words:
             return _("API token %(name)s", name=obj.name), None
         return None
 
+    def _instance(self, instance: ProcessInstance) -> tuple[str, str]:
+        summary = self.summaries.get(instance.id)
+        page = url_for("inbox.instance", instance_id=instance.id)
+        if summary is None:
+            return instance.title, page
+        return f"{summary.reference} · {summary.headline}", summary.link or page
+
+    @staticmethod
+    def _known_status(event: AuditEvent, *values: Any) -> bool:
+        """Statuses are shown in the words of the object's kind (an instance, a task); a process's own statuses
+        (an application's "withdrawn") are its package's to say, and the action's words say it already."""
+        table = STATUS_LABELS.get(event.object_type or "")
+        return table is not None and all(value is None or value in table for value in values)
+
     def changes(self, event: AuditEvent) -> list[Change]:
         """Every labelled field the event changed (all of them for a creation), in words."""
         if event.object_type == "import":
@@ -189,6 +203,7 @@ class _Words:
                        self.value(event, key, after.get(key)), key in VERBATIM_FIELDS)
                 for key in dict.fromkeys([*before, *after])
                 if key in AUDIT_FIELD_LABELS and before.get(key) != after.get(key)
+                and (key != "status" or self._known_status(event, before.get(key), after.get(key)))
                 and not isinstance(before.get(key, after.get(key)), dict)]
 
 

@@ -15,8 +15,9 @@ WIDTH = 390
 #: the administrator's own (id 1 in a freshly seeded demo).
 PAGES = [
     (None, ["/auth/login"]),
-    ("limin", ["/", "/ledger/", "/ledger/?all=1", "/notifications/", "/auth/security", "/auth/password"]),
-    ("liufang", ["/", "/ledger/school"]),
+    ("limin", ["/", "/ledger/", "/ledger/?all=1", "/notifications/", "/auth/security", "/auth/password",
+               "/auth/substitutes"]),
+    ("liufang", ["/", "/ledger/school", "/auth/substitutes"]),
     ("caojing", ["/", "/ledger/school"]),
     ("admin", ["/", "/admin/", "/admin/orgs", "/admin/orgs?expand=1", "/admin/orgs?q=小学", "/admin/orgs/1",
                "/admin/orgs/new", "/admin/users", "/admin/users/1", "/admin/users/new", "/admin/assignments",

@@ -31,12 +31,15 @@ def test_codes_and_ids_become_words(words, region, make_user):
         ("Active", "—", "yes"), ("From", "—", "2026-09-01")], "no path, no process data"
 
 
-def test_a_status_is_read_in_the_objects_own_words_then_any(words, region, make_user):
+def test_a_status_is_read_in_the_words_of_its_objects_kind(words):
+    paused = audit.record("instance.suspend", actor=None, object_type="process_instance", object_id="999",
+                          before={"status": "running"}, after={"status": "suspended", "reason": "核查材料"})
+    assert [(c.field, c.before, c.after) for c in words(paused)["changes"][paused.id]] == [
+        ("Status", "In progress", "Paused by an administrator"), ("Reason", "—", "核查材料")]
+    assert words(paused)["objects"] == {}, "an object that is gone is not named by its id"
     withdrawn = audit.record("instance.withdraw", actor=None, object_type="process_instance", object_id="999",
                              before={"status": "running"}, after={"status": "withdrawn", "application_id": 3})
-    [change] = words(withdrawn)["changes"][withdrawn.id]
-    assert (change.field, change.before, change.after) == ("Status", "In progress", "Withdrawn")
-    assert words(withdrawn)["objects"] == {}, "an object that is gone is not named by its id"
+    assert words(withdrawn)["changes"][withdrawn.id] == [], "a process's own status is its package's to say"
 
 
 def test_identifiers_people_type_are_shown_verbatim(words, region):
