@@ -22,7 +22,7 @@ from SpiffWorkflow.dmn.parser.BpmnDmnParser import SCHEMAS as DMN_SCHEMAS
 
 from .bounds import Unbounded, unbounded
 from .errors import ExpressionError
-from .expressions import compile_expression, compile_script, is_juel, juel_to_python, split_list
+from .expressions import compile_expression, compile_script, is_juel, juel_to_python, split_list, variable_of
 from .forms import CONSTRAINTS, FIELD_TYPES, coerce
 from .parser import ExtendedCamundaParser, role_for_lane
 from .services import service_topic
@@ -52,7 +52,8 @@ GATEWAYS = frozenset({"exclusiveGateway", "inclusiveGateway", "parallelGateway",
 CONTAINERS = frozenset({"subProcess", "transaction", "adHocSubProcess"})
 PYTHON_LANGUAGES = frozenset({"", "python", "python3", "py"})
 _MI_VARIABLES = re.compile(r"\b(nrOfInstances|nrOfActiveInstances|nrOfCompletedInstances|loopCounter)\b")
-_OWNERS = FLOW_NODES | {"sequenceFlow", "lane", "process"}
+DATA_REFERENCES = ("dataStoreReference", "dataObjectReference")
+_OWNERS = FLOW_NODES | {"sequenceFlow", "lane", "process", *DATA_REFERENCES}
 _SHORT_NS = {f"{{{BPMN_NS}}}": "bpmn:", f"{{{CAMUNDA_NS}}}": "camunda:", f"{{{BPMNDI_NS}}}": "bpmndi:"}
 
 
@@ -68,6 +69,16 @@ class Problem:
     element_name: str | None = None
     severity: str = "error"
     params: Mapping[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        # A name typed with line breaks in the Modeler must not break the one-line 'file:line: ...' report.
+        if self.element_name is not None:
+            object.__setattr__(self, "element_name", one_line(self.element_name))
+
+
+def one_line(text: str | None) -> str | None:
+    """``text`` with every run of whitespace (line breaks included) as one space; ``None`` stays ``None``."""
+    return " ".join(text.split()) if text is not None else None
 
 
 @dataclass(frozen=True)
@@ -141,9 +152,19 @@ def platform_problems(file: str, root: Any) -> list[Problem]:
     """Files from Camunda 8 or Activiti: nothing else in them is worth checking."""
     namespaces = set(root.nsmap.values()) | {etree.QName(e).namespace for e in root.iter() if isinstance(e.tag, str)}
     if ZEEBE_NS in namespaces or root.get(f"{{{MODELER_NS}}}executionPlatform") == "Camunda Cloud":
+        # Name the first zeebe: element (or attribute), and the BPMN element it belongs to, where the file has one.
+        first = next((e for e in root.iter() if isinstance(e.tag, str) and (
+            etree.QName(e).namespace == ZEEBE_NS or any(a.startswith(f"{{{ZEEBE_NS}}}") for a in e.attrib))), root)
+        owner = first
+        while owner is not None and not (etree.QName(owner).namespace == BPMN_NS and owner.get("id")):
+            owner = owner.getparent()
+        owner = owner if owner is not None and owner is not root else None
+        what = f"zeebe:{etree.QName(first).localname}" if etree.QName(first).namespace == ZEEBE_NS else None
         return [Problem("camunda8_unsupported",
-                        "This diagram was made for Camunda 8 (zeebe), which YanXun cannot run; in Camunda Modeler "
-                        "create a 'BPMN diagram (Camunda 7)' and model it there", file, root.sourceline)]
+                        "This diagram was made for Camunda 8" + (f" ({what})" if what else " (zeebe)") + ", which "
+                        "YanXun cannot run; in Camunda Modeler create a 'BPMN diagram (Camunda 7)' and model it there",
+                        file, first.sourceline, owner.get("id") if owner is not None else None,
+                        one_line(owner.get("name")) if owner is not None else None)]
     if ACTIVITI_NS in namespaces:
         return [Problem("legacy_namespace",
                         f"The diagram uses the old Activiti namespace {ACTIVITI_NS}; save it with Camunda Modeler "
@@ -173,6 +194,10 @@ class BpmnLinter:
 
     def run(self) -> list[Problem]:
         processes = list(self.root.iterchildren(bpmn("process")))
+        for reference in self.root.iter(*(bpmn(tag) for tag in DATA_REFERENCES)):
+            self.report("data_reference_ignored", f"{_label(reference)} is documentation only: Camunda 7 and YanXun "
+                        "store nothing there and its associations move no data; the process data holds every "
+                        "variable", reference, severity="warning")
         if not any(p.get("isExecutable", "true") == "true" for p in processes):
             self.report("no_executable_process", "The file has no executable process (tick 'Executable' in the "
                         "process properties)", self.root)
@@ -213,8 +238,11 @@ class BpmnLinter:
         for loop in node.iterchildren(bpmn("multiInstanceLoopCharacteristics")):
             self.check_multi_instance(node, loop)
         for loop in node.iterchildren(bpmn("standardLoopCharacteristics")):
-            for condition in loop.iterchildren(bpmn("loopCondition")):
-                self.expression(condition, condition.text, "Loop condition")
+            # Camunda 7 does not run standard loops (the marker is drawn, the activity runs once); SpiffWorkflow would
+            # repeat it, or refuse it without a condition. Refuse it: there is no way to run it as Camunda does.
+            self.report("loop_unsupported", f"{_label(node)} has a loop marker (standard loop), which Camunda 7 does "
+                        "not run; draw a flow back to it through an exclusive gateway, or use a multi-instance "
+                        "marker", loop)
         for timer in node.iterchildren(bpmn("timerEventDefinition")):
             self.check_timer(timer)
         for conditional in node.iterchildren(bpmn("conditionalEventDefinition")):
@@ -245,7 +273,7 @@ class BpmnLinter:
                 and next(flow.iterchildren(bpmn("conditionExpression")), None) is None):
             # Camunda 7 takes such a flow as if its condition held; SpiffWorkflow refuses it (for lack of a clearer
             # word, as "exclusive"). Say what to do instead.
-            self.report("flow_condition_missing", f"Flow {flow.get('name') or flow.get('id')!r} leaves "
+            self.report("flow_condition_missing", f"Flow {_name(flow)!r} leaves "
                         f"{_label(source)} without a condition and is not its default flow; give it a condition "
                         "(${true} if it should always be taken) or make it the default flow", flow)
         for condition in flow.iterchildren(bpmn("conditionExpression")):
@@ -261,7 +289,7 @@ class BpmnLinter:
                 self.report("condition_resource_unsupported", "External condition scripts are not supported",
                             condition)
             else:
-                self.expression(condition, condition.text, f"Condition of flow {flow.get('name') or flow.get('id')!r}")
+                self.expression(condition, condition.text, f"Condition of flow {_name(flow)!r}")
 
     # -- element types ---------------------------------------------------------------------------------------
 
@@ -463,9 +491,9 @@ class BpmnLinter:
                         "to run once per item of a list, set Collection and Element variable instead", cardinality)
         collection = loop.get(camunda("collection"))
         if collection is not None:
-            if not collection.strip().isidentifier():
-                self.report("mi_collection_invalid", f"Collection {collection!r} must be a variable name (without "
-                            "${...})", loop)
+            if variable_of(collection) is None:
+                self.report("mi_collection_invalid", f"Collection {collection!r} must name a variable: 'reviewers' "
+                            "or '${reviewers}'", loop)
             if not loop.get(camunda("elementVariable")):
                 self.report("mi_element_variable_missing", "A multi-instance collection needs an element variable",
                             loop)
@@ -539,7 +567,7 @@ class BpmnLinter:
                 lane = chain[0]
                 if lane.get("id") not in reported:
                     reported.add(lane.get("id"))
-                    self.report("lane_role_unknown", f"Lane {lane.get('name') or lane.get('id')!r} (id "
+                    self.report("lane_role_unknown", f"Lane {_name(lane)!r} (id "
                                 f"{lane.get('id')!r}) does not name a role: give it the id of a role code, e.g. "
                                 f"'Lane_teacher' (known: {_known(self.ctx.known_roles)})", lane, lane=lane.get("id"))
             elif not (task.get(camunda("assignee")) or task.get(camunda("candidateUsers"))):
@@ -563,7 +591,11 @@ class BpmnLinter:
 
 
 def _label(element: Any) -> str:
-    return f"{local(element)} {element.get('name') or element.get('id')!r}"
+    return f"{local(element)} {_name(element)!r}"
+
+
+def _name(element: Any) -> str:
+    return one_line(element.get("name")) or element.get("id")
 
 
 def _known(values: Iterable[str]) -> str:
