@@ -46,7 +46,7 @@ FLOW_NODES = frozenset({
 SUPPORTED_NODES = frozenset(
     etree.QName(tag).localname
     for tag in {**ExtendedCamundaParser.PARSER_CLASSES, **ExtendedCamundaParser.OVERRIDE_PARSER_CLASSES}
-)
+) - {"adHocSubProcess"}  # Camunda 7 runs no ad-hoc subprocess; SpiffWorkflow's needs a completion condition
 GATEWAYS = frozenset({"exclusiveGateway", "inclusiveGateway", "parallelGateway", "eventBasedGateway",
                       "complexGateway"})
 CONTAINERS = frozenset({"subProcess", "transaction", "adHocSubProcess"})
@@ -243,12 +243,24 @@ class BpmnLinter:
             self.report("loop_unsupported", f"{_label(node)} has a loop marker (standard loop), which Camunda 7 does "
                         "not run; draw a flow back to it through an exclusive gateway, or use a multi-instance "
                         "marker", loop)
+        for link in node.iterchildren(bpmn("linkEventDefinition")):
+            # SpiffWorkflow has no link events: the throw would end the path there. Camunda 7 jumps to the catch.
+            self.report("link_event_unsupported", f"{_label(node)} is a link event, which YanXun cannot follow; "
+                        "draw the sequence flow from the element before the throwing link to the element after "
+                        "the catching one", link)
         for timer in node.iterchildren(bpmn("timerEventDefinition")):
             self.check_timer(timer)
         for conditional in node.iterchildren(bpmn("conditionalEventDefinition")):
             for condition in conditional.iterchildren(bpmn("condition")):
                 self.expression(condition, condition.text, "Condition")
         for message in node.iterchildren(bpmn("messageEventDefinition")):
+            if local(node) in ("intermediateThrowEvent", "endEvent"):
+                # Camunda 7 runs it as its implementation (a Java class, expression or topic) or as a no-op without
+                # one; SpiffWorkflow fails on it. Nothing in YanXun receives the message either way.
+                self.report("message_throw_unsupported", f"{_label(node)} throws a message, which YanXun cannot "
+                            "send; draw a service task with a topic to notify someone, or a plain (none) event",
+                            message)
+                continue
             if message.get(camunda("expression")):
                 self.expression(message, message.get(camunda("expression")), "Message payload")
 
@@ -328,6 +340,10 @@ class BpmnLinter:
         self.check_form_fields(node)
 
     def check_startEvent(self, node: Any) -> None:  # noqa: N802
+        if node.get(camunda("initiator")):
+            # Camunda 7 stores the starting user under this name; here that variable is always 'initiator'.
+            self.report("start_initiator_unsupported", f"Initiator variable {node.get(camunda('initiator'))!r} is "
+                        "not set by YanXun; leave the field empty and write ${initiator}", node)
         if next(node.iter(camunda("formData")), None) is not None or node.get(camunda("formKey")):
             self.report("start_form_ignored", "Start event forms are ignored; the application starts the process",
                         node, severity="warning")
