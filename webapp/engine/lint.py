@@ -202,6 +202,10 @@ class BpmnLinter:
             self.report("no_executable_process", "The file has no executable process (tick 'Executable' in the "
                         "process properties)", self.root)
         for process in processes:
+            starters = [a for a in ("candidateStarterGroups", "candidateStarterUsers") if process.get(camunda(a))]
+            if starters:
+                self.report("starter_restriction_ignored", f"{', '.join(starters)} is ignored: who may start the "
+                            "process is decided by the application that starts it", process, severity="warning")
             self.check_scope(process)
             self.check_lanes(process)
         self.check_diagram(processes)
@@ -412,6 +416,13 @@ class BpmnLinter:
                         "(Implementation 'DMN')", node)
         elif ref not in self.ctx.decision_ids:
             self.report("decision_missing", f"Decision {ref!r} is not in the uploaded DMN files", node, decision=ref)
+        mapped = [a for a in ("resultVariable", "mapDecisionResult") if node.get(camunda(a))]
+        if mapped:
+            # Camunda 7 would store the (mapped) result under resultVariable; here each output column becomes a
+            # variable of its own name, so a later ${resultVariable} would find nothing.
+            self.report("decision_result_unsupported", f"{', '.join(mapped)} on {_label(node)} is not supported: "
+                        "each output column of the decision becomes a variable of its name; clear the field(s) and "
+                        "read the output names", node)
 
     def check_callActivity(self, node: Any) -> None:  # noqa: N802
         called = node.get("calledElement")
