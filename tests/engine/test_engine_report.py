@@ -208,3 +208,16 @@ def test_names_with_line_breaks_are_reported_on_one_line() -> None:
     assert "Flow '驳 回' leaves" in codes["flow_condition_missing"].message
     assert all("\n" not in (p.element_name or "") + p.message for p in report.problems)
     assert Problem("x", "m", "f", element_name="a\n b").element_name == "a b"
+
+
+def test_a_schema_error_on_an_element_without_id_names_the_nearest_element_with_one() -> None:
+    text = mutate(("<bpmn:outgoing>flow_submitted</bpmn:outgoing>\n    </bpmn:userTask>",
+                   "<bpmn:outgoing>flow_submitted</bpmn:outgoing>\n      <bpmn:standardLoopCharacteristics />\n"
+                   '      <bpmn:dataOutputAssociation id="to_form"><bpmn:targetRef>submit</bpmn:targetRef>'
+                   "</bpmn:dataOutputAssociation>\n    </bpmn:userTask>"))
+    report = check({"approval.bpmn": text})
+    assert named(report) == [
+        ("approval.bpmn", "loop_unsupported", line_of(text, "<bpmn:standardLoopCharacteristics />"), "submit",
+         "提交申请"),
+        ("approval.bpmn", "xsd_invalid", line_of(text, '<bpmn:dataOutputAssociation id="to_form">'), "to_form", None),
+    ]

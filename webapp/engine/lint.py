@@ -131,13 +131,18 @@ def schema_problems(file: str, root: Any, kind: str) -> list[Problem]:
             schema = _dmn_schema(etree.QName(root).namespace)
         schema.validate(copy)
         errors = [(error.line, error.message) for error in schema.error_log]
-    by_line = {element.sourceline: element for element in root.iter() if isinstance(element.tag, str)}
+    by_line: dict[int, Any] = {}
+    for element in root.iter():
+        if isinstance(element.tag, str):
+            by_line.setdefault(element.sourceline, element)  # the outermost element that starts on the line
     problems = []
     for line, message in errors:
         for long, short in _SHORT_NS.items():
             message = message.replace(long, short)
         message = message.split(" Expected is one of")[0]
         element = by_line.get(line)
+        while element is not None and not element.get("id"):  # name the nearest element that has an id
+            element = element.getparent()
         problems.append(Problem("xsd_invalid", f"Not valid BPMN/DMN: {message}", file, line,
                                 element.get("id") if element is not None else None,
                                 element.get("name") if element is not None else None))
@@ -247,6 +252,10 @@ class BpmnLinter:
             self.report("loop_unsupported", f"{_label(node)} has a loop marker (standard loop), which Camunda 7 does "
                         "not run; draw a flow back to it through an exclusive gateway, or use a multi-instance "
                         "marker", loop)
+        compensation = next(node.iterchildren(bpmn("compensateEventDefinition")), None)
+        if local(node) == "boundaryEvent" and compensation is not None:
+            self.report("compensation_unsupported", f"{_label(node)} is a compensation boundary event, which YanXun "
+                        "cannot run; draw the undo step as a task on the path that needs it", node)
         for link in node.iterchildren(bpmn("linkEventDefinition")):
             # SpiffWorkflow has no link events: the throw would end the path there. Camunda 7 jumps to the catch.
             self.report("link_event_unsupported", f"{_label(node)} is a link event, which YanXun cannot follow; "
@@ -277,6 +286,13 @@ class BpmnLinter:
                 for item in properties.iterchildren(camunda("property")):
                     if item.get("name") == "camunda":
                         self.report("property_reserved", "The extension property name 'camunda' is reserved", item)
+            for retry in extensions.iterchildren(camunda("failedJobRetryTimeCycle")):
+                self.report("retry_cycle_ignored", "The retry time cycle is ignored: a failing asynchronous service "
+                            "is retried as its topic was registered (30 s, 60 s, 120 s..., five attempts)", retry,
+                            severity="warning")
+            for injected in extensions.iterchildren(camunda("field")):
+                self.report("field_injection_ignored", f"Field {injected.get('name')!r} is ignored: handlers get "
+                            "no injected fields; pass the value as an input parameter", injected, severity="warning")
             if local(node) not in ("userTask", "serviceTask"):
                 for io in extensions.iterchildren(camunda("inputOutput")):
                     self.report("io_ignored", "Input/output parameters are only used on user and service tasks",
@@ -431,9 +447,15 @@ class BpmnLinter:
         elif called not in self.ctx.process_ids:
             self.report("called_process_missing", f"Called process {called!r} is not in the uploaded files", node,
                         process=called)
-        if next(node.iter(camunda("in"), camunda("out")), None) is not None:
+        if (next(node.iter(camunda("in"), camunda("out")), None) is not None
+                or node.get(camunda("variableMappingClass")) or node.get(camunda("variableMappingDelegateExpression"))):
             self.report("call_mapping_ignored", "In/out mappings are ignored: the called process sees all "
                         "variables and returns all of them", node, severity="warning")
+        binding = node.get(camunda("calledElementBinding"))
+        if binding in ("version", "versionTag"):
+            self.report("call_binding_unsupported", f"Binding {binding!r} of {_label(node)} is not supported: the "
+                        "call always runs the called process deployed with this upload; clear the binding (or use "
+                        "'latest' or 'deployment')", node, binding=binding)
 
     # -- details ---------------------------------------------------------------------------------------------
 
