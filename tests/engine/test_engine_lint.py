@@ -88,10 +88,13 @@ def test_any_doctype_is_refused() -> None:
     assert [(p.code, p.line) for p in check({"a.bpmn": plain}).problems] == [("doctype_forbidden", 2)]
 
 
-def test_camunda8_file_is_rejected_once() -> None:
-    report = check({"order.bpmn": diagram("camunda8_order.bpmn")})
-    assert [(p.code, p.line) for p in report.problems] == [("camunda8_unsupported", 2)]
+def test_camunda8_file_is_rejected_once_at_its_first_zeebe_element() -> None:
+    text = diagram("camunda8_order.bpmn")
+    report = check({"order.bpmn": text})
+    assert [(p.code, p.line, p.element_id, p.element_name) for p in report.problems] == [
+        ("camunda8_unsupported", line_of(text, "<zeebe:assignmentDefinition"), "review", "Review")]
     assert "Camunda 7" in report.problems[0].message
+    assert "zeebe:assignmentDefinition" in report.problems[0].message
 
 
 def test_diagram_without_di_is_rejected() -> None:
@@ -127,8 +130,8 @@ def test_unsupported_element_and_unknown_task_type() -> None:
 @pytest.mark.parametrize(("old", "new", "code", "needle"), [
     ("${approved}</bpmn:conditionExpression>", "${approved ? 1 : 0}</bpmn:conditionExpression>",
      "expression_unsupported", "${approved ? 1 : 0}"),
-    ("${!approved}</bpmn:conditionExpression>", "#{!approved}</bpmn:conditionExpression>",
-     "expression_unsupported", "#{!approved}"),
+    ("${!approved}</bpmn:conditionExpression>", "#{!approved ? 1 : 0}</bpmn:conditionExpression>",
+     "expression_unsupported", "#{!approved ? 1 : 0}"),
     ("${approved}</bpmn:conditionExpression>", "=approved</bpmn:conditionExpression>", "feel_unsupported", "=approved"),
     ("${approved}</bpmn:conditionExpression>", "approved ==</bpmn:conditionExpression>", "expression_syntax",
      "approved =="),
