@@ -135,3 +135,63 @@ def test_a_cardinality_that_is_not_a_whole_number_is_an_incident(runtime: Workfl
     with pytest.raises(EngineIncident) as caught:
         runtime.start(compile_one("copies.bpmn").spec_json, {"count": count, "prefix": "ZS"}, initiator="t42")
     assert (caught.value.code, caught.value.bpmn_id) == ("mi_cardinality_invalid", "make_copy")
+
+
+def service_per_level(runtime: WorkflowRuntime, registry: Any, *, is_async: bool) -> tuple[str, Any, list]:
+    calls: list = []
+
+    def credit_check(call: Any) -> dict[str, object]:
+        calls.append(call)
+        return {"rules_ok": call.data["level"] != "city", "checked_level": call.data["level"]}
+
+    registry.register("credit_check", credit_check, is_async=is_async)
+    text = diagram("service.bpmn").replace(
+        "        </camunda:inputOutput>\n      </bpmn:extensionElements>\n      <bpmn:incoming>flow_1</bpmn:incoming>\n"
+        "      <bpmn:outgoing>flow_2</bpmn:outgoing>\n",
+        '        </camunda:inputOutput>\n        <camunda:properties><camunda:property name="collect" value="checks" />'
+        "</camunda:properties>\n      </bpmn:extensionElements>\n      <bpmn:incoming>flow_1</bpmn:incoming>\n"
+        "      <bpmn:outgoing>flow_2</bpmn:outgoing>\n"
+        '      <bpmn:multiInstanceLoopCharacteristics camunda:collection="levels_to_check" '
+        'camunda:elementVariable="level" />\n', 1)
+    spec_json = compile_text({"s.bpmn": text}).spec_json
+    workflow = runtime.start(spec_json, {"hours": 12, "levels_to_check": ["school", "county", "city"]},
+                             initiator="t42")
+    return spec_json, workflow, calls
+
+
+def test_a_multi_instance_service_task_calls_its_handler_once_per_item(runtime: WorkflowRuntime,
+                                                                       registry: Any) -> None:
+    _spec_json, workflow, calls = service_per_level(runtime, registry, is_async=False)
+    assert [call.data["level"] for call in calls] == ["school", "county", "city"]
+    data = runtime.variables(workflow)
+    assert [(e["level"], e["rules_ok"]) for e in data["checks"]] == [
+        ("school", True), ("county", True), ("city", False)]
+    assert "level" not in data
+
+
+def test_asynchronous_instances_wait_for_the_worker_each(runtime: WorkflowRuntime, registry: Any) -> None:
+    spec_json, workflow, _calls = service_per_level(runtime, registry, is_async=True)
+    waiting = runtime.started_service_tasks(workflow)
+    assert [t.bpmn_id for t in waiting] == ["check"] * 3
+    for task in reversed(waiting):
+        workflow = saved(runtime, spec_json, workflow)
+        runtime.execute_service_task(workflow, task.task_id)
+    data = runtime.variables(workflow)
+    assert [e["checked_level"] for e in data["checks"]] == ["school", "county", "city"]
+    assert [t.bpmn_id for t in runtime.ready_user_tasks(workflow)] == ["confirm"]
+
+
+def test_a_sequential_completion_condition_stops_before_the_next_instance(runtime: WorkflowRuntime) -> None:
+    text = diagram("teacher_summaries.bpmn").replace(
+        'camunda:elementVariable="teacher" />',
+        'camunda:elementVariable="teacher"><bpmn:completionCondition xsi:type="bpmn:tFormalExpression" '
+        'xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance">summary == "够了" and nrOfActiveInstances == 1 '
+        "and nrOfCompletedInstances == loopCounter + 1</bpmn:completionCondition>"
+        "</bpmn:multiInstanceLoopCharacteristics>")
+    spec_json = compile_text({"t.bpmn": text}).spec_json
+    workflow = runtime.start(spec_json, {"teachers": ["wang", "liu", "zhao"]}, initiator="t42")
+    for summary in ("一", "够了"):
+        [task] = runtime.ready_user_tasks(workflow)
+        runtime.complete_user_task(workflow, task.task_id, {"summary": summary})
+    assert runtime.is_completed(workflow)
+    assert [e["teacher"] for e in runtime.variables(workflow)["summaries"]] == ["wang", "liu"]
