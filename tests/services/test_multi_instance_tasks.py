@@ -159,3 +159,11 @@ def test_one_unassignable_instance_of_several_stops_the_instance_the_others_stay
     assert "'ghost'" in only_incident(db, instance).message
     with pytest.raises(Conflict):
         score(row, experts["wang"], 70)
+
+
+def test_candidate_groups_that_come_out_empty_stop_the_instance_too(db, region, make_user):
+    deploy("named_reviewer.bpmn", ('camunda:assignee="${reviewer}"', 'camunda:candidateGroups="${groups}"'))
+    instance = instances.start("named_reviewer", subject_org=region["school"],
+                               initiator=make_user("organiser", org=region["school"]), data={"groups": []})
+    assert instance.status is InstanceStatus.INCIDENT
+    assert "has no assignee, candidate users or candidate groups" in only_incident(db, instance).message

@@ -449,10 +449,11 @@ def _unassignable_error(info: UserTaskInfo) -> EngineIncident:
     """Camunda 7 would create a task nobody sees; we stop the instance instead (an administrator fixes the user
     or the data, then retries)."""
     logins = [*([info.assignee] if info.assignee else []), *info.candidate_users]
+    who = (f"is assigned to {', '.join(repr(login) for login in logins)}, none of them an active user, and has no "
+           "candidate groups" if logins else "has no assignee, candidate users or candidate groups")
     return EngineIncident(
-        f"Task {info.name or info.bpmn_id!r} is assigned to {', '.join(repr(x) for x in logins) or 'nobody'}, "
-        "which is not an active user, and has no candidate groups, so nobody can see or complete it; activate or "
-        "create the user (or correct the process data), then retry", code="task_unassignable",
+        f"Task {info.name or info.bpmn_id!r} {who}, so nobody can see or complete it; create or activate the user "
+        "(or correct the process data), then retry", code="task_unassignable",
         bpmn_id=info.bpmn_id, task_id=info.task_id, task_name=info.name,
         params={"logins": logins})
 
