@@ -116,13 +116,24 @@ def test_a_collection_may_be_written_as_an_expression(collection: str) -> None:
     assert variable_of(collection) == "reviewers"
 
 
-@pytest.mark.parametrize("collection", ["${a.b}", "${reviewers()}", "reviewers[0]", "${class}", "${a} ${b}", ""])
-def test_a_collection_that_names_no_variable_is_refused(collection: str) -> None:
+def test_a_collection_expression_giving_a_list_is_accepted() -> None:
+    """``${a.b}`` is not a bare name but an expression that gives the list, as Camunda 7 allows."""
+    text = mutate(("      <bpmn:outgoing>flow_reviewed</bpmn:outgoing>\n",
+                   "      <bpmn:outgoing>flow_reviewed</bpmn:outgoing>\n      <bpmn:multiInstanceLoopCharacteristics "
+                   'camunda:collection="${a.b}" camunda:elementVariable="reviewer" />\n'))
+    assert check({"approval.bpmn": text}).ok
+    assert variable_of("${a.b}") is None
+
+
+@pytest.mark.parametrize(("collection", "code"), [
+    ("${reviewers()}", "expression_unsupported"), ("reviewers[0]", "mi_collection_invalid"),
+    ("${class}", "expression_unsupported"), ("${a} ${b}", "expression_unsupported"), ("", "mi_collection_invalid")])
+def test_a_collection_that_is_no_variable_nor_expression_is_refused(collection: str, code: str) -> None:
     text = mutate(("      <bpmn:outgoing>flow_reviewed</bpmn:outgoing>\n",
                    "      <bpmn:outgoing>flow_reviewed</bpmn:outgoing>\n      <bpmn:multiInstanceLoopCharacteristics "
                    f'camunda:collection="{collection}" camunda:elementVariable="reviewer" />\n'))
     report = check({"approval.bpmn": text})
-    assert [(p.code, p.element_id) for p in report.errors] == [("mi_collection_invalid", "review")]
+    assert [(p.code, p.element_id) for p in report.errors] == [(code, "review")]
     assert variable_of(collection) is None
 
 

@@ -24,6 +24,7 @@ from .bounds import Unbounded, unbounded
 from .errors import ExpressionError
 from .expressions import compile_expression, compile_script, is_juel, juel_to_python, split_list, variable_of
 from .forms import CONSTRAINTS, FIELD_TYPES, coerce
+from .multiinstance import COUNTERS, LOOP_COUNTER
 from .parser import ExtendedCamundaParser, role_for_lane
 from .services import service_topic
 from .timers import TIMER_KINDS, check_due, is_naive_date, timer_expression
@@ -534,20 +535,51 @@ class BpmnLinter:
                         f"{fid!r}", constraint, field=fid, constraint=name)
 
     def check_multi_instance(self, node: Any, loop: Any) -> None:
+        """Camunda 7 multi-instance (see :mod:`~webapp.engine.multiinstance`): cardinality or collection."""
         cardinality = next(loop.iterchildren(bpmn("loopCardinality")), None)
-        if cardinality is not None and not re.fullmatch(r"\s*\d+\s*", cardinality.text or ""):
-            self.report("mi_cardinality_not_literal", f"Loop cardinality {cardinality.text!r} must be a whole number; "
-                        "to run once per item of a list, set Collection and Element variable instead", cardinality)
+        cardinality_text = (cardinality.text or "").strip() if cardinality is not None else ""
         collection = loop.get(camunda("collection"))
+        if cardinality_text and collection is not None:
+            self.report("mi_cardinality_and_collection", f"{_label(node)} has both a loop cardinality and a "
+                        "collection; keep one (the collection, to run once per item)", loop)
+        elif not cardinality_text and collection is None:
+            self.report("mi_cardinality_missing", f"{_label(node)} is multi-instance without a loop cardinality or "
+                        "a collection; set Loop cardinality (e.g. 3 or ${count}) or Collection and Element "
+                        "variable", loop)
+        if cardinality_text and not re.fullmatch(r"\d+", cardinality_text):
+            self.expression(cardinality, cardinality_text, "Loop cardinality", allowed=("loopCounter",))
         if collection is not None:
             if variable_of(collection) is None:
-                self.report("mi_collection_invalid", f"Collection {collection!r} must name a variable: 'reviewers' "
-                            "or '${reviewers}'", loop)
+                if is_juel(collection):
+                    self.expression(loop, collection, "Collection", allowed=())
+                else:
+                    self.report("mi_collection_invalid", f"Collection {collection!r} must be a variable name (or "
+                                "${name}, or a ${...} expression giving a list)", loop)
             if not loop.get(camunda("elementVariable")):
                 self.report("mi_element_variable_missing", "A multi-instance collection needs an element variable",
                             loop)
+        element_variable = loop.get(camunda("elementVariable"))
+        if element_variable is not None and not element_variable.strip().isidentifier():
+            self.report("mi_element_variable_invalid", f"Element variable {element_variable!r} must be a variable "
+                        "name (letters, digits, _)", loop)
+        for attribute, label in (("asyncBefore", "asynchronous before"), ("asyncAfter", "asynchronous after")):
+            if loop.get(camunda(attribute)) == "true":
+                self.report("mi_async_unsupported", f"{_label(node)}: multi-instance '{label}' is not supported "
+                            "(YanXun starts the instances together, in one step); untick it", loop,
+                            attribute=attribute)
+        for retry in loop.iter(camunda("failedJobRetryTimeCycle")):
+            self.report("mi_async_unsupported", f"{_label(node)}: multi-instance retry time cycles are not "
+                        "supported; remove it", retry, attribute="failedJobRetryTimeCycle")
         for condition in loop.iterchildren(bpmn("completionCondition")):
-            self.expression(condition, condition.text, "Completion condition")
+            if (condition.text or "").strip():
+                self.expression(condition, condition.text, "Completion condition",
+                                allowed=("loopCounter", *COUNTERS))
+        collect = _property(node, "collect")
+        if collect is not None and not collect.strip().isidentifier():
+            self.report("mi_collect_invalid", f"Extension property collect={collect!r} must be a variable name", node)
+        elif collect is not None and collect.strip() in (element_variable, LOOP_COUNTER, *COUNTERS):
+            self.report("mi_collect_invalid", f"Extension property collect={collect!r} must not be the element "
+                        "variable or a multi-instance variable", node)
 
     def check_timer(self, timer: Any) -> None:
         values = [child for child in timer if local(child) in TIMER_KINDS]
@@ -577,19 +609,24 @@ class BpmnLinter:
             self.report("date_invalid", f"{what} {value!r} is neither an ISO 8601 duration (P3D) nor a date, nor "
                         "${...}", node)
 
-    def expression(self, element: Any, text: str | None, what: str) -> None:
+    def expression(self, element: Any, text: str | None, what: str, *, allowed: Iterable[str] | None = None) -> None:
         try:
             compile_expression(text)
         except ExpressionError as exc:
             self.report(exc.code, f"{what}: {exc.message}", element, expression=text)
             return
-        self.check_mi_variables(element, text)
+        self.check_mi_variables(element, text, allowed)
 
-    def check_mi_variables(self, element: Any, text: str | None) -> None:
-        match = _MI_VARIABLES.search(text or "")
+    def check_mi_variables(self, element: Any, text: str | None, allowed: Iterable[str] | None = None) -> None:
+        """``nrOf*Instances`` exist only in completion conditions; ``loopCounter`` in multi-instance activities
+        (and what they contain)."""
+        if allowed is None:
+            allowed = (LOOP_COUNTER,) if _in_multi_instance(element) else ()
+        match = next((m for m in _MI_VARIABLES.finditer(text or "") if m.group(1) not in allowed), None)
         if match:
-            self.report("mi_variable_unsupported", f"{match.group(1)} does not exist here (a Camunda multi-instance "
-                        "variable); count the results in your own variable", element, variable=match.group(1))
+            self.report("mi_variable_unsupported", f"{match.group(1)} does not exist here: nrOfInstances, "
+                        "nrOfActiveInstances and nrOfCompletedInstances only in a completion condition, loopCounter "
+                        "only in a multi-instance activity", element, variable=match.group(1))
 
     # -- lanes and diagram -----------------------------------------------------------------------------------
 
@@ -637,6 +674,22 @@ class BpmnLinter:
                     self.report("di_shape_missing", f"{_label(element)} has no shape in the diagram", element)
                 elif tag == "sequenceFlow" and element.get("id") not in edges:
                     self.report("di_edge_missing", f"Flow {element.get('id')!r} has no line in the diagram", element)
+
+
+def _property(node: Any, name: str) -> str | None:
+    """The value of extension property ``name`` of ``node`` (its own, not its children's)."""
+    for extensions in node.iterchildren(bpmn("extensionElements")):
+        for properties in extensions.iterchildren(camunda("properties")):
+            for item in properties.iterchildren(camunda("property")):
+                if item.get("name") == name:
+                    return item.get("value") or ""
+    return None
+
+
+def _in_multi_instance(element: Any) -> bool:
+    """Is ``element`` part of a multi-instance activity (the activity, its attributes or its contents)?"""
+    return any(next(ancestor.iterchildren(bpmn("multiInstanceLoopCharacteristics")), None) is not None
+               for ancestor in (element, *element.iterancestors()))
 
 
 def _label(element: Any) -> str:
