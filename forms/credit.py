@@ -29,8 +29,9 @@ from wtforms.widgets import CheckboxInput, ListWidget
 from forms import register
 from forms.base import BaseForm
 
-LEVEL_CHOICES = (("national", _l("National")), ("province", _l("Provincial")), ("city", _l("City level")),
-                 ("county", _l("County")), ("school", _l("School level")))
+#: The words for training levels everywhere (``webapp.labels.LEVEL_LABELS``): 国家级, 省级, 市级, 县级, 校级.
+LEVEL_CHOICES = (("national", _l("National level")), ("province", _l("Provincial level")), ("city", _l("City level")),
+                 ("county", _l("County level")), ("school", _l("School level")))
 
 
 class _CheckboxList(SelectMultipleField):

@@ -98,3 +98,16 @@ def instance_tasks(db, instance):
     from webapp.models import HumanTask
 
     return db.session.scalars(sa.select(HumanTask).where(HumanTask.instance_id == instance.id))
+
+
+def test_a_name_with_line_breaks_is_printed_on_one_line(app, db, tmp_path):
+    """The Modeler lets a name span lines (Shift+Enter); every problem still prints as one 'file:line:' line."""
+    broken = tmp_path / "broken.bpmn"
+    broken.write_bytes(HOURS_REVIEW.read_bytes()
+                       .replace(b'camunda:topic="test.check_hours"', b'camunda:topic="no.such.topic"')
+                       .replace('name="核对学时"'.encode(), 'name="核对&#10;  学时"'.encode()))
+    result = run(app, "workflows", "validate", str(broken))
+    assert result.exit_code == 1
+    [line] = [line for line in result.output.splitlines() if "[service_topic_unknown]" in line]
+    assert line.startswith("broken.bpmn:")
+    assert "check (核对 学时): " in line

@@ -5,7 +5,16 @@ from __future__ import annotations
 from flask import Flask
 from flask_babel import lazy_gettext as _l
 
-from webapp.models import BackboneLevel, InstanceStatus, OrgType, Role, SchoolStage, TaskStatus
+from forms.credit import LEVEL_CHOICES
+from webapp.models import (
+    BackboneLevel,
+    EntrySource,
+    InstanceStatus,
+    OrgType,
+    Role,
+    SchoolStage,
+    TaskStatus,
+)
 
 ROLE_LABELS = {
     Role.TEACHER: _l("Teacher"),
@@ -48,6 +57,9 @@ BACKBONE_LABELS = {
     BackboneLevel.PROVINCE: _l("Provincial backbone"),
     BackboneLevel.NATIONAL: _l("National backbone"),
 }
+
+#: Training levels (national … school): the one set of words for them, on every page and in the form.
+LEVEL_LABELS = dict(LEVEL_CHOICES)
 
 AUDIT_ACTION_LABELS = {
     "auth.login": _l("Logged in"),
@@ -105,6 +117,63 @@ AUDIT_ACTION_LABELS = {
     "incident.resolve": _l("Incident resolved"),
 }
 
+#: The fields of audit records worth showing, in words (see webapp/audit_words.py); the others are technical.
+AUDIT_FIELD_LABELS = {
+    # people
+    "login": _l("Login name"),
+    "display_name": _l("Full name"),
+    "phone": _l("Phone"),
+    "email": _l("Email"),
+    "org_id": _l("Organisation"),
+    "primary_subgroup_id": _l("Primary subgroup"),
+    "subject": _l("Subject"),
+    "title": _l("Professional title"),
+    "hire_date": _l("Hire date"),
+    "is_class_teacher": _l("Class teacher"),
+    "backbone_level": _l("Backbone teacher level"),
+    "active": _l("Active"),
+    # organisations
+    "code": _l("Code"),
+    "name": _l("Name"),
+    "type": _l("Type"),
+    "parent_id": _l("Belongs to"),
+    "stage": _l("Stage"),
+    "kind": _l("Kind"),
+    # roles and delegations
+    "user_id": _l("Person"),
+    "role": _l("Role"),
+    "from_user_id": _l("Person who is away"),
+    "to_user_id": _l("Substitute"),
+    "assignee_id": _l("Handed over to"),
+    "valid_from": _l("From"),
+    "valid_to": _l("Until"),
+    "reason": _l("Reason"),
+    # applications and the ledger
+    "category": _l("Category"),
+    "item_code": _l("Training item"),
+    "level": _l("Training level"),
+    "organiser": _l("Organiser"),
+    "start_date": _l("From"),
+    "end_date": _l("Until"),
+    "hours_requested": _l("Hours requested"),
+    "description": _l("Description"),
+    "status": _l("Status"),
+    "hours": _l("Hours"),
+    "credits": _l("Credits"),
+    "counted_hours": _l("Counted hours"),
+    "counted_credits": _l("Counted credits"),
+    "earned_on": _l("Earned on"),
+    "source": _l("Entry source"),
+    # everything else
+    "body": _l("Comment text"),
+    "note": _l("Note"),
+    "error": _l("Error"),
+    "failures": _l("Wrong passwords in a row"),
+    "attempt": _l("Attempt"),
+    "orgs": _l("Organisations"),
+    "users": _l("Users"),
+}
+
 #: What was being done when an incident happened (``Incident.action``).
 INCIDENT_ACTION_LABELS = {
     "start": _l("Starting the process"),
@@ -129,6 +198,14 @@ DECISION_LABELS = {
     "reject": _l("Not recognised"),
 }
 
+#: Where a ledger entry came from.
+ENTRY_SOURCE_LABELS = {
+    EntrySource.APPLICATION: _l("Application"),
+    EntrySource.IMPORT: _l("Import"),
+    EntrySource.MANUAL: _l("Recorded by an officer"),
+    EntrySource.REVERSAL: _l("Reversal"),
+}
+
 TASK_STATUS_LABELS = {
     TaskStatus.OPEN: _l("To do"),
     TaskStatus.COMPLETED: _l("Completed"),
@@ -150,6 +227,7 @@ def init_app(app: Flask) -> None:
     app.add_template_filter(lambda v: _label(ORG_TYPE_LABELS, v), "org_type_label")
     app.add_template_filter(lambda v: _label(STAGE_LABELS, v), "stage_label")
     app.add_template_filter(lambda v: _label(BACKBONE_LABELS, v), "backbone_label")
+    app.add_template_filter(lambda v: _label(LEVEL_LABELS, v), "level_label")
     app.add_template_filter(lambda v: _label(INSTANCE_STATUS_LABELS, v), "instance_status_label")
     app.add_template_filter(lambda v: _label(INCIDENT_ACTION_LABELS, v), "incident_action_label")
     app.add_template_filter(lambda v: _label(TASK_STATUS_LABELS, v), "task_status_label")

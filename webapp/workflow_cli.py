@@ -47,8 +47,8 @@ def print_report(label: str, report: Report) -> None:
         where = f"{problem.file}:{problem.line}" if problem.line else problem.file
         element = f" {problem.element_id}" if problem.element_id else ""
         if problem.element_name:
-            element += f" ({problem.element_name})"
-        click.echo(f"{where}: {problem.severity}: [{problem.code}]{element}: {problem.message}",
+            element += f" ({_one_line(problem.element_name)})"
+        click.echo(f"{where}: {problem.severity}: [{problem.code}]{element}: {_one_line(problem.message)}",
                    err=problem.severity == "error")
     status = "OK" if not report.errors else f"{len(report.errors)} error(s)"
     click.echo(f"{label}: {status}, {len(report.problems) - len(report.errors)} warning(s)")
@@ -100,6 +100,11 @@ def tick(at: str | None) -> None:
     for instance_id, error in report.failures:
         click.echo(f"instance {instance_id}: {error}", err=True)
     click.echo(f"{report.ticked} instance(s) ticked, {report.fired} timer(s) fired, {len(report.failures)} failed.")
+
+
+def _one_line(text: str) -> str:
+    """One problem, one line: a name typed with line breaks in the Modeler would break 'file:line: ...'."""
+    return " ".join(text.split())
 
 
 def _parse_moment(text: str) -> datetime:

@@ -22,7 +22,7 @@ def test_a_school_officer_names_and_revokes_a_substitute_on_a_phone(phone, tmp_p
     given = phone.locator("section").first
     expect(given).to_contain_text("王磊")  # the demo's substitution, set up by an administrator
 
-    phone.select_option("#to_user", label="曾文飞 (zengwenfei)")
+    phone.select_option("#to_user", label="曾文飞 · 北湖区实验小学")
     phone.select_option("#role", value="teacher")
     tomorrow = date.today() + timedelta(days=1)
     phone.fill("#valid_from", tomorrow.isoformat())

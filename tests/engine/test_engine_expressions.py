@@ -23,6 +23,8 @@ from webapp.engine.expressions import SandboxEnvironment, compile_script, resolv
     ("${a lt b && c gt d && e le f}", "(((a < b) and (c > d)) and (e <= f))"),
     ("${(a || b) && c}", "(((a or b)) and c)"),
     ("${a < b == true}", "((a < b) == True)"),
+    ("#{!approved}", "(not approved)"),
+    ("#{ application.hours ge 40 }", "(application['hours'] >= 40)"),
     ("approved == True", "approved == True"),
     ("  hours > 3\n", "hours > 3"),
 ])
@@ -33,7 +35,8 @@ def test_juel_subset_is_translated(juel: str, python: str) -> None:
 @pytest.mark.parametrize(("text", "fragment"), [
     ("${bean.check(hours)}", "method and function calls"),
     ("${now()}", "method and function calls"),
-    ("#{approved}", "deferred expressions"),
+    ("#{hours + 1}", "arithmetic ('+')"),
+    ("${a} #{b}", "only one '${...}'"),
     ("${approved ? 'y' : 'n'}", "conditional operator"),
     ("${hours + 1 > 3}", "arithmetic ('+')"),
     ("${hours div 2}", "arithmetic ('div')"),

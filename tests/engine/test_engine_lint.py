@@ -88,10 +88,13 @@ def test_any_doctype_is_refused() -> None:
     assert [(p.code, p.line) for p in check({"a.bpmn": plain}).problems] == [("doctype_forbidden", 2)]
 
 
-def test_camunda8_file_is_rejected_once() -> None:
-    report = check({"order.bpmn": diagram("camunda8_order.bpmn")})
-    assert [(p.code, p.line) for p in report.problems] == [("camunda8_unsupported", 2)]
+def test_camunda8_file_is_rejected_once_at_its_first_zeebe_element() -> None:
+    text = diagram("camunda8_order.bpmn")
+    report = check({"order.bpmn": text})
+    assert [(p.code, p.line, p.element_id, p.element_name) for p in report.problems] == [
+        ("camunda8_unsupported", line_of(text, "<zeebe:assignmentDefinition"), "review", "Review")]
     assert "Camunda 7" in report.problems[0].message
+    assert "zeebe:assignmentDefinition" in report.problems[0].message
 
 
 def test_diagram_without_di_is_rejected() -> None:
@@ -127,8 +130,8 @@ def test_unsupported_element_and_unknown_task_type() -> None:
 @pytest.mark.parametrize(("old", "new", "code", "needle"), [
     ("${approved}</bpmn:conditionExpression>", "${approved ? 1 : 0}</bpmn:conditionExpression>",
      "expression_unsupported", "${approved ? 1 : 0}"),
-    ("${!approved}</bpmn:conditionExpression>", "#{!approved}</bpmn:conditionExpression>",
-     "expression_unsupported", "#{!approved}"),
+    ("${!approved}</bpmn:conditionExpression>", "#{!approved ? 1 : 0}</bpmn:conditionExpression>",
+     "expression_unsupported", "#{!approved ? 1 : 0}"),
     ("${approved}</bpmn:conditionExpression>", "=approved</bpmn:conditionExpression>", "feel_unsupported", "=approved"),
     ("${approved}</bpmn:conditionExpression>", "approved ==</bpmn:conditionExpression>", "expression_syntax",
      "approved =="),
@@ -257,23 +260,65 @@ def with_multi_instance(attrs: str = "", body: str = "") -> str:
     return mutate((MULTI_INSTANCE[0], MULTI_INSTANCE[1].format(attrs=attrs, body=body)))
 
 
-def test_multi_instance_cardinality_must_be_a_number() -> None:
-    body = '<bpmn:loopCardinality xsi:type="bpmn:tFormalExpression">reviewers</bpmn:loopCardinality>'
-    assert error_codes(check({"a.bpmn": with_multi_instance(body=body)})) == ["mi_cardinality_not_literal"]
-    body = '<bpmn:loopCardinality xsi:type="bpmn:tFormalExpression">3</bpmn:loopCardinality>'
-    assert check({"a.bpmn": with_multi_instance(body=body)}).ok
+def cardinality(text: str) -> str:
+    return f'<bpmn:loopCardinality xsi:type="bpmn:tFormalExpression">{text}</bpmn:loopCardinality>'
 
 
-def test_multi_instance_collection_is_fine_but_nr_of_instances_is_not() -> None:
+def completion(text: str) -> str:
+    return f'<bpmn:completionCondition xsi:type="bpmn:tFormalExpression">{text}</bpmn:completionCondition>'
+
+
+@pytest.mark.parametrize("text", ["3", "${reviewer_count}", "len(reviewers)"])
+def test_multi_instance_cardinality_is_a_number_or_an_expression(text: str) -> None:
+    assert check({"a.bpmn": with_multi_instance(body=cardinality(text))}).ok
+
+
+@pytest.mark.parametrize("collection", ["reviewers", "${reviewers}", "#{reviewers}", "${form.reviewers}"])
+def test_multi_instance_collection_with_counters_in_its_completion_condition(collection: str) -> None:
+    attrs = f' camunda:collection="{collection}" camunda:elementVariable="reviewer"'
+    body = completion("${nrOfCompletedInstances >= 2 || nrOfActiveInstances == 0}")
+    assert check({"a.bpmn": with_multi_instance(attrs, body)}).ok
+
+
+@pytest.mark.parametrize(("attrs", "body", "code"), [
+    (' camunda:collection="reviewers"', "", "mi_element_variable_missing"),
+    (' camunda:collection="reviewers" camunda:elementVariable="the reviewer"', "", "mi_element_variable_invalid"),
+    (' camunda:collection="a, b" camunda:elementVariable="reviewer"', "", "mi_collection_invalid"),
+    (' camunda:collection="the reviewers" camunda:elementVariable="reviewer"', "", "mi_collection_invalid"),
+    (' camunda:collection="reviewers" camunda:elementVariable="reviewer"', cardinality("2"),
+     "mi_cardinality_and_collection"),
+    ("", "", "mi_cardinality_missing"),
+    (' camunda:asyncBefore="true" camunda:collection="reviewers" camunda:elementVariable="reviewer"', "",
+     "mi_async_unsupported"),
+    (' camunda:asyncAfter="true"', cardinality("2"), "mi_async_unsupported"),
+])
+def test_multi_instance_problems_are_refused(attrs: str, body: str, code: str) -> None:
+    problems = check({"a.bpmn": with_multi_instance(attrs, body)}).errors
+    assert code in [p.code for p in problems]
+    problem = next(p for p in problems if p.code == code)
+    assert (problem.file, problem.element_id, problem.element_name) == ("a.bpmn", "review", "学校审核")
+    assert problem.line
+
+
+def test_multi_instance_counters_only_in_the_completion_condition() -> None:
     attrs = ' camunda:collection="reviewers" camunda:elementVariable="reviewer"'
-    assert check({"a.bpmn": with_multi_instance(attrs)}).ok
-    body = ('<bpmn:completionCondition xsi:type="bpmn:tFormalExpression">${nrOfCompletedInstances >= 2}'
-            "</bpmn:completionCondition>")
-    report = check({"a.bpmn": with_multi_instance(attrs, body)})
-    [problem] = report.errors
-    assert (problem.code, problem.params) == ("mi_variable_unsupported", {"variable": "nrOfCompletedInstances"})
-    assert error_codes(check({"a.bpmn": with_multi_instance(' camunda:collection="reviewers"')})) == [
-        "mi_element_variable_missing"]
+    mutated = with_multi_instance(attrs, completion("${nrOfCompletedInstances >= 2}")).replace(
+        'camunda:dueDate="P3D"', 'camunda:dueDate="${nrOfInstances}"', 1)
+    [problem] = check({"a.bpmn": mutated}).errors
+    assert (problem.code, problem.params) == ("mi_variable_unsupported", {"variable": "nrOfInstances"})
+    assert check({"a.bpmn": with_multi_instance(attrs).replace(
+        'camunda:priority="70"', 'camunda:priority="${loopCounter}"', 1)}).ok
+    [problem] = check({"a.bpmn": mutate(('camunda:priority="70"', 'camunda:priority="${loopCounter}"'))}).errors
+    assert (problem.code, problem.params) == ("mi_variable_unsupported", {"variable": "loopCounter"})
+
+
+def test_multi_instance_collect_property_must_be_a_variable_name() -> None:
+    attrs = ' camunda:collection="reviewers" camunda:elementVariable="reviewer"'
+    anchor = '<camunda:property name="inbox_category" value="review" />'
+    for value, ok in (("reviews", True), ("the reviews", False), ("reviewer", False)):
+        collect = f'<camunda:property name="collect" value="{value}" />'
+        text = with_multi_instance(attrs).replace(anchor, anchor + collect)
+        assert check({"a.bpmn": text}).ok is ok, value
 
 
 def test_task_with_two_outgoing_flows() -> None:

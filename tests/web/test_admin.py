@@ -161,7 +161,9 @@ def test_audit_trail_filters_by_action_prefix_and_object(admin_client, region):
     admin_client.post_form("/admin/orgs/new", {"name": "新学校", "code": "NEW-S", "type": "school",
                                                "parent": region["county"].id})
     page = admin_client.get("/admin/audit?action=org").get_data(as_text=True)
-    assert ">Created organisation</td>" in page and "新学校 (NEW-S)" in page and ">Logged in</td>" not in page
+    assert ">Created organisation</td>" in page and ">新学校</a>" in page and ">Logged in</td>" not in page
+    assert "新学校 (NEW-S)" not in page, "the organisation is named, not coded"
+    assert '<td translate="no">NEW-S</td>' in page, "its code is shown as what it is, a code field's value"
     page = admin_client.get("/admin/audit?action=auth.login").get_data(as_text=True)
     assert ">Logged in</td>" in page and ">Created organisation</td>" not in page
     page = admin_client.get(f"/admin/audit?object_type=org&object_id={region['city'].id}").get_data(as_text=True)

@@ -113,3 +113,17 @@ def test_own_review_is_never_offered_nor_claimable(app, db, chain):  # noqa: F81
     assert claimed.status_code in (302, 404)
     db.session.refresh(task)
     assert task.claimed_by_id is None
+
+
+def test_the_api_lists_tasks_with_their_record_summary(app, db, chain):  # noqa: F811
+    application = _apply(chain["teacher"], 1, hours=4)
+    db.session.commit()
+    leader = app.test_client()
+    leader.login("leader1")
+    listed = leader.get("/api/v1/tasks?scope=claimable").get_json()
+    [item] = [i for i in listed["items"] if i["instance"]["id"] == application.instance_id]
+    assert item["summary"]["reference"] == str(application.id)
+    assert item["summary"]["amount"] == 4.0 and item["summary"]["link"] == f"/applications/{application.id}"
+    assert chain["teacher"].display_name in item["summary"]["facts"]
+    schema = leader.get("/api/v1/openapi.json").get_json()["components"]["schemas"]
+    assert "summary" in schema["TaskListItem"]["allOf"][1]["properties"]

@@ -81,7 +81,8 @@ def test_teacher_sees_progress_per_period_and_category(client, xiangbei):
     client.login("wang")
     page = client.get("/ledger/?on=2027-01-10").get_data(as_text=True)
     assert "My training hours" in page
-    assert "湘北市中小学教师培训学时学分规则（演示）" in page and "Rule set xiangbei-2026, version 1" in page
+    assert "湘北市中小学教师培训学时学分规则（演示）" in page
+    assert '<span data-rule-set="xiangbei-2026">Version 1</span>' in page, "the version in words, the id for machines"
     assert 'data-audience="class_teacher"' in page and "班主任" in page
     year = period_section(page, "school_year")
     assert 'data-period-key="2026-2027"' in year
@@ -122,6 +123,23 @@ def test_an_invalid_date_shows_today_with_a_message(client, xiangbei):
     assert f'value="{date.today().isoformat()}"' in page
     far = client.get("/ledger/?on=0001-01-01").get_data(as_text=True)
     assert "Choose a date between 1950-01-01 and 2099-12-31" in far
+
+
+def test_a_year_that_must_have_some_credits_reads_naturally_in_chinese(client, db, person, xiangbei):
+    """Yueyang's "every school year must have some school-based credits" is a minimum of more than 0: never
+    "超过 0 学分", and what is missing is said plainly, never "若干"."""
+    xiangbei["teacher"].locale = "zh_CN"
+    person("officer", display_name="周专干", roles=((Role.SCHOOL_OFFICER, xiangbei["school"]),)).locale = "zh_CN"
+    db.session.commit()
+    client.login("wang")
+    year = period_section(client.get("/ledger/?on=2027-01-10").get_data(as_text=True), "school_year")
+    assert "最低要求：须有学分，多少不限" in year and "尚差：本期还没有学分" in year
+    officer = client.application.test_client()
+    officer.login("officer")
+    listing = officer.get("/ledger/school?on=2027-01-10").get_data(as_text=True)
+    assert "0 / 须有学分，多少不限" in listing and "本期还没有学分" in listing
+    for text in (year, listing):
+        assert "超过 0" not in text and "若干" not in text and "&gt; 0" not in text
 
 
 def test_reversed_entries_are_struck_through(client, db, xiangbei):
@@ -229,8 +247,8 @@ def test_csv_download_of_the_list(client, dali):
     assert 'filename="yanxun-below-minimum-DL-S1-2021-05-01.csv"' in response.headers["Content-Disposition"]
     text = response.get_data().decode("utf-8-sig")
     rows = list(csv.reader(io.StringIO(text)))
-    assert rows[0] == ["Login", "Name", "Organisation", "Training period", "Period key", "Category", "Unit", "Counted",
-                       "Minimum", "Remaining"]
+    assert rows[0] == ["Login name", "Full name", "Organisation", "Training period", "Period key", "Category", "Unit",
+                       "Counted", "Minimum", "Remaining"]
     by_teacher = {}
     for row in rows[1:]:
         by_teacher.setdefault(row[0], []).append(row)

@@ -88,7 +88,9 @@ def test_the_page_needs_a_log_in(client):
 def test_the_form_offers_colleagues_and_my_own_roles(app, db, people):
     page = text(logged_in(app, "liufang").get(PAGE))
     substitute = re.search(r'<select[^>]*name="to_user".*?</select>', page, re.S).group(0)
-    assert "王磊 (wanglei)" in substitute and "无角色 (norole)" in substitute
+    school = people["colleague"].org.name
+    assert f"王磊 · {school}" in substitute and f"无角色 · {school}" in substitute
+    assert "wanglei" not in substitute, "colleagues by name and workplace, not by login"
     assert "陈丽" not in substitute and "刘芳" not in substitute and "管理员" not in substitute
     role = re.search(r'<select[^>]*name="role".*?</select>', page, re.S).group(0)
     assert re.findall(r"<option[^>]*>([^<]*)</option>", role) == ["All my roles", "School training officer", "Teacher"]

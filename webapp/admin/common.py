@@ -34,7 +34,8 @@ def record(action: str, obj: Any = None, *, before: dict[str, Any] | None = None
 
 
 def org_label(org: Org) -> str:
-    label = f"{INDENT * org.depth}{org.name} ({org.code})"
+    """An organisation in a select listing the tree: its name, indented under its parent."""
+    label = f"{INDENT * org.depth}{org.name}"
     return label if org.active else f"{label} – {_('inactive')}"
 
 
@@ -90,8 +91,11 @@ def org_choices(*, blank: str | None = None, exclude_types: Iterable[OrgType] = 
 
 
 def org_search_label(org: Org) -> str:
-    """An organisation in a list of matches: its name, code and type (no indentation: no tree around it)."""
-    label = f"{org.name} ({org.code}) · {ORG_TYPE_LABELS.get(org.type, org.type)}"
+    """An organisation in a list of matches: its name, type and parent (no indentation: no tree around it, and
+    two schools may each have a 一年级组)."""
+    label = f"{org.name} · {org.kind or ORG_TYPE_LABELS.get(org.type, org.type)}"
+    if org.parent is not None:
+        label += f" · {org.parent.name}"
     return label if org.active else f"{label} – {_('inactive')}"
 
 
@@ -146,7 +150,7 @@ def assignment_status(assignment: RoleAssignment, today: date) -> str:
 
 
 def user_label(user: User | None) -> str:
-    return f"{user.display_name} ({user.login})" if user is not None else ""
+    return user.display_name if user is not None else ""
 
 
 class ListPagination(Pagination):

@@ -28,14 +28,22 @@ def _snapshot(user: User) -> dict:
 
 
 def _subgroup_choices(org: Org | None, keep: Org | None = None) -> list[tuple[object, str]]:
+    """The subgroups below ``org``, each named with its school when ``org`` is not that school (two schools may
+    each have a 一年级组)."""
+
+    def label(subgroup: Org) -> str:
+        if subgroup.parent is None or (org is not None and subgroup.parent_id == org.id):
+            return subgroup.name
+        return f"{subgroup.name} · {subgroup.parent.name}"
+
     choices: list[tuple[object, str]] = [("", _("— none —"))]
     if org is not None:
         subgroups = db.session.scalars(
             sa.select(Org).where(Org.type == OrgType.SUBGROUP, Org.active.is_(True),
                                  Org.path.startswith(org.path, autoescape=True)).order_by(Org.path, Org.code))
-        choices += [(s.id, f"{s.name} ({s.code})") for s in subgroups]
+        choices += [(s.id, label(s)) for s in subgroups]
     if keep is not None and all(value != keep.id for value, _label in choices):
-        choices.append((keep.id, f"{keep.name} ({keep.code})"))
+        choices.append((keep.id, label(keep)))
     return choices
 
 

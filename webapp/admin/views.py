@@ -6,15 +6,15 @@ from datetime import date
 from typing import Any
 
 import sqlalchemy as sa
-from flask import render_template, request, url_for
-from flask_babel import gettext as _
+from flask import render_template, request
 from flask_babel import lazy_gettext as _l
 from sqlalchemy.orm import selectinload
 
 from webapp.admin import bp
 from webapp.admin.common import assignment_status, page_size, user_label
+from webapp.audit_words import in_words
 from webapp.extensions import db
-from webapp.labels import AUDIT_ACTION_LABELS, ROLE_LABELS
+from webapp.labels import AUDIT_ACTION_LABELS
 from webapp.models import (
     AuditEvent,
     DefinitionState,
@@ -50,60 +50,6 @@ def _count(query: sa.Select) -> int:
     return db.session.scalar(sa.select(sa.func.count()).select_from(query.subquery())) or 0
 
 
-def _changes(event: AuditEvent) -> list[tuple[str, Any, Any]]:
-    """(field, before, after) for every field the event changed (all fields of a creation)."""
-    if event.object_type == "import":
-        return []
-    before, after = event.before or {}, event.after or {}
-    return [(key, before.get(key), after.get(key)) for key in dict.fromkeys([*before, *after])
-            if before.get(key) != after.get(key)]
-
-
-def _ids(events: list[AuditEvent], object_type: str) -> set[int]:
-    return {int(e.object_id) for e in events if e.object_type == object_type and (e.object_id or "").isdigit()}
-
-
-def _load(model, ids: set[int], *options) -> dict[int, Any]:
-    if not ids:
-        return {}
-    return {row.id: row for row in db.session.scalars(sa.select(model).options(*options).where(model.id.in_(ids)))}
-
-
-def _describe(events: list[AuditEvent]) -> dict[int, tuple[str, str | None]]:
-    """A readable name and a link for each event's object, loading each kind of object in one query."""
-    orgs = _load(Org, _ids(events, "org"))
-    users = _load(User, _ids(events, "user_account"))
-    assignments = _load(RoleAssignment, _ids(events, "role_assignment"), selectinload(RoleAssignment.user),
-                        selectinload(RoleAssignment.org))
-    delegations = _load(Delegation, _ids(events, "delegation"), selectinload(Delegation.from_user),
-                        selectinload(Delegation.to_user))
-    described: dict[int, tuple[str, str | None]] = {}
-    for event in events:
-        key = int(event.object_id) if (event.object_id or "").isdigit() else None
-        if event.object_type == "org" and key in orgs:
-            described[event.id] = (f"{orgs[key].name} ({orgs[key].code})", url_for("admin.org_detail", org_id=key))
-        elif event.object_type == "user_account" and key in users:
-            described[event.id] = (user_label(users[key]), url_for("admin.user_detail", user_id=key))
-        elif event.object_type == "role_assignment" and key in assignments:
-            a = assignments[key]
-            described[event.id] = (f"{ROLE_LABELS.get(a.role, a.role)} · {a.user.display_name} @ {a.org.name}",
-                                   url_for("admin.assignment_edit", assignment_id=key))
-        elif event.object_type == "delegation" and key in delegations:
-            d = delegations[key]
-            described[event.id] = (f"{d.from_user.display_name} → {d.to_user.display_name}",
-                                   url_for("admin.delegation_edit", delegation_id=key))
-        elif event.object_type == "import":
-            described[event.id] = ((event.after or {}).get("filename") or _("Import"),
-                                   url_for("admin.import_result", event_id=event.id))
-        elif event.object_id:
-            described[event.id] = (event.object_id, None)
-    return described
-
-
-def _events_context(events: list[AuditEvent]) -> dict[str, Any]:
-    return {"events": events, "objects": _describe(events), "changes": {e.id: _changes(e) for e in events}}
-
-
 @bp.route("/")
 @require_role(Role.ADMIN)
 def index():
@@ -123,7 +69,7 @@ def index():
     events = list(db.session.scalars(sa.select(AuditEvent).options(selectinload(AuditEvent.actor))
                                      .order_by(AuditEvent.id.desc()).limit(10)))
     return render_template("admin/index.html", counts=counts, imports=import_service.recent_imports(3),
-                           **_events_context(events))
+                           **in_words(events))
 
 
 @bp.route("/audit")
@@ -144,4 +90,4 @@ def audit_trail():
     actions = {area: [(code, label) for code, label in AUDIT_ACTION_LABELS.items() if code.startswith(f"{area}.")]
                for area in AUDIT_AREAS}
     return render_template("admin/audit.html", page=page, action=action, areas=AUDIT_AREAS, actions=actions,
-                           object_filter=bool(object_type or object_id), **_events_context(list(page.items)))
+                           object_filter=bool(object_type or object_id), **in_words(list(page.items)))

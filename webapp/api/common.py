@@ -65,7 +65,12 @@ def page_args(errors: dict[str, list[str]]) -> tuple[int, int]:
     return page, per_page
 
 
-def paginated(query: sa.Select, page: int, per_page: int, serialise: Callable[[Any], dict[str, Any]]) -> dict:
+def paginated(query: sa.Select, page: int, per_page: int, serialise: Callable[[Any], dict[str, Any]], *,
+              extra: Callable[[list[Any]], Callable[[Any], dict[str, Any]]] | None = None) -> dict:
+    """One page of ``query``; ``extra(items)``, when given, returns what to add to each item's fields (read for the
+    whole page at once)."""
     result = db.paginate(query, page=page, per_page=per_page, max_per_page=MAX_PER_PAGE, error_out=False)
-    return {"items": [serialise(item) for item in result.items], "total": result.total, "page": result.page,
+    more = extra(result.items) if extra is not None else (lambda _item: {})
+    return {"items": [{**serialise(item), **more(item)} for item in result.items], "total": result.total,
+            "page": result.page,
             "per_page": result.per_page, "pages": result.pages}

@@ -116,6 +116,9 @@ SCHEMAS: dict[str, Any] = {
                  claimed_by=_nullable(_ref("UserRef")), claimed_at=NULL_TIME, due_at=NULL_TIME,
                  follow_up_at=NULL_TIME, overdue=BOOL, created_at=TIME, completed_at=NULL_TIME,
                  completed_by=_nullable(_ref("UserRef"))),
+    "TaskListItem": {"allOf": [_ref("Task"), _obj(summary=_nullable(_ref("RecordSummary")))]},
+    "RecordSummary": _obj(("reference", "headline", "facts"), reference=STR, headline=STR, facts=_array(STR),
+                          amount={"type": ["number", "null"]}, amount_unit=NULL_STR, link=NULL_STR),
     "Permissions": _obj(claim=BOOL, unclaim=BOOL, complete=BOOL, delegate=BOOL, comment=BOOL),
     "TaskAfterAction": {"allOf": [_ref("Task"), _obj(permissions=_ref("Permissions"))]},
     "TaskDetail": {"allOf": [_ref("Task"), _obj(
@@ -184,7 +187,7 @@ SCHEMAS: dict[str, Any] = {
         received_past=_array(_ref("Substitute")),
         roles={**_array(STR), "description": "The role codes I may hand over."},
         max_days={**INT, "description": "The longest substitution, in days."}),
-    "TaskPage": _page("Task"),
+    "TaskPage": _page("TaskListItem"),
     "InstancePage": _page("Instance"),
 }
 

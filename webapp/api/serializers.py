@@ -20,6 +20,7 @@ from webapp.models import (
     User,
 )
 from webapp.models.base import utcnow
+from webapp.services.processes import RowSummary
 
 
 def when(value: datetime | date | None) -> str | None:
@@ -71,6 +72,14 @@ def task(item: HumanTask) -> dict[str, Any]:
             "overdue": item.status is TaskStatus.OPEN and item.due_at is not None and item.due_at < utcnow(),
             "created_at": when(item.created_at), "completed_at": when(item.completed_at),
             "completed_by": user_ref(item.completed_by)}
+
+
+def summary(row: RowSummary | None) -> dict[str, Any] | None:
+    """A record as its process package summarises it (None for processes that do not)."""
+    if row is None:
+        return None
+    return {"reference": row.reference, "headline": row.headline, "facts": list(row.facts), "amount": row.amount,
+            "amount_unit": str(row.amount_unit) if row.amount_unit else None, "link": row.link}
 
 
 def form_field(info: FormFieldInfo) -> dict[str, Any]:

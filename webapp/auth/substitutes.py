@@ -18,9 +18,13 @@ from webapp.services import delegations as delegation_service
 from webapp.services.errors import Conflict, NotFound, ServiceError
 
 
+def _colleague_label(user: User) -> str:
+    """A colleague by name and where they work (two colleagues may share a name; a login is not words)."""
+    return f"{user.display_name} · {user.org.name}" if user.org is not None else user.display_name
+
+
 def _fill_choices(form: SubstituteForm, roles: list[Role], colleagues: list[User], today: date) -> None:
-    form.to_user.choices = [("", _("Choose a colleague")),
-                            *((user.id, f"{user.display_name} ({user.login})") for user in colleagues)]
+    form.to_user.choices = [("", _("Choose a colleague")), *((user.id, _colleague_label(user)) for user in colleagues)]
     form.role.choices = [("", _("All my roles")), *((role.value, str(ROLE_LABELS[role])) for role in roles)]
     for name in ("valid_from", "valid_to"):
         getattr(form, name).render_kw = {"min": today.isoformat()}

@@ -10,6 +10,7 @@ import contextlib
 import hashlib
 import re
 from collections.abc import Iterable, Mapping
+from copy import deepcopy
 from dataclasses import dataclass, field
 from typing import Any
 from xml.parsers import expat
@@ -21,6 +22,7 @@ from .errors import DefinitionInvalid, EngineError
 from .expressions import is_juel, split_list
 from .lint import (
     BPMN_NS,
+    CAMUNDA_NS,
     DMN_NAMESPACES,
     BpmnLinter,
     LintContext,
@@ -237,7 +239,7 @@ def _parse(documents: list[_Document], context: LintContext, report: Report) -> 
             if document.kind == "dmn":
                 parser.add_dmn_xml(document.root, filename=document.name)
             else:
-                parser.add_bpmn_xml(document.root, filename=document.name)
+                parser.add_bpmn_xml(_without_data(document.root), filename=document.name)
         except Exception as exc:
             _add_parse_problem(report, exc, document, by_name)
             document.usable = False
@@ -263,19 +265,54 @@ def _parse(documents: list[_Document], context: LintContext, report: Report) -> 
     return parsed
 
 
+_DATA_ELEMENTS = tuple(bpmn(tag) for tag in ("dataInputAssociation", "dataOutputAssociation", "dataObjectReference",
+                                              "dataStoreReference", "dataObject", "dataStore"))
+
+
+def _without_data(root: Any) -> Any:
+    """A copy of ``root`` without data objects, data stores and their associations (or ``root`` when it has none).
+
+    Camunda 7 runs none of them: they document where data lives. SpiffWorkflow would move task data into data
+    objects, and refuses data stores it has no class for. The lint warns about each one (``data_reference_ignored``).
+    """
+    if next(root.iter(*_DATA_ELEMENTS), None) is None:
+        return root
+    copy = deepcopy(root)
+    for element in list(copy.iter(*_DATA_ELEMENTS)):
+        if element.getparent() is not None:
+            element.getparent().remove(element)
+    return copy
+
+
 def _add_parse_problem(report: Report, exc: Exception, document: _Document, by_name: Mapping[str, _Document]) -> None:
     file = getattr(exc, "file_name", None) or document.name
+    owner = by_name.get(file, document)
     element_id = getattr(exc, "id", None) or getattr(exc, "bpmn_id", None) or None
-    if any(p.severity == "error" and p.file == file and (p.element_id == element_id or not element_id)
+    decisions = list(owner.root.iterchildren(f"{{{etree.QName(owner.root).namespace}}}decision"))
+    if owner.kind == "dmn" and len(decisions) > 1 and not element_id:
+        # SpiffWorkflow reads one decision per DMN file; say so at the second one instead of its AttributeError.
+        exc = EngineError(f"SpiffWorkflow cannot read this: the file has {len(decisions)} decisions and only one "
+                          "decision per DMN file can be read; put each decision in a file of its own",
+                          code="parse_failed")
+        element_id = decisions[1].get("id")
+    # The lint names most of what SpiffWorkflow stumbles on, more precisely: keep only what it has not named (an
+    # error without an element is a duplicate when the file already has an error of that code).
+    code = exc.code if isinstance(exc, EngineError) else "parse_failed"
+    if any(p.severity == "error" and p.file == file and (p.element_id == element_id if element_id
+                                                         else p.code == code)
            for p in report.problems):
         return
     line = getattr(exc, "line_number", None) or None
-    owner = by_name.get(file, document)
     element = None
     if element_id:
         element = next(iter(owner.root.xpath("//*[@id=$i]", i=element_id)), None)
         line = line or (element.sourceline if element is not None else None)
-    if isinstance(exc, EngineError):
+    broken_dmn = sorted({p.file for p in report.problems if p.severity == "error" and by_name.get(p.file)
+                         and by_name[p.file].kind == "dmn"})
+    if element is not None and etree.QName(element).localname == "businessRuleTask" and broken_dmn:
+        code, message = "parse_failed", (f"Decision {element.get(f'{{{CAMUNDA_NS}}}decisionRef')!r} cannot be loaded "
+                                         f"until the problems of {', '.join(broken_dmn)} are fixed")
+    elif isinstance(exc, EngineError):
         code, message = exc.code, exc.message
     elif isinstance(exc, ValidationException):
         code, message = "parse_failed", f"SpiffWorkflow cannot read this: {exc.args[0] if exc.args else exc}"

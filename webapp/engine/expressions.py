@@ -7,10 +7,11 @@ attribute/item access) instead of SpiffWorkflow's plain ``eval``/``exec``.
 
 Expression text is read as follows:
 
-* ``${...}`` is JUEL and translated by :func:`juel_to_python`. Supported: names, dotted access
+* ``${...}`` (or ``#{...}``, which Camunda 7 evaluates the same way for this subset) is JUEL and
+  translated by :func:`juel_to_python`. Supported: names, dotted access
   (``a.b`` reads the key ``b`` of the dict ``a``), string/number/boolean/null literals,
   ``! && || == != < > <= >=``, ``not and or eq ne lt gt le ge``, ``empty x``, parentheses.
-  Everything else (method calls, ``#{}``, ``? :``, arithmetic, brackets, composite text) is refused.
+  Everything else (method calls, ``? :``, arithmetic, brackets, composite text) is refused.
 * text without ``${`` is a Python expression.
 * a variable that is not in the task data is an error naming the variable (as in Camunda), never
   a silent ``None``.
@@ -71,20 +72,30 @@ def juel_to_python(text: str) -> str:
     ``feel_unsupported``) for anything outside the supported subset.
     """
     stripped = text.strip()
-    if "#{" in stripped:
-        raise _unsupported(text, "deferred expressions '#{...}' are not supported; write '${...}'")
-    if "${" not in stripped:
+    if "${" not in stripped and "#{" not in stripped:
         if stripped.startswith("="):
             raise ExpressionError(
                 f"Expression {text!r} looks like FEEL (Camunda 8), which is not supported; "
                 "write '${...}' or Python", code="feel_unsupported", expression=text)
         return stripped
-    if not (stripped.startswith("${") and stripped.endswith("}")):
+    if not (stripped.startswith(("${", "#{")) and stripped.endswith("}")):
         raise _unsupported(text, "text around '${...}' is not supported; the whole value must be one '${...}'")
     tokens = _tokenize(stripped[2:-1], text)
     if not tokens:
         raise ExpressionError(f"Expression {text!r} is empty", code="expression_syntax", expression=text)
     return _JuelParser(tokens, text).parse()
+
+
+def variable_of(text: str | None) -> str | None:
+    """The variable a value names: ``list``, ``${list}`` or ``#{list}`` -> ``"list"``; ``None`` for anything else.
+
+    For attributes that Camunda 7 reads as a variable name or an expression giving it, such as a multi-instance
+    ``camunda:collection``.
+    """
+    stripped = (text or "").strip()
+    if stripped[:2] in ("${", "#{") and stripped.endswith("}"):
+        stripped = stripped[2:-1].strip()
+    return stripped if stripped.isidentifier() and not keyword.iskeyword(stripped) else None
 
 
 def _unsupported(text: str, why: str) -> ExpressionError:

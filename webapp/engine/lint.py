@@ -22,8 +22,9 @@ from SpiffWorkflow.dmn.parser.BpmnDmnParser import SCHEMAS as DMN_SCHEMAS
 
 from .bounds import Unbounded, unbounded
 from .errors import ExpressionError
-from .expressions import compile_expression, compile_script, is_juel, juel_to_python, split_list
+from .expressions import compile_expression, compile_script, is_juel, juel_to_python, split_list, variable_of
 from .forms import CONSTRAINTS, FIELD_TYPES, coerce
+from .multiinstance import COUNTERS, LOOP_COUNTER
 from .parser import ExtendedCamundaParser, role_for_lane
 from .services import service_topic
 from .timers import TIMER_KINDS, check_due, is_naive_date, timer_expression
@@ -46,13 +47,14 @@ FLOW_NODES = frozenset({
 SUPPORTED_NODES = frozenset(
     etree.QName(tag).localname
     for tag in {**ExtendedCamundaParser.PARSER_CLASSES, **ExtendedCamundaParser.OVERRIDE_PARSER_CLASSES}
-)
+) - {"adHocSubProcess"}  # Camunda 7 runs no ad-hoc subprocess; SpiffWorkflow's needs a completion condition
 GATEWAYS = frozenset({"exclusiveGateway", "inclusiveGateway", "parallelGateway", "eventBasedGateway",
                       "complexGateway"})
 CONTAINERS = frozenset({"subProcess", "transaction", "adHocSubProcess"})
 PYTHON_LANGUAGES = frozenset({"", "python", "python3", "py"})
 _MI_VARIABLES = re.compile(r"\b(nrOfInstances|nrOfActiveInstances|nrOfCompletedInstances|loopCounter)\b")
-_OWNERS = FLOW_NODES | {"sequenceFlow", "lane", "process"}
+DATA_REFERENCES = ("dataStoreReference", "dataObjectReference")
+_OWNERS = FLOW_NODES | {"sequenceFlow", "lane", "process", *DATA_REFERENCES}
 _SHORT_NS = {f"{{{BPMN_NS}}}": "bpmn:", f"{{{CAMUNDA_NS}}}": "camunda:", f"{{{BPMNDI_NS}}}": "bpmndi:"}
 
 
@@ -68,6 +70,16 @@ class Problem:
     element_name: str | None = None
     severity: str = "error"
     params: Mapping[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        # A name typed with line breaks in the Modeler must not break the one-line 'file:line: ...' report.
+        if self.element_name is not None:
+            object.__setattr__(self, "element_name", one_line(self.element_name))
+
+
+def one_line(text: str | None) -> str | None:
+    """``text`` with every run of whitespace (line breaks included) as one space; ``None`` stays ``None``."""
+    return " ".join(text.split()) if text is not None else None
 
 
 @dataclass(frozen=True)
@@ -120,13 +132,18 @@ def schema_problems(file: str, root: Any, kind: str) -> list[Problem]:
             schema = _dmn_schema(etree.QName(root).namespace)
         schema.validate(copy)
         errors = [(error.line, error.message) for error in schema.error_log]
-    by_line = {element.sourceline: element for element in root.iter() if isinstance(element.tag, str)}
+    by_line: dict[int, Any] = {}
+    for element in root.iter():
+        if isinstance(element.tag, str):
+            by_line.setdefault(element.sourceline, element)  # the outermost element that starts on the line
     problems = []
     for line, message in errors:
         for long, short in _SHORT_NS.items():
             message = message.replace(long, short)
         message = message.split(" Expected is one of")[0]
         element = by_line.get(line)
+        while element is not None and not element.get("id"):  # name the nearest element that has an id
+            element = element.getparent()
         problems.append(Problem("xsd_invalid", f"Not valid BPMN/DMN: {message}", file, line,
                                 element.get("id") if element is not None else None,
                                 element.get("name") if element is not None else None))
@@ -141,9 +158,19 @@ def platform_problems(file: str, root: Any) -> list[Problem]:
     """Files from Camunda 8 or Activiti: nothing else in them is worth checking."""
     namespaces = set(root.nsmap.values()) | {etree.QName(e).namespace for e in root.iter() if isinstance(e.tag, str)}
     if ZEEBE_NS in namespaces or root.get(f"{{{MODELER_NS}}}executionPlatform") == "Camunda Cloud":
+        # Name the first zeebe: element (or attribute), and the BPMN element it belongs to, where the file has one.
+        first = next((e for e in root.iter() if isinstance(e.tag, str) and (
+            etree.QName(e).namespace == ZEEBE_NS or any(a.startswith(f"{{{ZEEBE_NS}}}") for a in e.attrib))), root)
+        owner = first
+        while owner is not None and not (etree.QName(owner).namespace == BPMN_NS and owner.get("id")):
+            owner = owner.getparent()
+        owner = owner if owner is not None and owner is not root else None
+        what = f"zeebe:{etree.QName(first).localname}" if etree.QName(first).namespace == ZEEBE_NS else None
         return [Problem("camunda8_unsupported",
-                        "This diagram was made for Camunda 8 (zeebe), which YanXun cannot run; in Camunda Modeler "
-                        "create a 'BPMN diagram (Camunda 7)' and model it there", file, root.sourceline)]
+                        "This diagram was made for Camunda 8" + (f" ({what})" if what else " (zeebe)") + ", which "
+                        "YanXun cannot run; in Camunda Modeler create a 'BPMN diagram (Camunda 7)' and model it there",
+                        file, first.sourceline, owner.get("id") if owner is not None else None,
+                        one_line(owner.get("name")) if owner is not None else None)]
     if ACTIVITI_NS in namespaces:
         return [Problem("legacy_namespace",
                         f"The diagram uses the old Activiti namespace {ACTIVITI_NS}; save it with Camunda Modeler "
@@ -173,10 +200,18 @@ class BpmnLinter:
 
     def run(self) -> list[Problem]:
         processes = list(self.root.iterchildren(bpmn("process")))
+        for reference in self.root.iter(*(bpmn(tag) for tag in DATA_REFERENCES)):
+            self.report("data_reference_ignored", f"{_label(reference)} is documentation only: Camunda 7 and YanXun "
+                        "store nothing there and its associations move no data; the process data holds every "
+                        "variable", reference, severity="warning")
         if not any(p.get("isExecutable", "true") == "true" for p in processes):
             self.report("no_executable_process", "The file has no executable process (tick 'Executable' in the "
                         "process properties)", self.root)
         for process in processes:
+            starters = [a for a in ("candidateStarterGroups", "candidateStarterUsers") if process.get(camunda(a))]
+            if starters:
+                self.report("starter_restriction_ignored", f"{', '.join(starters)} is ignored: who may start the "
+                            "process is decided by the application that starts it", process, severity="warning")
             self.check_scope(process)
             self.check_lanes(process)
         self.check_diagram(processes)
@@ -213,14 +248,33 @@ class BpmnLinter:
         for loop in node.iterchildren(bpmn("multiInstanceLoopCharacteristics")):
             self.check_multi_instance(node, loop)
         for loop in node.iterchildren(bpmn("standardLoopCharacteristics")):
-            for condition in loop.iterchildren(bpmn("loopCondition")):
-                self.expression(condition, condition.text, "Loop condition")
+            # Camunda 7 does not run standard loops (the marker is drawn, the activity runs once); SpiffWorkflow would
+            # repeat it, or refuse it without a condition. Refuse it: there is no way to run it as Camunda does.
+            self.report("loop_unsupported", f"{_label(node)} has a loop marker (standard loop), which Camunda 7 does "
+                        "not run; draw a flow back to it through an exclusive gateway, or use a multi-instance "
+                        "marker", loop)
+        compensation = next(node.iterchildren(bpmn("compensateEventDefinition")), None)
+        if local(node) == "boundaryEvent" and compensation is not None:
+            self.report("compensation_unsupported", f"{_label(node)} is a compensation boundary event, which YanXun "
+                        "cannot run; draw the undo step as a task on the path that needs it", node)
+        for link in node.iterchildren(bpmn("linkEventDefinition")):
+            # SpiffWorkflow has no link events: the throw would end the path there. Camunda 7 jumps to the catch.
+            self.report("link_event_unsupported", f"{_label(node)} is a link event, which YanXun cannot follow; "
+                        "draw the sequence flow from the element before the throwing link to the element after "
+                        "the catching one", link)
         for timer in node.iterchildren(bpmn("timerEventDefinition")):
             self.check_timer(timer)
         for conditional in node.iterchildren(bpmn("conditionalEventDefinition")):
             for condition in conditional.iterchildren(bpmn("condition")):
                 self.expression(condition, condition.text, "Condition")
         for message in node.iterchildren(bpmn("messageEventDefinition")):
+            if local(node) in ("intermediateThrowEvent", "endEvent"):
+                # Camunda 7 runs it as its implementation (a Java class, expression or topic) or as a no-op without
+                # one; SpiffWorkflow fails on it. Nothing in YanXun receives the message either way.
+                self.report("message_throw_unsupported", f"{_label(node)} throws a message, which YanXun cannot "
+                            "send; draw a service task with a topic to notify someone, or a plain (none) event",
+                            message)
+                continue
             if message.get(camunda("expression")):
                 self.expression(message, message.get(camunda("expression")), "Message payload")
 
@@ -233,6 +287,13 @@ class BpmnLinter:
                 for item in properties.iterchildren(camunda("property")):
                     if item.get("name") == "camunda":
                         self.report("property_reserved", "The extension property name 'camunda' is reserved", item)
+            for retry in extensions.iterchildren(camunda("failedJobRetryTimeCycle")):
+                self.report("retry_cycle_ignored", "The retry time cycle is ignored: a failing asynchronous service "
+                            "is retried as its topic was registered (30 s, 60 s, 120 s..., five attempts)", retry,
+                            severity="warning")
+            for injected in extensions.iterchildren(camunda("field")):
+                self.report("field_injection_ignored", f"Field {injected.get('name')!r} is ignored: handlers get "
+                            "no injected fields; pass the value as an input parameter", injected, severity="warning")
             if local(node) not in ("userTask", "serviceTask"):
                 for io in extensions.iterchildren(camunda("inputOutput")):
                     self.report("io_ignored", "Input/output parameters are only used on user and service tasks",
@@ -245,7 +306,7 @@ class BpmnLinter:
                 and next(flow.iterchildren(bpmn("conditionExpression")), None) is None):
             # Camunda 7 takes such a flow as if its condition held; SpiffWorkflow refuses it (for lack of a clearer
             # word, as "exclusive"). Say what to do instead.
-            self.report("flow_condition_missing", f"Flow {flow.get('name') or flow.get('id')!r} leaves "
+            self.report("flow_condition_missing", f"Flow {_name(flow)!r} leaves "
                         f"{_label(source)} without a condition and is not its default flow; give it a condition "
                         "(${true} if it should always be taken) or make it the default flow", flow)
         for condition in flow.iterchildren(bpmn("conditionExpression")):
@@ -261,7 +322,7 @@ class BpmnLinter:
                 self.report("condition_resource_unsupported", "External condition scripts are not supported",
                             condition)
             else:
-                self.expression(condition, condition.text, f"Condition of flow {flow.get('name') or flow.get('id')!r}")
+                self.expression(condition, condition.text, f"Condition of flow {_name(flow)!r}")
 
     # -- element types ---------------------------------------------------------------------------------------
 
@@ -300,6 +361,10 @@ class BpmnLinter:
         self.check_form_fields(node)
 
     def check_startEvent(self, node: Any) -> None:  # noqa: N802
+        if node.get(camunda("initiator")):
+            # Camunda 7 stores the starting user under this name; here that variable is always 'initiator'.
+            self.report("start_initiator_unsupported", f"Initiator variable {node.get(camunda('initiator'))!r} is "
+                        "not set by YanXun; leave the field empty and write ${initiator}", node)
         if next(node.iter(camunda("formData")), None) is not None or node.get(camunda("formKey")):
             self.report("start_form_ignored", "Start event forms are ignored; the application starts the process",
                         node, severity="warning")
@@ -391,6 +456,13 @@ class BpmnLinter:
                         "(Implementation 'DMN')", node)
         elif ref not in self.ctx.decision_ids:
             self.report("decision_missing", f"Decision {ref!r} is not in the uploaded DMN files", node, decision=ref)
+        mapped = [a for a in ("resultVariable", "mapDecisionResult") if node.get(camunda(a))]
+        if mapped:
+            # Camunda 7 would store the (mapped) result under resultVariable; here each output column becomes a
+            # variable of its own name, so a later ${resultVariable} would find nothing.
+            self.report("decision_result_unsupported", f"{', '.join(mapped)} on {_label(node)} is not supported: "
+                        "each output column of the decision becomes a variable of its name; clear the field(s) and "
+                        "read the output names", node)
 
     def check_callActivity(self, node: Any) -> None:  # noqa: N802
         called = node.get("calledElement")
@@ -399,9 +471,15 @@ class BpmnLinter:
         elif called not in self.ctx.process_ids:
             self.report("called_process_missing", f"Called process {called!r} is not in the uploaded files", node,
                         process=called)
-        if next(node.iter(camunda("in"), camunda("out")), None) is not None:
+        if (next(node.iter(camunda("in"), camunda("out")), None) is not None
+                or node.get(camunda("variableMappingClass")) or node.get(camunda("variableMappingDelegateExpression"))):
             self.report("call_mapping_ignored", "In/out mappings are ignored: the called process sees all "
                         "variables and returns all of them", node, severity="warning")
+        binding = node.get(camunda("calledElementBinding"))
+        if binding in ("version", "versionTag"):
+            self.report("call_binding_unsupported", f"Binding {binding!r} of {_label(node)} is not supported: the "
+                        "call always runs the called process deployed with this upload; clear the binding (or use "
+                        "'latest' or 'deployment')", node, binding=binding)
 
     # -- details ---------------------------------------------------------------------------------------------
 
@@ -480,20 +558,51 @@ class BpmnLinter:
                         f"{fid!r}", constraint, field=fid, constraint=name)
 
     def check_multi_instance(self, node: Any, loop: Any) -> None:
+        """Camunda 7 multi-instance (see :mod:`~webapp.engine.multiinstance`): cardinality or collection."""
         cardinality = next(loop.iterchildren(bpmn("loopCardinality")), None)
-        if cardinality is not None and not re.fullmatch(r"\s*\d+\s*", cardinality.text or ""):
-            self.report("mi_cardinality_not_literal", f"Loop cardinality {cardinality.text!r} must be a whole number; "
-                        "to run once per item of a list, set Collection and Element variable instead", cardinality)
+        cardinality_text = (cardinality.text or "").strip() if cardinality is not None else ""
         collection = loop.get(camunda("collection"))
+        if cardinality_text and collection is not None:
+            self.report("mi_cardinality_and_collection", f"{_label(node)} has both a loop cardinality and a "
+                        "collection; keep one (the collection, to run once per item)", loop)
+        elif not cardinality_text and collection is None:
+            self.report("mi_cardinality_missing", f"{_label(node)} is multi-instance without a loop cardinality or "
+                        "a collection; set Loop cardinality (e.g. 3 or ${count}) or Collection and Element "
+                        "variable", loop)
+        if cardinality_text and not re.fullmatch(r"\d+", cardinality_text):
+            self.expression(cardinality, cardinality_text, "Loop cardinality", allowed=("loopCounter",))
         if collection is not None:
-            if not collection.strip().isidentifier():
-                self.report("mi_collection_invalid", f"Collection {collection!r} must be a variable name (without "
-                            "${...})", loop)
+            if variable_of(collection) is None:
+                if is_juel(collection):
+                    self.expression(loop, collection, "Collection", allowed=())
+                else:
+                    self.report("mi_collection_invalid", f"Collection {collection!r} must be a variable name (or "
+                                "${name}, or a ${...} expression giving a list)", loop)
             if not loop.get(camunda("elementVariable")):
                 self.report("mi_element_variable_missing", "A multi-instance collection needs an element variable",
                             loop)
+        element_variable = loop.get(camunda("elementVariable"))
+        if element_variable is not None and not element_variable.strip().isidentifier():
+            self.report("mi_element_variable_invalid", f"Element variable {element_variable!r} must be a variable "
+                        "name (letters, digits, _)", loop)
+        for attribute, label in (("asyncBefore", "asynchronous before"), ("asyncAfter", "asynchronous after")):
+            if loop.get(camunda(attribute)) == "true":
+                self.report("mi_async_unsupported", f"{_label(node)}: multi-instance '{label}' is not supported "
+                            "(YanXun starts the instances together, in one step); untick it", loop,
+                            attribute=attribute)
+        for retry in loop.iter(camunda("failedJobRetryTimeCycle")):
+            self.report("mi_async_unsupported", f"{_label(node)}: multi-instance retry time cycles are not "
+                        "supported; remove it", retry, attribute="failedJobRetryTimeCycle")
         for condition in loop.iterchildren(bpmn("completionCondition")):
-            self.expression(condition, condition.text, "Completion condition")
+            if (condition.text or "").strip():
+                self.expression(condition, condition.text, "Completion condition",
+                                allowed=("loopCounter", *COUNTERS))
+        collect = _property(node, "collect")
+        if collect is not None and not collect.strip().isidentifier():
+            self.report("mi_collect_invalid", f"Extension property collect={collect!r} must be a variable name", node)
+        elif collect is not None and collect.strip() in (element_variable, LOOP_COUNTER, *COUNTERS):
+            self.report("mi_collect_invalid", f"Extension property collect={collect!r} must not be the element "
+                        "variable or a multi-instance variable", node)
 
     def check_timer(self, timer: Any) -> None:
         values = [child for child in timer if local(child) in TIMER_KINDS]
@@ -523,19 +632,24 @@ class BpmnLinter:
             self.report("date_invalid", f"{what} {value!r} is neither an ISO 8601 duration (P3D) nor a date, nor "
                         "${...}", node)
 
-    def expression(self, element: Any, text: str | None, what: str) -> None:
+    def expression(self, element: Any, text: str | None, what: str, *, allowed: Iterable[str] | None = None) -> None:
         try:
             compile_expression(text)
         except ExpressionError as exc:
             self.report(exc.code, f"{what}: {exc.message}", element, expression=text)
             return
-        self.check_mi_variables(element, text)
+        self.check_mi_variables(element, text, allowed)
 
-    def check_mi_variables(self, element: Any, text: str | None) -> None:
-        match = _MI_VARIABLES.search(text or "")
+    def check_mi_variables(self, element: Any, text: str | None, allowed: Iterable[str] | None = None) -> None:
+        """``nrOf*Instances`` exist only in completion conditions; ``loopCounter`` in multi-instance activities
+        (and what they contain)."""
+        if allowed is None:
+            allowed = (LOOP_COUNTER,) if _in_multi_instance(element) else ()
+        match = next((m for m in _MI_VARIABLES.finditer(text or "") if m.group(1) not in allowed), None)
         if match:
-            self.report("mi_variable_unsupported", f"{match.group(1)} does not exist here (a Camunda multi-instance "
-                        "variable); count the results in your own variable", element, variable=match.group(1))
+            self.report("mi_variable_unsupported", f"{match.group(1)} does not exist here: nrOfInstances, "
+                        "nrOfActiveInstances and nrOfCompletedInstances only in a completion condition, loopCounter "
+                        "only in a multi-instance activity", element, variable=match.group(1))
 
     # -- lanes and diagram -----------------------------------------------------------------------------------
 
@@ -562,7 +676,7 @@ class BpmnLinter:
                 lane = chain[0]
                 if lane.get("id") not in reported:
                     reported.add(lane.get("id"))
-                    self.report("lane_role_unknown", f"Lane {lane.get('name') or lane.get('id')!r} (id "
+                    self.report("lane_role_unknown", f"Lane {_name(lane)!r} (id "
                                 f"{lane.get('id')!r}) does not name a role: give it the id of a role code, e.g. "
                                 f"'Lane_teacher' (known: {_known(self.ctx.known_roles)})", lane, lane=lane.get("id"))
             elif not (task.get(camunda("assignee")) or task.get(camunda("candidateUsers"))):
@@ -589,8 +703,28 @@ def _event_definitions(event: Any) -> list[Any]:
     return [child for child in event if local(child).endswith("EventDefinition")]
 
 
+def _property(node: Any, name: str) -> str | None:
+    """The value of extension property ``name`` of ``node`` (its own, not its children's)."""
+    for extensions in node.iterchildren(bpmn("extensionElements")):
+        for properties in extensions.iterchildren(camunda("properties")):
+            for item in properties.iterchildren(camunda("property")):
+                if item.get("name") == name:
+                    return item.get("value") or ""
+    return None
+
+
+def _in_multi_instance(element: Any) -> bool:
+    """Is ``element`` part of a multi-instance activity (the activity, its attributes or its contents)?"""
+    return any(next(ancestor.iterchildren(bpmn("multiInstanceLoopCharacteristics")), None) is not None
+               for ancestor in (element, *element.iterancestors()))
+
+
 def _label(element: Any) -> str:
-    return f"{local(element)} {element.get('name') or element.get('id')!r}"
+    return f"{local(element)} {_name(element)!r}"
+
+
+def _name(element: Any) -> str:
+    return one_line(element.get("name")) or element.get("id")
 
 
 def _known(values: Iterable[str]) -> str:

@@ -43,12 +43,16 @@ from SpiffWorkflow.camunda.parser.task_spec import CAMUNDA_MODEL_NS, CamundaTask
 
 from .conditions import share_conditions
 from .events import EventSubprocessStartEvent, EventSubprocessStartParser, ScopedEndEvent, ScopedThrowEvent
+from .multiinstance import CamundaParallelMultiInstance, CamundaSequentialMultiInstance
 from .specs import HumanTask, PassThroughTask, TopicServiceTask
 from .timers import keep_cycle_paths, timer_expression
 
 USER_TASK_ATTRIBUTES = ("assignee", "candidateUsers", "candidateGroups", "dueDate", "followUpDate", "priority",
                         "formKey")
 SERVICE_TASK_ATTRIBUTES = ("topic", "class", "expression", "delegateExpression", "type", "resultVariable")
+#: Activities that may carry multiInstanceLoopCharacteristics (user and service tasks have their own parsers).
+MULTI_INSTANCE_TAGS = ("task", "scriptTask", "businessRuleTask", "subProcess", "callActivity", "transaction",
+                       "sendTask", "receiveTask")
 _TIMER_KINDS = {TimeDateEventDefinition: "timeDate", DurationTimerEventDefinition: "timeDuration",
                 CycleTimerEventDefinition: "timeCycle"}
 
@@ -101,14 +105,46 @@ def _camunda_extensions(task_parser: Any, attributes: tuple[str, ...]) -> dict[s
     return camunda
 
 
-class ExtUserTaskParser(UserTaskParser):
+class MultiInstanceParserMixin:
+    """Builds our Camunda 7 multi-instance specs (:mod:`~webapp.engine.multiinstance`) for any activity."""
+
+    def _add_multiinstance_task(self, loop_characteristics: Any) -> None:
+        prefix = f"{{{CAMUNDA_MODEL_NS}}}"
+        cardinality = next(loop_characteristics.iterchildren(full_tag("loopCardinality")), None)
+        condition = next(loop_characteristics.iterchildren(full_tag("completionCondition")), None)
+        collection = loop_characteristics.get(f"{prefix}collection")
+        cardinality_text = (cardinality.text or "").strip() if cardinality is not None else None
+        if not cardinality_text and collection is None:
+            self.raise_validation_exception("A multi-instance activity needs a loop cardinality or a collection")
+        collect = None
+        for extensions in self.node.iterchildren(full_tag("extensionElements")):
+            for properties in extensions.iterchildren(f"{prefix}properties"):
+                for item in properties.iterchildren(f"{prefix}property"):
+                    if item.get("name") == "collect" and (item.get("value") or "").strip():
+                        collect = item.get("value").strip()
+        sequential = loop_characteristics.get("isSequential") == "true"
+        original = self.spec.task_specs.pop(self.task.name)
+        cls = CamundaSequentialMultiInstance if sequential else CamundaParallelMultiInstance
+        self.task = cls(self.spec, original.name, "", cardinality=cardinality_text or None,
+                        condition=(condition.text or "").strip() or None if condition is not None else None,
+                        collection=collection, element_variable=loop_characteristics.get(f"{prefix}elementVariable"),
+                        collect=collect, bpmn_name=self.node.get("name"),
+                        description="Sequential MultiInstance" if sequential else "Parallel MultiInstance")
+        self._copy_task_attrs(original, loop_characteristics)
+
+
+def _with_multi_instance(parser_class: type) -> type:
+    return type(parser_class.__name__, (MultiInstanceParserMixin, parser_class), {})
+
+
+class ExtUserTaskParser(MultiInstanceParserMixin, UserTaskParser):
     def parse_extensions(self, node: Any = None) -> dict[str, Any]:
         extensions = super().parse_extensions(node)
         extensions["camunda"] = _camunda_extensions(self, USER_TASK_ATTRIBUTES)
         return extensions
 
 
-class ExtServiceTaskParser(CamundaTaskParser):
+class ExtServiceTaskParser(MultiInstanceParserMixin, CamundaTaskParser):
     def parse_extensions(self, node: Any = None) -> dict[str, Any]:
         extensions = super().parse_extensions(node)
         extensions["camunda"] = _camunda_extensions(self, SERVICE_TASK_ATTRIBUTES)
@@ -120,6 +156,10 @@ class ExtendedCamundaParser(CamundaParser):
 
     OVERRIDE_PARSER_CLASSES: ClassVar[dict[str, tuple[type, type]]] = {
         **CamundaParser.OVERRIDE_PARSER_CLASSES,
+        **{full_tag(tag): (_with_multi_instance(parser_class), spec_class)
+           for tag in MULTI_INSTANCE_TAGS
+           for parser_class, spec_class in [{**CamundaParser.PARSER_CLASSES,
+                                             **CamundaParser.OVERRIDE_PARSER_CLASSES}[full_tag(tag)]]},
         full_tag("userTask"): (ExtUserTaskParser, HumanTask),
         full_tag("serviceTask"): (ExtServiceTaskParser, TopicServiceTask),
         full_tag("task"): (CamundaTaskParser, PassThroughTask),

@@ -1,8 +1,8 @@
 """Running instances: start, load/dump state (without the spec), user tasks, timers, service tasks, history.
 
 One :class:`WorkflowRuntime` per process (worker), holding the sandbox, the service registry and a cache
-of restored specs (one per compiled definition, shared by all its instances; the lint bans the Camunda
-multi-instance form that mutates a spec).
+of restored specs (one per compiled definition, shared by all its instances; our multi-instance specs never
+change at run time).
 
 Contract for callers: every method that acts on a workflow raises only
 :class:`~webapp.engine.errors.EngineError` subclasses. After any such error the workflow object may be
@@ -49,6 +49,7 @@ from .errors import (
 from .events import throw_error
 from .expressions import SandboxEnvironment, SandboxScriptEngine, is_juel, resolve_list, resolve_single, split_list
 from .forms import FormFieldInfo, field_infos, validate_form
+from .multiinstance import CamundaMultiInstance
 from .services import (
     ServiceCall,
     ServiceRegistry,
@@ -227,6 +228,8 @@ class WorkflowRuntime:
             task_spec = spec.task_specs.get(bpmn_id)
             if task_spec is None:
                 continue
+            if isinstance(task_spec, CamundaMultiInstance):  # the instances' spec has the routing
+                task_spec = spec.task_specs[task_spec.task_spec]
             camunda = (getattr(task_spec, "extensions", None) or {}).get("camunda", {})
             groups = split_list(camunda.get("candidateGroups"))
             if any(is_juel(group) for group in groups):

@@ -29,6 +29,7 @@ from SpiffWorkflow.camunda.specs.user_task import UserTask
 from .conditions import SharedConditionalEventDefinition
 from .errors import StateInvalid
 from .events import EventSubprocessStartEvent, ScopedEndEvent, ScopedThrowEvent
+from .multiinstance import CamundaMultiInstanceConverter, CamundaParallelMultiInstance, CamundaSequentialMultiInstance
 from .services import apply_result, build_call, call_handler, lookup
 from .timers import BoundaryCycleTimerEventDefinition, now
 
@@ -100,6 +101,8 @@ def build_registry() -> Any:
     config[SharedConditionalEventDefinition] = config[ConditionalEventDefinition]
     for event_spec in (EventSubprocessStartEvent, ScopedEndEvent, ScopedThrowEvent):
         config[event_spec] = EventConverter
+    config[CamundaParallelMultiInstance] = CamundaMultiInstanceConverter
+    config[CamundaSequentialMultiInstance] = CamundaMultiInstanceConverter
     config[BpmnWorkflow] = StateOnlyWorkflowConverter
     registry = BpmnWorkflowSerializer.configure(config)
     registry.register(date, lambda v: {"value": v.isoformat()}, lambda v: date.fromisoformat(v["value"]))

@@ -300,7 +300,9 @@ def _visible_instance(instance_id: int) -> ProcessInstance:
 def instance(instance_id: int):
     instance = _visible_instance(instance_id)
     admin_form = ReasonForm() if instance_admin.may_administer(current_user) else None
+    openable = {task.id for task in instances.open_tasks(instance) if tasks.can_see(task, current_user)}
     return render_template("inbox/instance.html", instance=instance, timeline=timeline.build(instance),
+                           openable=openable,
                            summary=processes.summaries([instance]).get(instance.id),
                            incidents=instances.incidents(instance), admin_form=admin_form, now=datetime.now(UTC))
 

@@ -16,8 +16,9 @@ from flask_login import current_user, login_required
 from sqlalchemy.orm import joinedload
 
 from webapp.extensions import db
+from webapp.labels import ENTRY_SOURCE_LABELS
 from webapp.ledger import bp
-from webapp.models import CreditEntry, EntrySource, Org, OrgType, Role, RuleSet
+from webapp.models import CreditEntry, Org, OrgType, Role, RuleSet
 from webapp.security import current_roles, require_role
 from webapp.services import ledger
 from webapp.services.rules import FIXED_PERIODS, Period, Rules
@@ -31,8 +32,6 @@ EARLIEST, LATEST = date(1950, 1, 1), date(2099, 12, 31)
 PERIOD_KIND_LABELS = {"semester": _l("Semester"), "school_year": _l("School year")}
 STATUS_LABELS = {"met": _l("Met"), "not_met": _l("Not met"), "no_minimum": _l("No minimum")}
 MEASURE_LABELS = {"hours": _l("hours"), "credits": _l("credits")}
-SOURCE_LABELS = {EntrySource.APPLICATION: _l("Application"), EntrySource.IMPORT: _l("Import"),
-                 EntrySource.MANUAL: _l("Recorded by an officer"), EntrySource.REVERSAL: _l("Reversal")}
 
 
 def amount(value: float | None) -> str:
@@ -50,10 +49,35 @@ def line_name(line: ledger.Line) -> str:
     return _("Total") if line.category is None else line.name
 
 
+def _quantity(value: float | None, line: ledger.Line) -> str:
+    return _("%(n)s %(unit)s", n=amount(value), unit=MEASURE_LABELS[line.measure])
+
+
+def minimum_text(line: ledger.Line) -> str:
+    """The minimum in words: "72 学时", "多于 10 学分", and for "more than 0" (every year must have some):
+    "须有学分，多少不限", never "超过 0 学分"."""
+    if not line.exclusive:
+        return _quantity(line.minimum, line)
+    if not line.minimum:
+        return _("some %(unit)s, however few", unit=MEASURE_LABELS[line.measure])
+    return _("more than %(quantity)s", quantity=_quantity(line.minimum, line))
+
+
+def shortfall_text(line: ledger.Line) -> str:
+    """What is still missing of a line below its minimum: "30 学时"; for an exclusive minimum already reached
+    exactly, "本期还没有学分" (minimum 0) or "合计须多于 10 学分", never "若干"."""
+    if line.remaining:
+        return _quantity(line.remaining, line)
+    if not line.minimum:
+        return _("no %(unit)s in this period yet", unit=MEASURE_LABELS[line.measure])
+    return _("more than %(quantity)s in all", quantity=_quantity(line.minimum, line))
+
+
 @bp.context_processor
 def _helpers() -> dict:
     return {"amount": amount, "period_kind_label": period_kind_label, "line_name": line_name,
-            "status_labels": STATUS_LABELS, "measure_labels": MEASURE_LABELS, "source_labels": SOURCE_LABELS}
+            "minimum_text": minimum_text, "shortfall_text": shortfall_text, "status_labels": STATUS_LABELS,
+            "measure_labels": MEASURE_LABELS, "source_labels": ENTRY_SOURCE_LABELS}
 
 
 def _as_of() -> tuple[date, str | None]:
@@ -220,16 +244,18 @@ def school_csv():
         abort(404)
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\r\n")
-    writer.writerow([_("Login"), _("Name"), _("Organisation"), _("Training period"), _("Period key"), _("Category"),
-                     _("Unit"), _("Counted"), _("Minimum"), _("Remaining")])
+    writer.writerow([_("Login name"), _("Full name"), _("Organisation"), _("Training period"), _("Period key"),
+                     _("Category"), _("Unit"), _("Counted"), _("Minimum"), _("Remaining")])
     for row in context["rows"]:
         for period, line in row.missing:
-            minimum = ("> " if line.exclusive else "") + amount(line.minimum)
+            # Numbers where the rule is a number, so that a spreadsheet can add them up; words where it is not.
+            minimum = minimum_text(line) if line.exclusive else amount(line.minimum)
+            remaining = amount(line.remaining) if line.remaining else shortfall_text(line)
             writer.writerow([safe_cell(row.user.login), safe_cell(row.user.display_name),
                              safe_cell(row.user.org.name if row.user.org else ""),
                              safe_cell(f"{period_kind_label(period.kind)} {period.name}"), period.key,
                              safe_cell(line_name(line)), MEASURE_LABELS.get(line.measure, line.measure),
-                             amount(line.counted), minimum, amount(line.remaining)])
+                             amount(line.counted), minimum, remaining])
     filename = f"yanxun-below-minimum-{school.code}-{context['day'].isoformat()}.csv"
     # A byte-order mark, so that spreadsheet programs read the Chinese text as UTF-8.
     return Response(("\ufeff" + out.getvalue()).encode("utf-8"), mimetype="text/csv",

@@ -20,7 +20,7 @@ from webapp.services import audit, processes
 from webapp.services.errors import ServiceError
 from webapp.services.orgs import create_org
 from webapp.services.passwords import hash_password
-from webapp.services.users import LOGIN_PATTERN, assign_role, delegate
+from webapp.services.users import DELEGATION_FIELDS, LOGIN_PATTERN, assign_role, delegate
 
 #: Published in the README: demo data only, never for real accounts.
 DEMO_PASSWORD = "Demo@2026"  # noqa: S105 (a documented demo password, not a secret)
@@ -359,7 +359,7 @@ class _Builder:
         audit.record("demo.seed", actor=admin, obj=self.orgs[DEMO_CITY_CODE],
                      after={"orgs": self.counts.orgs, "users": self.counts.users})
         audit.record("delegation.create", actor=admin, obj=delegation,
-                     after={"from": "liufang", "to": "wanglei", "role": Role.SCHOOL_OFFICER.value})
+                     after=audit.snapshot(delegation, DELEGATION_FIELDS))
         db.session.flush()
 
 

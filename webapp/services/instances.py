@@ -243,7 +243,7 @@ def fire_due_timers(instance: ProcessInstance, now: datetime | None = None) -> l
         runtime.tick(context.workflow, now)
         if due:
             audit.record("timer.fire", actor=None, obj=instance, instance_id=instance.id, after={"timers": due})
-        sync_tasks(instance, context.workflow)
+        sync_tasks(instance, context.workflow, action="timer")
     return due
 
 
@@ -387,11 +387,17 @@ def _open_rows(instance_id: int) -> dict[str, HumanTask]:
 
 def sync_tasks(instance: ProcessInstance, workflow: Any, *, completed: HumanTask | None = None,
                actor: User | None = None, new: bool = False,
-               open_rows: dict[str, HumanTask] | None = None) -> None:
+               open_rows: dict[str, HumanTask] | None = None, action: str | None = None,
+               stop_when_unassignable: bool = True) -> None:
     """Make the open ``human_task`` rows of ``instance`` match the engine's READY user tasks.
 
     ``new``: the instance was just started, so it has no rows yet; ``open_rows``: the caller has just read
     them (in this transaction, with the instance locked). Both save a query.
+
+    A new task that nobody could work on (its assignee and candidate users are no active users, and it has no
+    candidate groups) gets no row: the instance stops (``INCIDENT``) with an incident naming the task and the
+    logins, recorded under ``action`` (what was being done); the rest of the step is kept. With
+    ``stop_when_unassignable=False`` such a task raises :class:`EngineIncident` instead.
     """
     ready = get_runtime().ready_user_tasks(workflow) if instance.status is InstanceStatus.RUNNING else []
     ready_ids = {info.task_id for info in ready}
@@ -415,14 +421,62 @@ def sync_tasks(instance: ProcessInstance, workflow: Any, *, completed: HumanTask
         for row in closed:
             db.session.expire(row, ["candidates"])
     notifications.tasks_closed(closed)
-    known = {user.login: user for user in (actor, instance.initiator) if user is not None}
-    created = [_new_task(instance, info, known) for info in ready if info.task_id not in open_rows]
-    db.session.add_all(created)
+    known = {user.login: user for user in (actor, instance.initiator) if user is not None and user.active}
+    created, unassignable = [], []
+    for info in ready:
+        if info.task_id not in open_rows:
+            task = _new_task(instance, info, known)
+            if task.assignee is not None or task.candidates:
+                created.append((info, task))
+            else:
+                unassignable.append((info, task))
+                if task in db.session:
+                    db.session.expunge(task)
+    if unassignable and not stop_when_unassignable:
+        raise _unassignable_error(unassignable[0][0])
+    db.session.add_all([task for _info, task in created])
     db.session.flush()
-    for task in created:
+    for _info, task in created:
         notifications.task_opened(task, actor=actor)
+    if unassignable:
+        _stop_unassignable(instance, unassignable[0][0], action or ("start" if new else "complete" if completed
+                                                                    else "service"), actor)
     if workflow is not None and instance.status is InstanceStatus.RUNNING:
         service_queue.queue_started(instance, workflow)
+
+
+def _unassignable_error(info: UserTaskInfo) -> EngineIncident:
+    """Camunda 7 would create a task nobody sees; we stop the instance instead (an administrator fixes the user
+    or the data, then retries)."""
+    logins = [*([info.assignee] if info.assignee else []), *info.candidate_users]
+    who = (f"is assigned to {', '.join(repr(login) for login in logins)}, none of them an active user, and has no "
+           "candidate groups" if logins else "has no assignee, candidate users or candidate groups")
+    return EngineIncident(
+        f"Task {info.name or info.bpmn_id!r} {who}, so nobody can see or complete it; create or activate the user "
+        "(or correct the process data), then retry", code="task_unassignable",
+        bpmn_id=info.bpmn_id, task_id=info.task_id, task_name=info.name,
+        params={"logins": logins})
+
+
+def _stop_unassignable(instance: ProcessInstance, info: UserTaskInfo, action: str, actor: User | None) -> None:
+    """Keep what was done (the step that reached the task is sound) but stop the instance with an incident."""
+    error = _unassignable_error(info)
+    incident = Incident(instance_id=instance.id, action=action, bpmn_id=info.bpmn_id,
+                        error_type=type(error).__name__, message=str(error),
+                        details={"code": error.code, "task_id": info.task_id, "task_name": info.name,
+                                 "logins": error.params["logins"], "actor_id": actor.id if actor else None})
+    db.session.add(incident)
+    instance.status = InstanceStatus.INCIDENT
+    db.session.flush()
+    audit.record("instance.incident", actor=None, obj=incident, instance_id=instance.id,
+                 after={"action": action, "error": incident.message[:500]})
+
+
+def resync_tasks(instance: ProcessInstance, actor: User) -> None:
+    """Rebuild the inbox rows of a (locked, running) instance from its stored state, e.g. once an administrator
+    has fixed the user a task is assigned to; a task that still nobody can work on raises :class:`ActionFailed`."""
+    with _acting(instance, "retry", actor) as context:
+        sync_tasks(instance, context.workflow, actor=actor, stop_when_unassignable=False)
 
 
 def _users_by_login(logins: list[str]) -> dict[str, User]:

@@ -253,6 +253,8 @@ def retry_incident(incident_id: int, actor: User) -> ServiceJob | None:
     elif instance.status is InstanceStatus.INCIDENT:
         instance.status = InstanceStatus.RUNNING
         job = None
+        if (incident.details or {}).get("code") == "task_unassignable":  # the user may exist now: make the task
+            instances.resync_tasks(instance, actor)
     else:
         raise Conflict(_l("There is nothing to retry for this incident; mark it resolved instead."))
     _resolve(incident, actor, "incident.retry")

@@ -13,7 +13,7 @@ from webapp.inbox import pages
 from webapp.models import HumanTask
 from webapp.processes.credit_application import applications
 from webapp.processes.credit_application.models import Application, ApplicationStatus, Evidence
-from webapp.services import instances, timeline
+from webapp.services import instances, tasks, timeline
 from webapp.services.errors import Conflict, FormRejected, NotAllowed, NotFound, ServiceError
 
 bp = Blueprint("applications", __name__, url_prefix="/applications", template_folder="templates")
@@ -104,7 +104,8 @@ def show(application_id: int):
     return render_template("credit_application/show.html", application=application, levels=dict(LEVEL_CHOICES),
                            rules=applications.rules_for(application.teacher, application.end_date),
                            timeline=timeline.build(application.instance) if application.instance else None,
-                           open_task=applications.open_task(application))
+                           open_task=task if (task := applications.open_task(application)) is not None
+                           and tasks.can_see(task, current_user) else None)
 
 
 @bp.route("/<int:application_id>/edit", methods=["GET", "POST"])
