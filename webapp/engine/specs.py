@@ -23,6 +23,7 @@ from SpiffWorkflow.camunda.serializer.config import CAMUNDA_CONFIG
 from SpiffWorkflow.camunda.serializer.task_spec import UserTaskConverter
 from SpiffWorkflow.camunda.specs.user_task import UserTask
 
+from .dmn import DecisionTask, DecisionTaskConverter
 from .errors import StateInvalid
 from .services import apply_result, build_call, call_handler, lookup
 from .timers import now
@@ -81,6 +82,7 @@ def build_registry() -> Any:
     config = dict(CAMUNDA_CONFIG)
     config[HumanTask] = UserTaskConverter
     config[TopicServiceTask] = BpmnTaskSpecConverter
+    config[DecisionTask] = DecisionTaskConverter
     config[BpmnWorkflow] = StateOnlyWorkflowConverter
     registry = BpmnWorkflowSerializer.configure(config)
     registry.register(date, lambda v: {"value": v.isoformat()}, lambda v: date.fromisoformat(v["value"]))
