@@ -251,7 +251,7 @@ class _Parser:
         return ["range", opening[1] == "[", low, high, closing[1] == "]"]
 
     def endpoint(self) -> Node:
-        node = self.factor()
+        node = self.expression()
         if node[0] not in ("lit", "path"):
             raise FeelUnsupported("a comparison or range takes a value or a variable name, not a calculation")
         return node
