@@ -3,6 +3,7 @@ cell or attribute outside what YanXun runs refused at deploy with its file, line
 
 from __future__ import annotations
 
+import json
 import re
 from typing import Any
 
@@ -256,6 +257,29 @@ def test_table_features_outside_the_subset_are_refused(old: str, new: str, code:
     assert problem.line == line_of(dmn, needle) and problem.element_id in ("review_route", "review_checks")
 
 
+def test_an_output_mapping_on_a_business_rule_task_is_refused() -> None:
+    mapping = ('<bpmn:extensionElements><camunda:inputOutput><camunda:outputParameter name="level">'
+               "${decisionResult.singleEntry}</camunda:outputParameter></camunda:inputOutput></bpmn:extensionElements>")
+    bpmn = process_xml("rule_task", [
+        ("startEvent", "start", "", ""),
+        ("businessRuleTask", "decide", 'name="判定" camunda:decisionRef="credit_level"', mapping),
+        ("endEvent", "end", "", ""),
+    ], [("start", "decide", None), ("decide", "end", None)])
+    report = check({"rule_task.bpmn": bpmn, "rules.dmn": PATH_DMN})
+    [problem] = report.errors
+    assert (problem.code, problem.element_id) == ("decision_io_unsupported", "decide")
+
+
+def test_a_rule_with_a_cell_too_few_is_refused() -> None:
+    cell = '<inputEntry id="UnaryTests_p1_category">\n          <text>-</text>\n        </inputEntry>\n'
+    dmn = PATH_DMN.replace(cell, "")
+    assert dmn != PATH_DMN
+    report = check({"approval_path.bpmn": diagram("approval_path.bpmn"), "approval_path.dmn": dmn})
+    [problem] = report.errors
+    assert (problem.code, problem.line, problem.params["rule_number"]) == (
+        "dmn_table_invalid", line_of(dmn, '<rule id="Rule_high">'), 1)
+
+
 def test_a_literal_expression_decision_and_a_missing_requirement_are_refused() -> None:
     literal = ('<decision id="credit_level" name="学时等级">\n    <variable id="Variable_level" name="level" />\n'
                '    <literalExpression id="LiteralExpression_level">\n      <text>"low"</text>\n'
@@ -279,13 +303,16 @@ def test_a_literal_expression_decision_and_a_missing_requirement_are_refused() -
      "decision_binding_unsupported"),
     ('camunda:resultVariable="decisionResult"', "decision_result_variable_invalid"),
     ('camunda:resultVariable="my result"', "decision_result_variable_invalid"),
+    ('camunda:resultVariable="r" camunda:decisionRef="${which}"', "decision_ref_expression_unsupported"),
 ])
 def test_business_rule_task_attributes_outside_the_subset_are_refused(attributes: str, code: str) -> None:
     bpmn = process_xml("rule_task", [
         ("startEvent", "start", "", ""),
-        ("businessRuleTask", "decide", f'name="判定" camunda:decisionRef="credit_level" {attributes}', ""),
+        ("businessRuleTask", "decide", f'name="判定" {attributes}', ""),
         ("endEvent", "end", "", ""),
     ], [("start", "decide", None), ("decide", "end", None)])
+    if "decisionRef" not in attributes:
+        bpmn = bpmn.replace('name="判定"', 'name="判定" camunda:decisionRef="credit_level"')
     report = check({"rule_task.bpmn": bpmn, "rules.dmn": PATH_DMN})
     assert code in error_codes(report)
     problem = next(p for p in report.errors if p.code == code)
@@ -333,3 +360,23 @@ def test_expressions(text: str, expected: Any) -> None:
 def test_what_is_not_feel_we_run_is_refused(cell: str) -> None:
     with pytest.raises(FeelUnsupported):
         parse_unary_tests(cell)
+
+
+def test_an_instance_past_a_decision_saves_and_loads(runtime: WorkflowRuntime) -> None:
+    bpmn = process_xml("rule_then_review", [
+        ("startEvent", "start", "", ""),
+        ("businessRuleTask", "decide", 'name="判定" camunda:decisionRef="approval_path" '
+         'camunda:resultVariable="approver" camunda:mapDecisionResult="singleEntry"', ""),
+        ("userTask", "review", 'name="审核" camunda:candidateGroups="principal"', ""),
+        ("endEvent", "end", "", ""),
+    ], [("start", "decide", None), ("decide", "review", None), ("review", "end", None)])
+    definition = compile_text({"rule_then_review.bpmn": bpmn, "rules.dmn": PATH_DMN})
+    workflow = runtime.start(definition.spec_json, {"hours": 5, "category": "research"}, initiator="t42")
+    state, _ = runtime.dump(workflow)
+    stored = json.loads(state)
+    stored["serializer_version"] = "1.4"  # an older state runs the migrations, which convert the spec too
+    for blob in (state, json.dumps(stored)):
+        restored = runtime.load(definition.spec_json, blob)
+        [task] = runtime.ready_user_tasks(restored)
+        runtime.complete_user_task(restored, task.task_id, {})
+        assert runtime.is_completed(restored) and runtime.variables(restored)["approver"] == "principal"

@@ -41,6 +41,7 @@ from .feel import FeelUnsupported, evaluate, matches, parse_expression, parse_un
 HIT_POLICIES = ("UNIQUE", "FIRST", "ANY", "RULE ORDER", "COLLECT")
 TYPES = ("", "string", "integer", "long", "double", "boolean")
 MAPPINGS = ("singleEntry", "singleResult", "collectEntries", "resultList")
+BPMN_MODEL_NS = "http://www.omg.org/spec/BPMN/20100524/MODEL"
 _INT_RANGE = {"integer": 2 ** 31, "long": 2 ** 63}
 _WRITE_INSTEAD_CONDITION = ('write a value ("a", 10, true, null), a comparison (< 10), a range ([1..10]), a list '
                             '("a", "b"), not(...) of these, or - for any value')
@@ -201,6 +202,10 @@ def _compile_table(decision: Any, table: Any, requires: list[str], default_langu
             results.append(_cell(text, line, "expression", decision, f"{where}, output column {column} ({label})",
                                  _language(entry, default_language), find, rule=rule.get("id"), rule_number=number,
                                  column=column))
+        if len(tests) != len(inputs) or len(results) != len(outputs):
+            find("dmn_table_invalid", f"Decision {_label(decision)}, {where} has {len(tests)} input and {len(results)} "
+                 f"output cells for {len(inputs)} input and {len(outputs)} output columns; save the table again from "
+                 "Camunda Modeler", rule.sourceline, rule=rule.get("id"), rule_number=number)
         rules.append({"id": rule.get("id"), "number": number, "tests": tests, "outputs": results})
     return {"id": decision.get("id"), "name": decision.get("name") or "", "hit_policy": hit_policy,
             "requires": requires, "inputs": inputs, "outputs": outputs, "rules": rules}
@@ -266,6 +271,10 @@ def business_rule_task_findings(node: Any) -> list[tuple[str, str, str]]:
     elif (not (name := variable.strip()).isidentifier() or name.startswith("_")) or name == "decisionResult":
         found.append(("decision_result_variable_invalid", f"The result variable {variable!r} must be a variable name "
                       "(letters, digits, _; not starting with _ and not 'decisionResult')", "error"))
+    if node.find(f"{{{BPMN_MODEL_NS}}}extensionElements/{camunda('inputOutput')}") is not None:
+        found.append(("decision_io_unsupported", "Input/output parameters on a business rule task are not supported "
+                      "(an output mapping of decisionResult would be lost); set 'Result variable' and 'Map decision "
+                      "result' instead", "error"))
     for implementation in ("class", "expression", "delegateExpression", "type"):
         if node.get(camunda(implementation)):
             found.append(("decision_implementation_unsupported", f"A business rule task implemented by "
