@@ -228,6 +228,16 @@ def test_a_cell_outside_the_subset_is_refused_naming_it(entry: str, text: str, r
     assert not report.definitions
 
 
+def test_an_input_expression_may_compare(runtime: WorkflowRuntime) -> None:
+    dmn = PATH_DMN.replace("<text>hours</text>", "<text>hours &gt;= 24</text>").replace(
+        '<inputExpression id="InputExpression_level_hours" typeRef="integer">',
+        '<inputExpression id="InputExpression_level_hours" typeRef="boolean">')
+    dmn = set_cell(set_cell(dmn, "UnaryTests_l1", "false"), "UnaryTests_l2", "true")
+    definition = rule_task("credit_level", 'camunda:resultVariable="level" camunda:mapDecisionResult="singleEntry"',
+                           dmn=dmn)
+    assert [run(runtime, definition, hours=hours)["level"] for hours in (23, 24, None)] == ["low", "high", None]
+
+
 def test_an_input_expression_outside_the_subset_is_refused() -> None:
     dmn = RULES_DMN.replace("<text>online</text>", "<text>is_online()</text>")
     [problem] = check({"review_rules.bpmn": diagram("review_rules.bpmn"), "review_rules.dmn": dmn}).errors
@@ -349,6 +359,9 @@ def test_unary_tests(cell: str, value: Any, expected: bool) -> None:
     ("true", True), ("null", None), ("hours", 12), ("application.category", "research"), ("application.nope", None),
     ("missing", None), ("missing.key", None), ("hours * 2 + 1", 25), ("(hours - 2) / 4", 2.5), ("hours / 4", 3),
     ("hours / 0", None), ('"a" + "b"', "ab"), ('"a" + 1', None), ("-hours", -12), ("missing + 1", None),
+    ("hours > 10", True), ("hours * 2 <= 20", False), ('application.category = "research"', True),
+    ('application.category != "research"', False), ("missing = null", True), ("missing > 1", None),
+    ('hours = "12"', None), ('hours != "12"', None),
 ])
 def test_expressions(text: str, expected: Any) -> None:
     variables = {"hours": 12, "application": {"category": "research"}}

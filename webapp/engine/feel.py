@@ -9,7 +9,8 @@ designers draw and evaluates it as Camunda's FEEL engine (feel-scala 1.17, which
   intervals ``[a..b]``, ``(a..b)``, ``]a..b[`` and mixed, comma lists (any of them), ``not(...)`` of
   all that, and ``null``;
 * expressions (input expressions and output entries): literals (``"text"``, numbers, ``true``, ``false``,
-  ``null``), names and dotted paths (``application.hours``), ``+ - * /`` and parentheses.
+  ``null``), names and dotted paths (``application.hours``), ``+ - * /``, parentheses and one comparison
+  (``hours > 40``, ``category = "research"``, ``!=``).
 
 Everything else raises :class:`FeelUnsupported` with a hint saying what to write instead. Parsed forms are
 plain JSON lists (they are stored in the compiled definition) and evaluated by :func:`matches` and
@@ -127,6 +128,14 @@ class _Parser:
         return FeelUnsupported(f"unexpected {value!r}{f' (expected {what})' if what else ''}")
 
     # -- expressions -------------------------------------------------------------------------------------
+
+    def comparison(self) -> Node:
+        node = self.expression()
+        token = self.peek()
+        if token is not None and token[0] == "op" and token[1] in (*_COMPARISONS, "=", "!="):
+            self.pos += 1
+            node = ["compare", token[1], node, self.expression()]
+        return node
 
     def expression(self) -> Node:
         node = self.term()
@@ -284,7 +293,7 @@ def parse_expression(text: str | None) -> Node:
         raise FeelUnsupported("the expression is empty")
     if parser.tokens[0] == ("op", "<") or parser.tokens[0][0] == "range" or parser.tokens[0][1] in ("[", "]"):
         raise FeelUnsupported("a comparison or range belongs in a condition (input) cell; write a value here")
-    node = parser.expression()
+    node = parser.comparison()
     if not parser.done():
         if parser.peek() == ("op", ","):
             raise FeelUnsupported("a list of values belongs in a condition (input) cell; write one value here")
@@ -314,6 +323,14 @@ def evaluate(node: Node, variables: Mapping[str, Any]) -> Any:
         for key in node[1][1:]:
             value = value.get(key) if isinstance(value, Mapping) else None
         return value
+    if kind == "compare":
+        left, right = evaluate(node[2], variables), evaluate(node[3], variables)
+        if node[1] == "=":
+            return _equal(left, right)
+        if node[1] == "!=":
+            equal = _equal(left, right)
+            return None if equal is None else not equal
+        return _compare(node[1], left, right)
     if kind == "neg":
         operand = evaluate(node[1], variables)
         return -operand if _is_number(operand) else None
