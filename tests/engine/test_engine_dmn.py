@@ -204,6 +204,7 @@ def test_a_file_with_two_independent_decisions_loads() -> None:
     ("UnaryTests_r2_hours", "== 40", ("Rule_many_hours", 2), 2, "'==' is Python"),
     ("UnaryTests_r3_category", '"training" or "research"', ("Rule_online", 3), 1, "with commas"),
     ("UnaryTests_r4_category", 'date("2026-09-01")', ("Rule_school", 4), 1, "as ISO text"),
+    ("UnaryTests_r4_category", '< date and time("2026-09-01T08:00:00")', ("Rule_school", 4), 1, "as ISO text"),
     ("UnaryTests_r4_hours", "? > 3", ("Rule_school", 4), 2, "'?'"),
     ("UnaryTests_r4_hours", "[1..hours * 2]", ("Rule_school", 4), 2, "not a calculation"),
     ("UnaryTests_r5_hours", '"a", not("b")', ("Rule_no_hours", 5), 2, "whole cell"),

@@ -107,6 +107,8 @@ class _Parser:
         if token is None:
             return FeelUnsupported(f"it ends too early{f' (expected {what})' if what else ''}")
         value = token[1]
+        if value == "and" and self.pos > 0 and self.tokens[self.pos - 1] == ("name", "date"):
+            return FeelUnsupported("the function date and time(...) is not supported" + _function_hint("date"))
         hints = {
             "==": "'==' is Python; in a condition cell write the value alone (\"a\") or a comparison (< 10)",
             "!=": "'!=' is Python; write not(\"a\")",
