@@ -23,6 +23,7 @@ from SpiffWorkflow.camunda.serializer.config import CAMUNDA_CONFIG
 from SpiffWorkflow.camunda.serializer.task_spec import UserTaskConverter
 from SpiffWorkflow.camunda.specs.user_task import UserTask
 
+from .dmn import DecisionTask, DecisionTaskConverter
 from .errors import StateInvalid
 from .multiinstance import CamundaMultiInstanceConverter, CamundaParallelMultiInstance, CamundaSequentialMultiInstance
 from .services import apply_result, build_call, call_handler, lookup
@@ -84,6 +85,7 @@ def build_registry() -> Any:
     config[TopicServiceTask] = BpmnTaskSpecConverter
     config[CamundaParallelMultiInstance] = CamundaMultiInstanceConverter
     config[CamundaSequentialMultiInstance] = CamundaMultiInstanceConverter
+    config[DecisionTask] = DecisionTaskConverter
     config[BpmnWorkflow] = StateOnlyWorkflowConverter
     registry = BpmnWorkflowSerializer.configure(config)
     registry.register(date, lambda v: {"value": v.isoformat()}, lambda v: date.fromisoformat(v["value"]))
