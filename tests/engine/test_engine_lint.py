@@ -3,22 +3,11 @@
 from __future__ import annotations
 
 import pytest
-from engine_support import TOPICS, check, diagram, error_codes
+from engine_support import TOPICS, check, diagram, error_codes, line_of, mutate
 
 from webapp.engine import DefinitionInvalid, Problem, Report, deploy
 
 APPROVAL = diagram("approval.bpmn")
-
-
-def line_of(text: str, needle: str) -> int:
-    return text[:text.index(needle)].count("\n") + 1
-
-
-def mutate(*replacements: tuple[str, str], text: str = APPROVAL) -> str:
-    for old, new in replacements:
-        assert old in text, old
-        text = text.replace(old, new)
-    return text
 
 
 def problems(report: Report, code: str) -> list[Problem]:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from engine_support import T0, check, compile_text, diagram
+from engine_support import T0, check, compile_text, diagram, line_of, mutate
 
 from webapp.engine import Problem, Report, WorkflowRuntime
 from webapp.engine.expressions import variable_of
@@ -11,17 +11,6 @@ from webapp.engine.expressions import variable_of
 APPROVAL = diagram("approval.bpmn")
 SUBMISSION = {"title": "机器人课程", "hours": "12", "category": "research", "course_date": "2026-02-20",
               "online": True}
-
-
-def line_of(text: str, needle: str) -> int:
-    return text[:text.index(needle)].count("\n") + 1
-
-
-def mutate(*replacements: tuple[str, str], text: str = APPROVAL) -> str:
-    for old, new in replacements:
-        assert old in text, old
-        text = text.replace(old, new)
-    return text
 
 
 def named(report: Report) -> list[tuple[str, str, int | None, str | None, str | None]]:
