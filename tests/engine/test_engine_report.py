@@ -8,7 +8,6 @@ from engine_support import T0, check, compile_text, diagram, line_of, mutate
 from webapp.engine import Problem, Report, WorkflowRuntime
 from webapp.engine.expressions import variable_of
 
-APPROVAL = diagram("approval.bpmn")
 SUBMISSION = {"title": "机器人课程", "hours": "12", "category": "research", "course_date": "2026-02-20",
               "online": True}
 
