@@ -88,3 +88,17 @@ def process_xml(process_id: str, nodes: list[tuple[str, str, str, str]],
 def script_node(node_id: str, script: str, name: str = "脚本") -> tuple[str, str, str, str]:
     return ("scriptTask", node_id, f'name="{name}" scriptFormat="python"',
             f"<bpmn:script>{escape(script)}</bpmn:script>")
+
+
+def line_of(text: str, needle: str) -> int:
+    """The line of ``text`` where ``needle`` first stands."""
+    return text[:text.index(needle)].count("\n") + 1
+
+
+def mutate(*replacements: tuple[str, str], text: str | None = None) -> str:
+    """``text`` (by default ``approval.bpmn``) with each (old, new) replaced; every old must be there."""
+    text = diagram("approval.bpmn") if text is None else text
+    for old, new in replacements:
+        assert old in text, old
+        text = text.replace(old, new)
+    return text

@@ -3,22 +3,11 @@
 from __future__ import annotations
 
 import pytest
-from engine_support import TOPICS, check, diagram, error_codes
+from engine_support import TOPICS, check, diagram, error_codes, line_of, mutate
 
 from webapp.engine import DefinitionInvalid, Problem, Report, deploy
 
 APPROVAL = diagram("approval.bpmn")
-
-
-def line_of(text: str, needle: str) -> int:
-    return text[:text.index(needle)].count("\n") + 1
-
-
-def mutate(*replacements: tuple[str, str], text: str = APPROVAL) -> str:
-    for old, new in replacements:
-        assert old in text, old
-        text = text.replace(old, new)
-    return text
 
 
 def problems(report: Report, code: str) -> list[Problem]:
@@ -332,20 +321,21 @@ def test_task_with_two_outgoing_flows() -> None:
     assert report.errors[0].element_id == "submit"
 
 
-def test_dmn_decision_must_be_uploaded_and_cells_must_be_python() -> None:
+def test_dmn_decision_must_be_uploaded_and_cells_must_be_feel() -> None:
     assert error_codes(check({"rules.bpmn": diagram("rules.bpmn")})) == ["decision_missing"]
-    feel = diagram("credit_limits.dmn").replace('"online"', "[1..10]")
-    report = check({"rules.bpmn": diagram("rules.bpmn"), "limits.dmn": feel})
+    python = diagram("credit_limits.dmn").replace('"online"', "'online'")
+    report = check({"rules.bpmn": diagram("rules.bpmn"), "limits.dmn": python})
     [problem] = report.errors
-    assert (problem.code, problem.file, problem.line) == ("dmn_cell_invalid", "limits.dmn", line_of(feel, "[1..10]"))
+    assert (problem.code, problem.file, problem.line) == ("dmn_cell_invalid", "limits.dmn", line_of(python, "'online'"))
+    assert (problem.element_id, problem.element_name) == ("credit_limits", "学时上限")
+    assert "double quotes" in problem.message
 
 
-def test_dmn_that_spiffworkflow_cannot_read_is_reported() -> None:
+def test_a_decision_id_used_twice_in_an_upload_is_reported() -> None:
     dmn = diagram("credit_limits.dmn")
-    decision = dmn[dmn.index("  <decision"):dmn.index("  <dmndi:DMNDI>")]
-    twice = dmn.replace(decision, decision + decision.replace('id="', 'id="x_'))
-    report = check({"rules.bpmn": diagram("rules.bpmn"), "limits.dmn": twice})
+    report = check({"rules.bpmn": diagram("rules.bpmn"), "limits.dmn": dmn, "copy.dmn": dmn})
     assert "parse_failed" in error_codes(report)
+    assert any("used twice" in p.message and p.line for p in report.errors)
     assert not report.definitions
 
 

@@ -7,7 +7,6 @@ and silently drops much Camunda Modeler writes; these checks make such problems 
 
 from __future__ import annotations
 
-import ast
 import re
 import threading
 from collections.abc import Iterable, Mapping
@@ -20,9 +19,9 @@ from lxml import etree
 from SpiffWorkflow.bpmn.parser.BpmnParser import BpmnValidator
 from SpiffWorkflow.dmn.parser.BpmnDmnParser import SCHEMAS as DMN_SCHEMAS
 
-from .bounds import Unbounded, unbounded
+from .dmn import business_rule_task_findings, compile_dmn
 from .errors import ExpressionError
-from .expressions import compile_expression, compile_script, is_juel, juel_to_python, split_list, variable_of
+from .expressions import compile_expression, compile_script, is_juel, split_list, variable_of
 from .forms import CONSTRAINTS, FIELD_TYPES, coerce
 from .multiinstance import COUNTERS, LOOP_COUNTER
 from .parser import ExtendedCamundaParser, role_for_lane
@@ -456,13 +455,8 @@ class BpmnLinter:
                         "(Implementation 'DMN')", node)
         elif ref not in self.ctx.decision_ids:
             self.report("decision_missing", f"Decision {ref!r} is not in the uploaded DMN files", node, decision=ref)
-        mapped = [a for a in ("resultVariable", "mapDecisionResult") if node.get(camunda(a))]
-        if mapped:
-            # Camunda 7 would store the (mapped) result under resultVariable; here each output column becomes a
-            # variable of its own name, so a later ${resultVariable} would find nothing.
-            self.report("decision_result_unsupported", f"{', '.join(mapped)} on {_label(node)} is not supported: "
-                        "each output column of the decision becomes a variable of its name; clear the field(s) and "
-                        "read the output names", node)
+        for code, message, severity in business_rule_task_findings(node):
+            self.report(code, message, node, severity=severity)
 
     def check_callActivity(self, node: Any) -> None:  # noqa: N802
         called = node.get("calledElement")
@@ -736,38 +730,7 @@ def _known(values: Iterable[str]) -> str:
 # ---------------------------------------------------------------------------------------------------------
 
 def dmn_problems(file: str, root: Any) -> list[Problem]:
-    """DMN cells are Python, not FEEL: check that each one parses as the DMN engine will read it."""
-    problems = []
-    ns = etree.QName(root).namespace
-    for entry in root.iter(f"{{{ns}}}inputEntry", f"{{{ns}}}outputEntry", f"{{{ns}}}inputExpression"):
-        text_node = next(entry.iterchildren(f"{{{ns}}}text"), None)
-        text = (text_node.text if text_node is not None else "") or ""
-        if not text.strip() or (local(entry) == "inputEntry" and text.strip() == "-"):
-            continue
-        candidates = [text.replace("?", "dmninputexpr")]
-        if local(entry) == "inputEntry":
-            candidates.append(f"v {candidates[0]}")
-        if not any(_parses(candidate) for candidate in candidates):
-            problems.append(Problem("dmn_cell_invalid", f"DMN cell {text.strip()!r} is not a Python expression (FEEL "
-                                    "is not supported)", file, text_node.sourceline, entry.get("id"), None))
-            continue
-        problem = next(filter(None, (_unbounded_cell(candidate) for candidate in candidates)), None)
-        if problem:
-            problems.append(Problem("dmn_cell_unbounded", f"DMN cell {text.strip()!r}: {problem.why}", file,
-                                    text_node.sourceline, entry.get("id"), None))
-    return problems
-
-
-def _unbounded_cell(text: str) -> Unbounded | None:
-    try:
-        return unbounded(ast.parse(juel_to_python(text) if is_juel(text) else text.strip(), mode="eval"))
-    except (SyntaxError, ExpressionError):
-        return None
-
-
-def _parses(text: str) -> bool:
-    try:
-        ast.parse(juel_to_python(text) if is_juel(text) else text.strip(), mode="eval")
-    except (SyntaxError, ExpressionError):
-        return False
-    return True
+    """Every problem of a DMN document: cells outside the FEEL subset, unsupported hit policies and types,
+    missing required decisions (see :mod:`webapp.engine.dmn`)."""
+    _, findings = compile_dmn(root)
+    return [Problem(f.code, f.message, file, f.line, f.element_id, f.element_name, params=f.params) for f in findings]

@@ -31,6 +31,7 @@ from typing import Any, ClassVar
 
 from lxml import etree
 from SpiffWorkflow.bpmn.parser.util import full_tag
+from SpiffWorkflow.bpmn.parser.ValidationException import ValidationException
 from SpiffWorkflow.bpmn.specs.event_definitions.multiple import MultipleEventDefinition
 from SpiffWorkflow.bpmn.specs.event_definitions.timer import (
     CycleTimerEventDefinition,
@@ -42,6 +43,7 @@ from SpiffWorkflow.camunda.parser.event_parsers import CamundaEndEventParser, Ca
 from SpiffWorkflow.camunda.parser.task_spec import CAMUNDA_MODEL_NS, CamundaTaskParser, UserTaskParser
 
 from .conditions import share_conditions
+from .dmn import DecisionTask, DecisionTaskParser, compile_dmn
 from .events import EventSubprocessStartEvent, EventSubprocessStartParser, ScopedEndEvent, ScopedThrowEvent
 from .multiinstance import CamundaParallelMultiInstance, CamundaSequentialMultiInstance
 from .specs import HumanTask, PassThroughTask, TopicServiceTask
@@ -162,10 +164,11 @@ class ExtendedCamundaParser(CamundaParser):
                                              **CamundaParser.OVERRIDE_PARSER_CLASSES}[full_tag(tag)]]},
         full_tag("userTask"): (ExtUserTaskParser, HumanTask),
         full_tag("serviceTask"): (ExtServiceTaskParser, TopicServiceTask),
-        full_tag("task"): (CamundaTaskParser, PassThroughTask),
+        full_tag("task"): (_with_multi_instance(CamundaTaskParser), PassThroughTask),
         full_tag("startEvent"): (EventSubprocessStartParser, EventSubprocessStartEvent),
         full_tag("endEvent"): (CamundaEndEventParser, ScopedEndEvent),
         full_tag("intermediateThrowEvent"): (CamundaIntermediateThrowEventParser, ScopedThrowEvent),
+        full_tag("businessRuleTask"): (DecisionTaskParser, DecisionTask),
     }
 
     def __init__(self, *, known_roles: Iterable[str] = (), validator: Any = None) -> None:
@@ -173,6 +176,18 @@ class ExtendedCamundaParser(CamundaParser):
         self.known_roles = frozenset(known_roles)
         self._lane_chains: dict[int, dict[str, list[tuple[str, str]]]] = {}
         self._normalized: set[int] = set()
+        self.decisions: dict[str, dict[str, Any]] = {}
+
+    def add_dmn_xml(self, node: Any, filename: str | None = None) -> None:
+        """Compile every decision of a DMN document (see :mod:`webapp.engine.dmn`); SpiffWorkflow's own DMN
+        parser is not used (it takes the first decision of a file only, and reads cells as Python)."""
+        decisions, _ = compile_dmn(node)  # the deploy check reports the problems
+        for decision_id in decisions:
+            if decision_id in self.decisions:
+                element = next(e for e in node.iter() if e.get("id") == decision_id)
+                raise ValidationException(f"Decision id {decision_id!r} is used twice in the upload; rename one",
+                                          node=element, file_name=filename)
+        self.decisions.update(decisions)
 
     def _add_diagram_indexes(self, bpmn: Any) -> None:
         super()._add_diagram_indexes(bpmn)

@@ -27,6 +27,7 @@ from SpiffWorkflow.camunda.serializer.task_spec import UserTaskConverter
 from SpiffWorkflow.camunda.specs.user_task import UserTask
 
 from .conditions import SharedConditionalEventDefinition
+from .dmn import DecisionTask, DecisionTaskConverter
 from .errors import StateInvalid
 from .events import EventSubprocessStartEvent, ScopedEndEvent, ScopedThrowEvent
 from .multiinstance import CamundaMultiInstanceConverter, CamundaParallelMultiInstance, CamundaSequentialMultiInstance
@@ -103,6 +104,7 @@ def build_registry() -> Any:
         config[event_spec] = EventConverter
     config[CamundaParallelMultiInstance] = CamundaMultiInstanceConverter
     config[CamundaSequentialMultiInstance] = CamundaMultiInstanceConverter
+    config[DecisionTask] = DecisionTaskConverter
     config[BpmnWorkflow] = StateOnlyWorkflowConverter
     registry = BpmnWorkflowSerializer.configure(config)
     registry.register(date, lambda v: {"value": v.isoformat()}, lambda v: date.fromisoformat(v["value"]))
