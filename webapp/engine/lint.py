@@ -367,6 +367,29 @@ class BpmnLinter:
         if next(node.iter(camunda("formData")), None) is not None or node.get(camunda("formKey")):
             self.report("start_form_ignored", "Start event forms are ignored; the application starts the process",
                         node, severity="warning")
+        self.check_message_start(node)
+        self.check_event_subprocess_start(node)
+
+    def check_message_start(self, node: Any) -> None:
+        """The application starts a process through its none start event and sends no message that could start
+        one, so a process that only a message starts would sit with nothing to do."""
+        process = node.getparent()
+        if local(process) != "process" or next(node.iterchildren(bpmn("messageEventDefinition")), None) is None:
+            return
+        if any(not _event_definitions(start) for start in process.iterchildren(bpmn("startEvent"))):
+            return
+        self.report("message_start_unsupported", f"{_label(node)} is a message start event, and YanXun starts "
+                    "processes itself and never by a message, so the process would never begin; draw a none start "
+                    "event (a plain circle) instead", node)
+
+    def check_event_subprocess_start(self, node: Any) -> None:
+        """Error and escalation start events start only event subprocesses: anywhere else nothing starts them."""
+        kinds = [local(d)[:-len("EventDefinition")] for d in _event_definitions(node)
+                 if local(d) in ("errorEventDefinition", "escalationEventDefinition")]
+        if kinds and node.getparent().get("triggeredByEvent") != "true":
+            self.report("start_event_misplaced", f"{_label(node)} is an {kinds[0]} start event, which only an event "
+                        "subprocess can have; draw a none start event here, or put it in an event subprocess", node,
+                        kind=kinds[0])
 
     def check_serviceTask(self, node: Any) -> None:  # noqa: N802
         self.check_parameters(node)
@@ -668,6 +691,10 @@ class BpmnLinter:
                     self.report("di_shape_missing", f"{_label(element)} has no shape in the diagram", element)
                 elif tag == "sequenceFlow" and element.get("id") not in edges:
                     self.report("di_edge_missing", f"Flow {element.get('id')!r} has no line in the diagram", element)
+
+
+def _event_definitions(event: Any) -> list[Any]:
+    return [child for child in event if local(child).endswith("EventDefinition")]
 
 
 def _property(node: Any, name: str) -> str | None:

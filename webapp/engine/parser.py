@@ -8,6 +8,11 @@ Kept in ``task_spec.extensions["camunda"]`` (plain JSON, so it survives the seri
   ``resultVariable``;
 * both: ``inputs``/``outputs`` from ``camunda:inputOutput``.
 
+Plain tasks pass through (:class:`~webapp.engine.specs.PassThroughTask`); start, end and throw events catch
+errors and escalations as Camunda does (:mod:`webapp.engine.events`); non-interrupting cycle timers keep
+what they spawned (:func:`~webapp.engine.timers.keep_cycle_paths`); conditional events see the process
+variables (:mod:`webapp.engine.conditions`).
+
 ``camunda:properties`` stay where SpiffWorkflow puts them (top-level keys of ``extensions``), so a
 property may not be called ``camunda``.
 
@@ -34,12 +39,15 @@ from SpiffWorkflow.bpmn.specs.event_definitions.timer import (
     TimeDateEventDefinition,
 )
 from SpiffWorkflow.camunda.parser import CamundaParser
+from SpiffWorkflow.camunda.parser.event_parsers import CamundaEndEventParser, CamundaIntermediateThrowEventParser
 from SpiffWorkflow.camunda.parser.task_spec import CAMUNDA_MODEL_NS, CamundaTaskParser, UserTaskParser
 
+from .conditions import share_conditions
 from .dmn import DecisionTask, DecisionTaskParser, compile_dmn
+from .events import EventSubprocessStartEvent, EventSubprocessStartParser, ScopedEndEvent, ScopedThrowEvent
 from .multiinstance import CamundaParallelMultiInstance, CamundaSequentialMultiInstance
-from .specs import HumanTask, TopicServiceTask
-from .timers import timer_expression
+from .specs import HumanTask, PassThroughTask, TopicServiceTask
+from .timers import keep_cycle_paths, timer_expression
 
 USER_TASK_ATTRIBUTES = ("assignee", "candidateUsers", "candidateGroups", "dueDate", "followUpDate", "priority",
                         "formKey")
@@ -156,6 +164,10 @@ class ExtendedCamundaParser(CamundaParser):
                                              **CamundaParser.OVERRIDE_PARSER_CLASSES}[full_tag(tag)]]},
         full_tag("userTask"): (ExtUserTaskParser, HumanTask),
         full_tag("serviceTask"): (ExtServiceTaskParser, TopicServiceTask),
+        full_tag("task"): (_with_multi_instance(CamundaTaskParser), PassThroughTask),
+        full_tag("startEvent"): (EventSubprocessStartParser, EventSubprocessStartEvent),
+        full_tag("endEvent"): (CamundaEndEventParser, ScopedEndEvent),
+        full_tag("intermediateThrowEvent"): (CamundaIntermediateThrowEventParser, ScopedThrowEvent),
         full_tag("businessRuleTask"): (DecisionTaskParser, DecisionTask),
     }
 
@@ -212,6 +224,8 @@ class ExtendedCamundaParser(CamundaParser):
         spec = super().get_spec(process_id, required)
         if spec is not None and id(spec) not in self._normalized:
             normalize_timers(spec)
+            keep_cycle_paths(spec)
+            share_conditions(spec)
             self._normalized.add(id(spec))
         return spec
 

@@ -29,8 +29,8 @@ from SpiffWorkflow.bpmn.exceptions import WorkflowTaskException
 from SpiffWorkflow.bpmn.serializer import BpmnWorkflowSerializer
 from SpiffWorkflow.bpmn.serializer.migration.version_migration import MIGRATIONS
 from SpiffWorkflow.bpmn.serializer.workflow import VERSION as SERIALIZER_VERSION
-from SpiffWorkflow.bpmn.specs.defaults import BoundaryEvent, EndEvent
-from SpiffWorkflow.bpmn.specs.event_definitions import ErrorEventDefinition, MessageEventDefinition
+from SpiffWorkflow.bpmn.specs.defaults import EndEvent
+from SpiffWorkflow.bpmn.specs.event_definitions import MessageEventDefinition
 from SpiffWorkflow.bpmn.specs.event_definitions.timer import TimerEventDefinition
 from SpiffWorkflow.camunda.specs.event_definitions import MessageEventDefinition as CamundaMessageEventDefinition
 from SpiffWorkflow.exceptions import TaskNotFoundException, WorkflowException
@@ -46,6 +46,7 @@ from .errors import (
     TaskNotReady,
     WrongTaskType,
 )
+from .events import throw_error
 from .expressions import SandboxEnvironment, SandboxScriptEngine, is_juel, resolve_list, resolve_single, split_list
 from .forms import FormFieldInfo, field_infos, validate_form
 from .multiinstance import CamundaMultiInstance
@@ -389,8 +390,9 @@ class WorkflowRuntime:
                           bpmn_error_code: str | None = None, now: datetime | None = None) -> None:
         """Record a worker's failure.
 
-        With ``bpmn_error_code`` the error is thrown as a BPMN error to the task's error boundary event (the
-        flow continues there; ``service_error`` holds code and message); without one the task goes to ERROR
+        With ``bpmn_error_code`` the error is thrown as a BPMN error, caught as Camunda catches it: by the task's
+        error boundary event, else an error event subprocess around it (the flow continues there;
+        ``service_error`` holds code and message); without one the task goes to ERROR
         with ``message`` (an incident, listed by :meth:`started_service_tasks`) until
         :meth:`retry_service_task`.
         """
@@ -400,18 +402,11 @@ class WorkflowRuntime:
                 task.internal_data["failure"] = {"message": message, "at": clock_now().isoformat()}
                 task.error()
                 return
-            catchers = [sibling for sibling in (task.parent.children if task.parent else [])
-                        if isinstance(sibling.task_spec, BoundaryEvent) and sibling.state == TaskState.WAITING
-                        and isinstance(sibling.task_spec.event_definition, ErrorEventDefinition)
-                        and sibling.task_spec.event_definition.code in (None, bpmn_error_code)]
-            if not catchers:
-                raise EngineIncident(f"No error boundary event on {_name(task)!r} catches error code "
-                                     f"{bpmn_error_code!r}", code="bpmn_error_uncaught").with_task(task)
-            event = BpmnEvent(ErrorEventDefinition(bpmn_error_code, code=bpmn_error_code),
-                              {"service_error": {"code": bpmn_error_code, "message": message}})
-            catcher = catchers[0]
-            catcher.task_spec.catch(catcher, event)
-            catcher.task_spec._update(catcher)
+            payload = {"service_error": {"code": bpmn_error_code, "message": message}}
+            if not throw_error(task, bpmn_error_code, payload):
+                raise EngineIncident(f"No error boundary event on {_name(task)!r} or error event subprocess around "
+                                     f"it catches error code {bpmn_error_code!r}",
+                                     code="bpmn_error_uncaught").with_task(task)
             self._run_on(workflow)
 
     def retry_service_task(self, workflow: BpmnWorkflow, task_id: str) -> None:

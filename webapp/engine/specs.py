@@ -2,6 +2,7 @@
 
 * :class:`HumanTask` is Camunda's user task plus the times it became ready and was completed (engine
   clock, kept in ``internal_data`` so they survive serialization); due dates are relative to ``ready_at``.
+* :class:`PassThroughTask` is a plain ``bpmn:task``, which Camunda 7 runs as a no-op.
 * :class:`TopicServiceTask` dispatches to the :class:`~webapp.engine.services.ServiceRegistry`.
 * Instance state is stored without the spec: :class:`StateOnlyWorkflowConverter` skips it on the way
   out and takes the cached spec object on the way in.
@@ -15,19 +16,23 @@ from typing import Any
 
 from SpiffWorkflow.bpmn import BpmnWorkflow
 from SpiffWorkflow.bpmn.serializer import BpmnWorkflowSerializer
-from SpiffWorkflow.bpmn.serializer.default.task_spec import BpmnTaskSpecConverter
+from SpiffWorkflow.bpmn.serializer.default.task_spec import BpmnTaskSpecConverter, EventConverter
 from SpiffWorkflow.bpmn.serializer.default.workflow import BpmnWorkflowConverter, WorkflowConverter
 from SpiffWorkflow.bpmn.serializer.workflow import VERSION as SERIALIZER_VERSION
-from SpiffWorkflow.bpmn.specs.defaults import ServiceTask
+from SpiffWorkflow.bpmn.specs.defaults import NoneTask, ServiceTask
+from SpiffWorkflow.bpmn.specs.event_definitions.conditional import ConditionalEventDefinition
+from SpiffWorkflow.bpmn.specs.event_definitions.timer import CycleTimerEventDefinition
 from SpiffWorkflow.camunda.serializer.config import CAMUNDA_CONFIG
 from SpiffWorkflow.camunda.serializer.task_spec import UserTaskConverter
 from SpiffWorkflow.camunda.specs.user_task import UserTask
 
+from .conditions import SharedConditionalEventDefinition
 from .dmn import DecisionTask, DecisionTaskConverter
 from .errors import StateInvalid
+from .events import EventSubprocessStartEvent, ScopedEndEvent, ScopedThrowEvent
 from .multiinstance import CamundaMultiInstanceConverter, CamundaParallelMultiInstance, CamundaSequentialMultiInstance
 from .services import apply_result, build_call, call_handler, lookup
-from .timers import now
+from .timers import BoundaryCycleTimerEventDefinition, now
 
 SPEC_FORMAT = "yanxun-spec/1"
 
@@ -42,6 +47,15 @@ class HumanTask(UserTask):
     def _on_complete_hook(self, my_task: Any) -> None:
         my_task.internal_data["completed_at"] = now().isoformat()
         super()._on_complete_hook(my_task)
+
+
+class PassThroughTask(NoneTask):
+    """A plain ``bpmn:task``: Camunda 7 passes straight through it, so it is automatic (SpiffWorkflow's is manual,
+    an open task nobody is offered)."""
+
+    def __init__(self, wf_spec: Any, bpmn_id: str, **kwargs: Any) -> None:
+        super().__init__(wf_spec, bpmn_id, **kwargs)
+        self.manual = False
 
 
 class TopicServiceTask(ServiceTask):
@@ -83,6 +97,11 @@ def build_registry() -> Any:
     config = dict(CAMUNDA_CONFIG)
     config[HumanTask] = UserTaskConverter
     config[TopicServiceTask] = BpmnTaskSpecConverter
+    config[PassThroughTask] = BpmnTaskSpecConverter
+    config[BoundaryCycleTimerEventDefinition] = config[CycleTimerEventDefinition]
+    config[SharedConditionalEventDefinition] = config[ConditionalEventDefinition]
+    for event_spec in (EventSubprocessStartEvent, ScopedEndEvent, ScopedThrowEvent):
+        config[event_spec] = EventConverter
     config[CamundaParallelMultiInstance] = CamundaMultiInstanceConverter
     config[CamundaSequentialMultiInstance] = CamundaMultiInstanceConverter
     config[DecisionTask] = DecisionTaskConverter

@@ -21,7 +21,8 @@ from datetime import UTC, date, datetime, time, tzinfo
 from typing import Any
 
 from SpiffWorkflow.bpmn.specs.event_definitions import timer as _spiff_timer
-from SpiffWorkflow.bpmn.specs.event_definitions.timer import TimerEventDefinition
+from SpiffWorkflow.bpmn.specs.event_definitions.timer import CycleTimerEventDefinition, TimerEventDefinition
+from SpiffWorkflow.util.task import TaskState
 
 from .errors import ExpressionError
 from .expressions import is_juel, juel_to_python
@@ -62,6 +63,43 @@ def _install_clock() -> None:
 
 
 _install_clock()
+
+# ---------------------------------------------------------------------------------------------------------
+# Non-interrupting cycle boundary timers
+# ---------------------------------------------------------------------------------------------------------
+
+class BoundaryCycleTimerEventDefinition(CycleTimerEventDefinition):
+    """A cycle timer on a non-interrupting boundary event whose paths outlive the task it is attached to.
+
+    SpiffWorkflow hangs every path a cycle spawns under the one waiting boundary event, so completing the
+    task (which cancels that event) cancels them all. Camunda 7 keeps them. Here each firing completes the
+    waiting event with its path and leaves a fresh waiting event for the cycles still to come, as a fired
+    duration timer does; only that fresh one is cancelled with the task.
+    """
+
+    def update_task(self, my_task: Any) -> None:
+        if not self.cycle_complete(my_task):
+            return
+        event_value = my_task.internal_data.pop("event_value")
+        if event_value["cycles"] != 0:
+            following = my_task.parent._add_child(my_task.task_spec, TaskState.WAITING)
+            following._set_internal_data(event_value=event_value)
+            following.task_spec._update(following)
+        for output in my_task.task_spec.outputs:
+            child = my_task._add_child(output, TaskState.FUTURE)
+            child.task_spec._predict(child, mask=TaskState.NOT_FINISHED_MASK)
+        my_task._set_internal_data(event_fired=True)
+        my_task._ready()
+
+
+def keep_cycle_paths(spec: Any) -> None:
+    """Give every non-interrupting cycle boundary timer of ``spec`` the Camunda behaviour above."""
+    for task_spec in spec.task_specs.values():
+        definition = getattr(task_spec, "event_definition", None)
+        if type(definition) is CycleTimerEventDefinition and getattr(task_spec, "cancel_activity", True) is False:
+            task_spec.event_definition = BoundaryCycleTimerEventDefinition(
+                definition.name, definition.expression, description=definition.description)
+
 
 # ---------------------------------------------------------------------------------------------------------
 # Timer values
