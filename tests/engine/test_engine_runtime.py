@@ -279,6 +279,25 @@ def test_business_rule_task_runs_the_dmn(runtime: WorkflowRuntime, category: str
     assert end in [h.bpmn_id for h in runtime.history(workflow)]
 
 
+def test_a_multi_instance_business_rule_task_runs_its_decision_per_instance(runtime: WorkflowRuntime) -> None:
+    """A business rule task keeps its multi-instance loop (the DMN task parser is wrapped like every activity's):
+    each category's limit is collected, one entry per instance."""
+    collect = ('      <bpmn:extensionElements><camunda:properties><camunda:property name="collect" value="limits" />'
+               "</camunda:properties></bpmn:extensionElements>\n")
+    loop = ('      <bpmn:multiInstanceLoopCharacteristics isSequential="true" camunda:collection="categories" '
+            'camunda:elementVariable="category" />\n')
+    text = (diagram("rules.bpmn")
+            .replace("      <bpmn:incoming>flow_1</bpmn:incoming>\n",
+                     collect + "      <bpmn:incoming>flow_1</bpmn:incoming>\n", 1)
+            .replace("      <bpmn:outgoing>flow_2</bpmn:outgoing>\n",
+                     "      <bpmn:outgoing>flow_2</bpmn:outgoing>\n" + loop, 1))
+    definition = compile_text({"credit_limits.dmn": diagram("credit_limits.dmn"), "rules.bpmn": text})
+    workflow = runtime.start(definition.spec_json, {"categories": ["centralised", "online"], "hours": 10},
+                             initiator="t42")
+    assert runtime.is_completed(workflow)
+    assert [entry["max_hours"] for entry in runtime.variables(workflow)["limits"]] == [40, 30]
+
+
 def test_state_from_an_older_serializer_version_is_migrated(runtime: WorkflowRuntime) -> None:
     definition = compile_one("approval.bpmn").spec_json
     stored = json.loads(runtime.dump(submitted(runtime))[0])

@@ -168,7 +168,7 @@ class ExtendedCamundaParser(CamundaParser):
         full_tag("startEvent"): (EventSubprocessStartParser, EventSubprocessStartEvent),
         full_tag("endEvent"): (CamundaEndEventParser, ScopedEndEvent),
         full_tag("intermediateThrowEvent"): (CamundaIntermediateThrowEventParser, ScopedThrowEvent),
-        full_tag("businessRuleTask"): (DecisionTaskParser, DecisionTask),
+        full_tag("businessRuleTask"): (_with_multi_instance(DecisionTaskParser), DecisionTask),
     }
 
     def __init__(self, *, known_roles: Iterable[str] = (), validator: Any = None) -> None:
