@@ -244,6 +244,8 @@ class BpmnLinter:
         checker = getattr(self, f"check_{tag}", None)
         if checker is not None:
             checker(node)
+        if tag in ("startEvent", "intermediateCatchEvent", "intermediateThrowEvent", "boundaryEvent", "endEvent"):
+            self.check_event_trigger(node, tag)
         for loop in node.iterchildren(bpmn("multiInstanceLoopCharacteristics")):
             self.check_multi_instance(node, loop)
         for loop in node.iterchildren(bpmn("standardLoopCharacteristics")):
@@ -382,6 +384,28 @@ class BpmnLinter:
                     "processes itself and never by a message, so the process would never begin; draw a none start "
                     "event (a plain circle) instead", node)
 
+    def check_event_trigger(self, node: Any, tag: str) -> None:
+        """Events that would deploy and then never fire, or fire otherwise than in Camunda 7, are refused by name:
+        YanXun starts processes itself (no timer, conditional or signal starts), and would keep a
+        signal inside one instance where Camunda 7 broadcasts it to all. (Message catches stay: the engine delivers
+        messages, and the application will send them through a correlation API.)"""
+        kinds = {local(d) for d in _event_definitions(node)}
+        in_event_subprocess = node.getparent().get("triggeredByEvent") == "true"
+        if "signalEventDefinition" in kinds:
+            self.report("signal_unsupported", f"{_label(node)} uses a signal, which Camunda 7 broadcasts to every "
+                        "instance and YanXun does not; within one process use an escalation, between processes a "
+                        "user task or a timer", node)
+        if tag == "startEvent" and local(node.getparent()) == "process" and kinds & {
+                "timerEventDefinition", "conditionalEventDefinition"}:
+            self.report("start_trigger_unsupported", f"{_label(node)} would start the process by a timer or a "
+                        "condition, but YanXun starts processes from its own pages; draw a none start event, then an "
+                        "intermediate timer or a gateway if it must wait", node)
+        if tag == "startEvent" and in_event_subprocess and "timerEventDefinition" in kinds \
+                and node.get("isInterrupting") == "false":
+            self.report("event_subprocess_timer_unsupported", f"{_label(node)}: a non-interrupting timer event "
+                        "subprocess would keep the instance open after its end; attach a non-interrupting timer "
+                        "boundary event to the task it reminds about instead", node)
+
     def check_event_subprocess_start(self, node: Any) -> None:
         """Error and escalation start events start only event subprocesses: anywhere else nothing starts them."""
         kinds = [local(d)[:-len("EventDefinition")] for d in _event_definitions(node)
@@ -393,6 +417,9 @@ class BpmnLinter:
 
     def check_serviceTask(self, node: Any) -> None:  # noqa: N802
         self.check_parameters(node)
+        for definition in node.iter(camunda("errorEventDefinition")):
+            self.report("external_error_definition_unsupported", "Error event definitions on an external task are "
+                        "not evaluated; the worker reports the BPMN error itself: remove it", definition)
         attrs = {name: node.get(camunda(name)) for name in ("topic", "class", "expression", "delegateExpression",
                                                              "type")}
         if next(node.iter(camunda("connector")), None) is not None:
