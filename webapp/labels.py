@@ -97,6 +97,7 @@ AUDIT_ACTION_LABELS = {
     "instance.resume": _l("Resumed by an administrator"),
     "instance.cancel": _l("Cancelled by an administrator"),
     "instance.start": _l("Started"),
+    "instance.message": _l("Message received"),
     "instance.withdraw": _l("Withdrawn by the applicant"),
     "credit.post": _l("Credit hours posted to the ledger"),
     "credit.reverse": _l("Credit hours reversed"),

@@ -137,3 +137,23 @@ def administer_instance(instance_id: int, action: str):
     instance = instance_admin.ACTIONS[action](instance_id, api_user(), reason)
     db.session.commit()
     return jsonify(detail(instance, api_user()))
+
+
+@bp.post("/instances/<int:instance_id>/messages")
+def send_message(instance_id: int):
+    """Correlate a message to the instance waiting for it (``name``, optional ``variables``), as Camunda 7's
+    ``/message`` does for one instance; administrators (and integrations acting as one) only."""
+    body = json_body()
+    name, variables = body.get("name"), body.get("variables", {})
+    errors: dict[str, list[str]] = {}
+    if not isinstance(name, str) or not name.strip():
+        errors["name"] = [_("Give the message's name, as the diagram names it.")]
+    if not isinstance(variables, dict):
+        errors["variables"] = [_("Send the variables as an object of name to value.")]
+    if errors:
+        raise invalid(errors)
+    if db.session.get(ProcessInstance, instance_id) is None:
+        raise NotFound(_("This process instance does not exist or is not visible to you."))
+    instance = instance_service.deliver_message(instance_id, name.strip(), variables, api_user())
+    db.session.commit()
+    return jsonify(detail(instance, api_user()))

@@ -325,6 +325,16 @@ def _paths() -> dict[str, Any]:
         } for action, summary in (("suspend", "Pause an instance (administrators)"),
                                   ("resume", "Resume a paused instance (administrators)"),
                                   ("cancel", "Cancel an instance and its open tasks (administrators)"))},
+        "/instances/{instance_id}/messages": {
+            "post": _op("sendMessage", "instances", "Correlate a message to the instance waiting for it "
+                        "(administrators and integrations)", {"200": _ok(_ref("InstanceDetail"))},
+                        errors=("403", "404", "409", "422"), parameters=[_path_param("instance_id")],
+                        body=_body(_obj(("name",), name={**STR, "description": "The message's name in the diagram."},
+                                        variables={"type": "object", "description": "Process variables it brings."})),
+                        mutating=True,
+                        description="The waiting message catch event, message boundary event or receive task goes "
+                                    "on; 409 when the instance waits for no such message."),
+        },
         "/instances/{instance_id}/urge": {
             "post": _op("urgeInstance", "instances", "Urge every open task of an instance (the initiator)",
                         {"200": _ok(_ref("InstanceUrged"))}, errors=("403", "404", "409"),

@@ -247,6 +247,25 @@ def fire_due_timers(instance: ProcessInstance, now: datetime | None = None) -> l
     return due
 
 
+def deliver_message(instance_id: int, name: str, payload: Mapping[str, Any], actor: User) -> ProcessInstance:
+    """Correlate message ``name`` to the instance waiting for it (Camunda 7's message correlation): its waiting
+    catch event, boundary event or receive task goes on with ``payload`` as data. Only administrators (and the
+    integrations acting as one) send messages."""
+    if not role_service.has_role(actor, Role.ADMIN):
+        raise NotAllowed(_l("Only an administrator (or an integration acting as one) may send a process a message."))
+    instance = lock_instance(instance_id)
+    if instance.status is not InstanceStatus.RUNNING:
+        raise Conflict(_l("This process is not running, so it waits for no message."))
+    if name not in (instance.waiting_messages or []):
+        raise Conflict(_l("This process is not waiting for the message “%(name)s”.", name=name))
+    with _acting(instance, "message", actor) as context:
+        get_runtime().send_message(context.workflow, name, payload)
+        audit.record("instance.message", actor=actor, obj=instance, instance_id=instance.id,
+                     after={"message": name, "data": _json_safe(payload)})
+        sync_tasks(instance, context.workflow, actor=actor, action="message")
+    return instance
+
+
 def due_timers(instance: ProcessInstance, now: datetime | None = None) -> list[str]:
     """The timers of ``instance`` due at ``now`` (as :func:`fire_due_timers` names them), read from the stored
     state without firing anything; empty when the state cannot be read."""
