@@ -298,6 +298,18 @@ def test_a_multi_instance_business_rule_task_runs_its_decision_per_instance(runt
     assert [entry["max_hours"] for entry in runtime.variables(workflow)["limits"]] == [40, 30]
 
 
+def test_a_receive_task_waits_is_stored_and_goes_on_with_its_message(runtime: WorkflowRuntime) -> None:
+    """Camunda 7: a receive task waits for its message. Its (plain BPMN) message definition is stored with the
+    instance, and the message sent to the instance completes it."""
+    definition = compile_one("reference/receive_task.bpmn").spec_json
+    workflow = runtime.start(definition, {}, initiator="t42")
+    assert runtime.waiting_messages(workflow) == ["reviewed"] and not runtime.is_completed(workflow)
+    restored = runtime.load(definition, runtime.dump(workflow)[0])
+    runtime.send_message(restored, "reviewed", {"receipt": "已收到"})
+    assert runtime.is_completed(restored)
+    assert runtime.variables(restored)["receipt"] == "已收到"
+
+
 def test_state_from_an_older_serializer_version_is_migrated(runtime: WorkflowRuntime) -> None:
     definition = compile_one("approval.bpmn").spec_json
     stored = json.loads(runtime.dump(submitted(runtime))[0])

@@ -30,8 +30,10 @@ from collections.abc import Iterable
 from typing import Any, ClassVar
 
 from lxml import etree
+from SpiffWorkflow.bpmn.parser.event_parsers import ReceiveTaskParser
 from SpiffWorkflow.bpmn.parser.util import full_tag
 from SpiffWorkflow.bpmn.parser.ValidationException import ValidationException
+from SpiffWorkflow.bpmn.specs.defaults import ReceiveTask
 from SpiffWorkflow.bpmn.specs.event_definitions.multiple import MultipleEventDefinition
 from SpiffWorkflow.bpmn.specs.event_definitions.timer import (
     CycleTimerEventDefinition,
@@ -39,7 +41,11 @@ from SpiffWorkflow.bpmn.specs.event_definitions.timer import (
     TimeDateEventDefinition,
 )
 from SpiffWorkflow.camunda.parser import CamundaParser
-from SpiffWorkflow.camunda.parser.event_parsers import CamundaEndEventParser, CamundaIntermediateThrowEventParser
+from SpiffWorkflow.camunda.parser.event_parsers import (
+    CamundaEndEventParser,
+    CamundaEventDefinitionParser,
+    CamundaIntermediateThrowEventParser,
+)
 from SpiffWorkflow.camunda.parser.task_spec import CAMUNDA_MODEL_NS, CamundaTaskParser, UserTaskParser
 
 from .conditions import share_conditions
@@ -153,6 +159,11 @@ class ExtServiceTaskParser(MultiInstanceParserMixin, CamundaTaskParser):
         return extensions
 
 
+class CamundaReceiveTaskParser(CamundaEventDefinitionParser, ReceiveTaskParser):
+    """A receive task with the Camunda message definition its catch events get (the stock parser gives it the plain
+    BPMN one, which the Camunda serializer cannot store), so it waits for and takes a message like them."""
+
+
 class ExtendedCamundaParser(CamundaParser):
     """``CamundaParser`` keeping the attributes above, rewriting timer values, resolving lane roles."""
 
@@ -169,6 +180,7 @@ class ExtendedCamundaParser(CamundaParser):
         full_tag("endEvent"): (CamundaEndEventParser, ScopedEndEvent),
         full_tag("intermediateThrowEvent"): (CamundaIntermediateThrowEventParser, ScopedThrowEvent),
         full_tag("businessRuleTask"): (_with_multi_instance(DecisionTaskParser), DecisionTask),
+        full_tag("receiveTask"): (_with_multi_instance(CamundaReceiveTaskParser), ReceiveTask),
     }
 
     def __init__(self, *, known_roles: Iterable[str] = (), validator: Any = None) -> None:

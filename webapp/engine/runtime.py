@@ -331,7 +331,8 @@ class WorkflowRuntime:
 
     def send_message(self, workflow: BpmnWorkflow, name: str, payload: Mapping[str, Any] | None = None, *,
                      now: datetime | None = None) -> None:
-        """Deliver message ``name`` (payload merged into the data, or stored in the event's result variable)."""
+        """Deliver message ``name``: its payload becomes process variables, as in Camunda 7 (and, for Camunda message
+        events, is also stored in the event's result variable, ``<event id>_Response`` by default)."""
         waiting = [task for task in workflow.event_manager.tasks.values()
                    if isinstance(getattr(task.task_spec, "event_definition", None), MessageEventDefinition)
                    and task.task_spec.event_definition.name == name]
@@ -340,6 +341,8 @@ class WorkflowRuntime:
                               params={"message": name})
         definition = waiting[0].task_spec.event_definition
         body = dict(payload or {})
+        for task in waiting:  # Camunda 7 sets a correlated message's variables on the process
+            task.data.update(body)
         with self._engine(now):
             if isinstance(definition, CamundaMessageEventDefinition):
                 event = BpmnEvent(type(definition)(name), {"payload": body, "result_var": definition.result_var})
