@@ -95,10 +95,9 @@ def _search(query: sa.Select, text: str) -> sa.Select:
     text = text.strip()[:SEARCH_MAX]
     if not text:
         return query
-    pattern = "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
     by_title = sa.select(ProcessInstance.id).where(sa.or_(
-        ProcessInstance.title.ilike(pattern, escape="\\"),
-        ProcessInstance.initiator_id.in_(sa.select(User.id).where(User.display_name.ilike(pattern, escape="\\")))))
+        ProcessInstance.title.icontains(text, autoescape=True),
+        ProcessInstance.initiator_id.in_(sa.select(User.id).where(User.display_name.icontains(text, autoescape=True)))))
     matches = [HumanTask.instance_id.in_(by_title)]
     matches += [HumanTask.instance_id.in_(select) for select in processes.search(text)]
     return query.where(sa.or_(*matches))

@@ -71,16 +71,11 @@ def summarise(instance_ids: Sequence[int]) -> dict[int, RowSummary]:
 def search(text: str) -> sa.Select:
     """Applications by number, teacher name or organiser."""
     text = text.strip().lstrip("#")
-    conditions = [Application.organiser.ilike(f"%{text}%", escape="\\"),
-                  Application.teacher_id.in_(sa.select(User.id).where(
-                      User.display_name.ilike(f"%{_escape(text)}%", escape="\\")))]
+    teachers = sa.select(User.id).where(User.display_name.icontains(text, autoescape=True))
+    conditions = [Application.organiser.icontains(text, autoescape=True), Application.teacher_id.in_(teachers)]
     if text.isdigit() and len(text) < 18:
         conditions.append(Application.id == int(text))
     return sa.select(Application.instance_id).where(Application.instance_id.is_not(None), sa.or_(*conditions))
-
-
-def _escape(text: str) -> str:
-    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
 def categories_of(task_query: sa.Select) -> list[tuple[str, str]]:
