@@ -78,8 +78,10 @@ def action_words(action: str) -> str:
 
 
 def _tasks(instance_id: int) -> dict[str, HumanTask]:
+    """The instance's task rows by id, with the holders an open step names (assignee, claimer)."""
     return {str(task.id): task for task in db.session.scalars(
-        sa.select(HumanTask).where(HumanTask.instance_id == instance_id))}
+        sa.select(HumanTask).where(HumanTask.instance_id == instance_id)
+        .options(joinedload(HumanTask.assignee), joinedload(HumanTask.claimed_by)))}
 
 
 def _entry(event: AuditEvent, tasks: dict[str, HumanTask], instance: ProcessInstance,
@@ -186,8 +188,6 @@ def build(instance: ProcessInstance, now: datetime | None = None) -> Timeline:
     running = instance.status in (InstanceStatus.RUNNING, InstanceStatus.SUSPENDED)
     open_tasks = sorted((t for t in tasks.values() if t.status is TaskStatus.OPEN), key=lambda t: t.id) \
         if running else []
-    for task in open_tasks:  # eager: the holder's name is read for every open task
-        _ = task.assignee, task.claimed_by
     to_come, certain = [], True
     if running and open_tasks:
         package = processes.get(instance.process_key)
