@@ -415,10 +415,43 @@ class TeacherShortfall:
         return [(p.period, line) for p in self.progress.periods for line in p.shortfalls]
 
 
+def progress_of_many(teachers: Iterable[User], on: date | None = None, *,
+                     fallback_org: Org | None = None) -> dict[int, Progress]:
+    """:func:`progress` for many teachers in a bounded number of queries (rule sets, roles when an audience
+    needs them, one aggregate of the ledger), whatever their number. ``fallback_org`` stands for the
+    organisation of a teacher who has none. Teachers without a rule set in force get an empty Progress."""
+    day = on or date.today()
+    teachers = list(teachers)
+    if not teachers:
+        return {}
+    orgs = {o.id: o for o in (t.org or fallback_org for t in teachers) if o is not None}
+    rule_sets = rule_sets_for(orgs.values(), day)
+    compiled: dict[int, Rules] = {}
+    for rule_set in rule_sets.values():
+        if rule_set is not None and rule_set.id not in compiled:
+            compiled[rule_set.id] = Rules(rule_set)
+    ids = [t.id for t in teachers]
+    roles = _roles_of(ids, day) if any(r.needs_roles() for r in compiled.values()) else {}
+    windows = sorted({(p.start, p.end) for r in compiled.values() for p in r.periods_on(day)})
+    raw = _sums(ids, windows, upto=day) if compiled else {}
+    per_user: dict[int, dict[str, list[tuple[float, float]]]] = {}
+    for (user_id, category), values in raw.items():
+        per_user.setdefault(user_id, {})[category] = values
+    result: dict[int, Progress] = {}
+    for teacher in teachers:
+        org = teacher.org or fallback_org
+        rule_set = rule_sets.get(org.id) if org is not None else None
+        if rule_set is None:
+            result[teacher.id] = Progress(teacher, day, None)
+            continue
+        result[teacher.id] = _evaluate(compiled[rule_set.id], teacher, day, roles.get(teacher.id, set()),
+                                       per_user.get(teacher.id, {}), windows)
+    return result
+
+
 def below_minimum(school: Org, on: date | None = None) -> list[TeacherShortfall]:
     """The teachers of ``school`` (role ``teacher`` held at it or below it on ``on``) who miss at least one
-    minimum of the periods containing that day, with their progress. A bounded number of queries: teachers,
-    rule sets (two), roles when an audience needs them, and one aggregate of the ledger."""
+    minimum of the periods containing that day, with their progress."""
     day = on or date.today()
     teacher_ids = (sa.select(RoleAssignment.user_id)
                    .where(RoleAssignment.role == Role.TEACHER, RoleAssignment.org_id.in_(descendant_ids(school)),
@@ -426,29 +459,6 @@ def below_minimum(school: Org, on: date | None = None) -> list[TeacherShortfall]
     teachers = list(db.session.scalars(
         sa.select(User).options(joinedload(User.org))
         .where(User.id.in_(teacher_ids), User.active.is_(True)).order_by(User.display_name, User.id)))
-    if not teachers:
-        return []
-    orgs = {(t.org or school).id: (t.org or school) for t in teachers}
-    rule_sets = rule_sets_for(orgs.values(), day)
-    compiled: dict[int, Rules] = {}
-    for rule_set in rule_sets.values():
-        if rule_set is not None and rule_set.id not in compiled:
-            compiled[rule_set.id] = Rules(rule_set)
-    if not compiled:
-        return []
-    roles = _roles_of(teacher_ids, day) if any(r.needs_roles() for r in compiled.values()) else {}
-    windows = sorted({(p.start, p.end) for r in compiled.values() for p in r.periods_on(day)})
-    raw = _sums(teacher_ids, windows, upto=day)
-    per_user: dict[int, dict[str, list[tuple[float, float]]]] = {}
-    for (user_id, category), values in raw.items():
-        per_user.setdefault(user_id, {})[category] = values
-    result = []
-    for teacher in teachers:
-        rule_set = rule_sets.get((teacher.org or school).id)
-        if rule_set is None:
-            continue
-        standing = _evaluate(compiled[rule_set.id], teacher, day, roles.get(teacher.id, set()),
-                             per_user.get(teacher.id, {}), windows)
-        if not standing.met:
-            result.append(TeacherShortfall(teacher, standing))
-    return result
+    standings = progress_of_many(teachers, day, fallback_org=school)
+    return [TeacherShortfall(t, standings[t.id]) for t in teachers
+            if standings[t.id].rule_set is not None and not standings[t.id].met]

@@ -280,11 +280,15 @@ class _Checker:
         shared = self.list_of(self.mapping({
             "categories": self.list_of(self.code, min_items=2), "note": self.text,
         }, required=("categories",)))
+        certificates = self.codes(self.mapping({
+            "name": self.text, "period": self.code, "requires_met": self.boolean, "note": self.text,
+        }, required=("name", "period")))
         return self.mapping({
             "id": self._rule_set_id, "title": self.text, "source": self.text, "jurisdiction": self._jurisdiction,
             "effective_from": self.day, "effective_to": self.day, "extends": self._rule_set_id, "notes": self.text,
             "units": units, "periods": periods, "categories": categories, "items": items,
             "requirements": self.requirements(), "audiences": audiences, "shared_evidence": shared,
+            "certificates": certificates,
         })
 
     def _rule_set_id(self, value: Any, path: str) -> None:
@@ -400,6 +404,10 @@ def _check_references(checker: _Checker, body: dict[str, Any]) -> None:
         if not audience.get("when"):
             checker.fail(f"audiences.{code}.when", "give at least one condition")
         check_requirements(audience.get("requirements") or {}, f"audiences.{code}.requirements")
+    for code, certificate in (body.get("certificates") or {}).items():
+        if certificate.get("period") is not None and certificate["period"] not in period_kinds:
+            checker.fail(f"certificates.{code}.period",
+                         f"unknown period (expected one of: {', '.join(period_kinds)})")
     for index, rule in enumerate(body.get("shared_evidence") or []):
         for position, code in enumerate(rule.get("categories") or []):
             known_category(code, f"shared_evidence[{index}].categories[{position}]")
@@ -525,7 +533,7 @@ def _with_defaults(body: dict[str, Any]) -> dict[str, Any]:
     periods.setdefault("semester_starts", [periods["school_year_start"], "02-01"])
     periods.setdefault("semester_names", list(_DEFAULT_SEMESTER_NAMES[:len(periods["semester_starts"])]))
     periods.setdefault("cycles", {})
-    for key in ("categories", "items", "requirements", "audiences"):
+    for key in ("categories", "items", "requirements", "audiences", "certificates"):
         body.setdefault(key, {})
     body.setdefault("shared_evidence", [])
     return body
@@ -897,6 +905,10 @@ class Rules:
 
     def bound_measure(self, bound: dict[str, Any]) -> str:
         return bound.get("measure") or self.measure
+
+    def certificates(self) -> dict[str, dict[str, Any]]:
+        """Certificates the rule set defines (``certificates``): code → name, period kind, requires_met."""
+        return self.body.get("certificates") or {}
 
     def may_share(self, first: str, second: str) -> bool:
         """True when one piece of evidence may back entries in both categories (``shared_evidence``)."""
