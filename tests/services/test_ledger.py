@@ -253,8 +253,11 @@ def test_item_defaults_levels_and_item_caps(regions, teacher_at):
         ledger.post_entry(teacher, item="sports", hours=1, earned_on=date(2026, 11, 2))
     with pytest.raises(ServiceError, match="number of hours"):
         ledger.post_entry(teacher, item="city_training", earned_on=date(2026, 11, 2))
+    # The rule set takes effect on 2026-01-01 and so governs the school year 2025–2026 it falls in: hours of
+    # that school year are accepted, hours from before it are not.
+    assert ledger.post_entry(teacher, category="online", hours=1, earned_on=date(2025, 11, 2)).counted_hours == 1
     with pytest.raises(ServiceError, match="No credit rule set"):
-        ledger.post_entry(teacher, category="online", hours=1, earned_on=date(2025, 11, 2))
+        ledger.post_entry(teacher, category="online", hours=1, earned_on=date(2025, 8, 31))
 
 
 # -- reversals and the append-only guard ------------------------------------------------------------------

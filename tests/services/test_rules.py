@@ -141,11 +141,16 @@ def test_loading_is_idempotent_and_a_change_is_a_new_version(db, tmp_path):
     path.write_text(path.read_text(encoding="utf-8") + "# a comment changes nothing\n", encoding="utf-8")
     assert rules.load_rule_files([path])[0].id == first.id
     minimal(tmp_path, extra="requirements:\n  school_year: {total: {min: 10}}\n")
+    with pytest.raises(rules.RuleFileError, match="version_effective_from: 't-rules' is already stored"):
+        rules.load_rule_files([path])  # a change must say from when it applies
+    minimal(tmp_path, extra="version_effective_from: 2021-09-01\nrequirements:\n  school_year: {total: {min: 10}}\n")
     [second] = rules.load_rule_files([path])
     assert second.version == 2 and second.id != first.id
     assert second.body["requirements"]["school_year"]["total"] == {"min": 10}
     assert first.body["requirements"] == {}, "the old version is kept as it was"
-    minimal(tmp_path)  # back to the first content: a third version, so the latest is what is in force
+    assert (first.version_from, second.version_from) == (date(2020, 1, 1), date(2021, 9, 1))
+    # back to the first content from 2022: a third version, so the latest is what is in force from then
+    minimal(tmp_path, extra="version_effective_from: 2022-09-01\n")
     assert rules.load_rule_files([path])[0].version == 3
     assert db.session.scalar(sa.select(sa.func.count()).select_from(RuleSet)) == 3
 
@@ -179,7 +184,7 @@ INVALID = [
     pytest.param("""\
         requirements:
           decade: {total: {min: 3}}
-     """, "requirements.decade: unknown period (expected one of: semester, school_year)", id="unknown-period"),
+     """, "requirements.decade: unknown period (expected one of: semester, school_year, month, week, first_year)", id="unknown-period"),
     pytest.param("""\
         requirements:
           school_year: {total: {min: 30, max: 20}}
@@ -354,7 +359,8 @@ def test_the_rule_set_that_took_effect_last_wins_and_only_latest_versions_count(
     assert rules.rule_set_for(school, date(2020, 6, 1)).code == "t-old"
     assert rules.rule_set_for(school, date(2022, 6, 1)).code == "t-new"
     # A new version of t-new that ends in 2021: 2022 falls back to t-old.
-    minimal(tmp_path, "new.yaml", id="t-new", start="2021-01-01", extra="effective_to: 2021-12-31\n")
+    minimal(tmp_path, "new.yaml", id="t-new", start="2021-01-01",
+            extra="effective_to: 2021-12-31\nversion_effective_from: 2021-01-01\n")
     rules.load_rule_files([tmp_path / "new.yaml"])
     found = rules.rule_set_for(school, date(2022, 6, 1))
     assert found.code == "t-old"

@@ -10,7 +10,7 @@ from webapp.models.login import LoginFailure, LoginThrottle, UserSession
 from webapp.models.notification import Notification
 from webapp.models.org import ALLOWED_PARENTS, Org, OrgType, SchoolStage
 from webapp.models.role import ROLE_CODES, Delegation, Role, RoleAssignment
-from webapp.models.user import BackboneLevel, Membership, User
+from webapp.models.user import TRAINING_TIERS, BackboneLevel, EmploymentType, Membership, User
 from webapp.models.workflow import (
     ApiToken,
     DefinitionState,
@@ -28,11 +28,10 @@ from webapp.models.workflow import (
 )
 
 __all__ = [
-    "ALLOWED_PARENTS", "ROLE_CODES", "ApiToken", "AuditEvent", "AuditTrailIsAppendOnly", "BackboneLevel", "Base",
-    "CreditEntry", "DefinitionState", "Delegation", "EntrySource", "HumanTask", "ImportJob", "ImportJobStatus",
-    "Incident", "InstanceStatus", "InstanceWatcher", "LedgerIsAppendOnly", "LoginFailure", "LoginThrottle",
-    "Membership", "Notification",
-    "Org", "OrgType", "ProcessDefinition", "ProcessInstance", "Role", "RoleAssignment", "RuleSet", "SchoolStage",
-    "ServiceJob", "ServiceJobStatus", "TaskCandidate", "TaskComment", "TaskDigest", "TaskStatus", "User",
-    "UserSession",
+    "ALLOWED_PARENTS", "ROLE_CODES", "TRAINING_TIERS", "ApiToken", "AuditEvent", "AuditTrailIsAppendOnly",
+    "BackboneLevel", "Base", "CreditEntry", "DefinitionState", "Delegation", "EmploymentType", "EntrySource",
+    "HumanTask", "ImportJob", "ImportJobStatus", "Incident", "InstanceStatus", "InstanceWatcher",
+    "LedgerIsAppendOnly", "LoginFailure", "LoginThrottle", "Membership", "Notification", "Org", "OrgType",
+    "ProcessDefinition", "ProcessInstance", "Role", "RoleAssignment", "RuleSet", "SchoolStage", "ServiceJob",
+    "ServiceJobStatus", "TaskCandidate", "TaskComment", "TaskDigest", "TaskStatus", "User", "UserSession",
 ]

@@ -36,6 +36,14 @@ class RuleSet(Base):
     jurisdiction_code: Mapped[str] = mapped_column(sa.String(64), index=True)
     effective_from: Mapped[date] = mapped_column(sa.Date)
     effective_to: Mapped[date | None] = mapped_column(sa.Date)
+    #: The day this version takes effect (``version_effective_from``; the first version: ``effective_from``).
+    #: On a day, the version with the latest ``version_from`` not after it applies, so a new version never
+    #: changes what an earlier day's compliance was.
+    version_from: Mapped[date] = mapped_column(sa.Date)
+    #: The first day an entry may be earned on and posted under this rule set: by default the start of the
+    #: earliest period (semester, school year, cycle) containing ``effective_from``, so a cycle that began
+    #: before the rule set can be completed and its history migrated in.
+    entries_from: Mapped[date] = mapped_column(sa.Date)
     extends_code: Mapped[str | None] = mapped_column(sa.String(100))
     #: The resolved rules (parents merged in, defaults filled), as JSON.
     body: Mapped[dict[str, Any]] = mapped_column(sa.JSON)
@@ -53,7 +61,12 @@ class RuleSet(Base):
         return f"<RuleSet {self.code} v{self.version}>"
 
     def covers(self, day: date) -> bool:
+        """In force on ``day``: its requirements apply."""
         return self.effective_from <= day and (self.effective_to is None or day <= self.effective_to)
+
+    def accepts(self, day: date) -> bool:
+        """Entries earned on ``day`` may be posted under it."""
+        return self.entries_from <= day and (self.effective_to is None or day <= self.effective_to)
 
 
 class EntrySource(enum.StrEnum):
@@ -103,13 +116,19 @@ class CreditEntry(Base):
     note: Mapped[str | None] = mapped_column(sa.Text)
     reverses_id: Mapped[int | None] = mapped_column(sa.ForeignKey("credit_entry.id", ondelete="RESTRICT"),
                                                     unique=True)
+    #: The capped entry this one re-posts after a reversal freed room under the caps (that entry is reversed
+    #: in the same step), so what counts follows the corrected ledger without changing any row. No foreign
+    #: key: entries are never deleted, so the link cannot dangle.
+    replaces_id: Mapped[int | None] = mapped_column(BigId, index=True, unique=True)
 
     user: Mapped[User] = relationship(foreign_keys=[user_id])
     org: Mapped[Org | None] = relationship(foreign_keys=[org_id])
     rule_set: Mapped[RuleSet] = relationship()
     recognised_by: Mapped[User | None] = relationship(foreign_keys=[recognised_by_id])
     recognised_org: Mapped[Org | None] = relationship(foreign_keys=[recognised_org_id])
-    reverses: Mapped[CreditEntry | None] = relationship(remote_side=[id])
+    reverses: Mapped[CreditEntry | None] = relationship(remote_side=[id], foreign_keys=[reverses_id])
+    replaces: Mapped[CreditEntry | None] = relationship(
+        remote_side=[id], foreign_keys=[replaces_id], primaryjoin="CreditEntry.replaces_id == CreditEntry.id")
 
     __table_args__ = (
         sa.Index("ix_credit_entry_user_id_earned_on", "user_id", "earned_on"),

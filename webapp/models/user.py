@@ -21,6 +21,19 @@ class BackboneLevel(enum.StrEnum):
     NATIONAL = "national"
 
 
+class EmploymentType(enum.StrEnum):
+    """How a teacher is employed; rule sets may address one kind (Sichuan: 公办在编教师)."""
+
+    ESTABLISHED = "established"    # 公办在编
+    CONTRACT = "contract"          # 合同制 / 聘用
+    SUBSTITUTE = "substitute"      # 代课
+    PRIVATE = "private"            # 民办学校
+
+
+#: Training tiers (分层研修, Dali: 一/二/三层级).
+TRAINING_TIERS = (1, 2, 3)
+
+
 class User(UserMixin, TimestampMixin, Base):
     __tablename__ = "user_account"
 
@@ -44,6 +57,10 @@ class User(UserMixin, TimestampMixin, Base):
     hire_date: Mapped[date | None] = mapped_column(sa.Date)
     is_class_teacher: Mapped[bool] = mapped_column(default=False, server_default=sa.false())
     backbone_level: Mapped[BackboneLevel | None] = mapped_column(str_enum(BackboneLevel, "backbone_level"))
+    #: 一/二/三层级 of layered training (1–3), when the region groups teachers so.
+    training_tier: Mapped[int | None] = mapped_column(sa.SmallInteger)
+    #: An :class:`EmploymentType` value (checked by the services).
+    employment_type: Mapped[str | None] = mapped_column(sa.String(20))
 
     org: Mapped[Org | None] = relationship()
     memberships: Mapped[list[Membership]] = relationship(back_populates="user", cascade="all, delete-orphan")

@@ -24,7 +24,7 @@ import sqlalchemy as sa
 import yaml
 
 from webapp.extensions import db
-from webapp.models import ROLE_CODES, BackboneLevel, Org, RuleSet, User
+from webapp.models import ROLE_CODES, TRAINING_TIERS, BackboneLevel, EmploymentType, Org, RuleSet, User
 from webapp.services.errors import ServiceError
 
 #: Training levels a conversion or an item's hours may depend on.
@@ -32,10 +32,16 @@ LEVELS = ("national", "province", "city", "county", "school")
 #: Who recognises a category's credits (used by the application flow to route reviews).
 RECOGNISERS = ("school", "county", "city", "provider")
 MEASURES = ("hours", "credits")
-#: Period kinds every rule set has; cycles add their own codes.
+#: Period kinds every rule set shows; cycles add their own codes.
 FIXED_PERIODS = ("semester", "school_year")
+#: Period kinds a rule set may bound besides those: calendar months, ISO weeks (Monday–Sunday), and a new
+#: teacher's first year, anchored on the hire date (before taking up the post and one year from it).
+EXTRA_PERIODS = ("month", "week", "first_year")
+#: What happens to hours above a ``max``: not counted (``cap``) or counted and flagged for review (``flag``).
+OVER_MAX = ("cap", "flag")
 RULE_SUFFIXES = (".yaml", ".yml")
-METADATA_KEYS = ("id", "title", "source", "jurisdiction", "effective_from", "effective_to", "extends", "notes")
+METADATA_KEYS = ("id", "title", "source", "jurisdiction", "effective_from", "effective_to", "version_effective_from",
+                 "entries_from", "extends", "notes")
 
 _CODE = re.compile(r"^[a-z][a-z0-9_]{0,59}$")
 _RULE_SET_ID = re.compile(r"^[a-z0-9][a-z0-9._-]{0,99}$")
@@ -240,7 +246,11 @@ class _Checker:
 
     def bound(self) -> Check:
         return self.mapping({"min": self.number, "min_exclusive": self.number, "max": self.number,
-                             "measure": self.choice(MEASURES), "note": self.text})
+                             "over_max": self.choice(OVER_MAX), "measure": self.choice(MEASURES), "note": self.text})
+
+    def day_or_month_day(self, value: Any, path: str) -> None:
+        if parse_date(value) is None and parse_month_day(value) is None:
+            self.fail(path, f"expected a date (YYYY-MM-DD) or a month and day (MM-DD, quoted), got {_describe(value)}")
 
     def requirements(self) -> Check:
         block = self.mapping({"total": self.bound(), "categories": self.codes(self.bound()), "note": self.text})
@@ -258,10 +268,13 @@ class _Checker:
             "semester_names": self.list_of(self.text, min_items=1),
             "cycles": self.codes(self.mapping({"anchor": self.day, "years": self.integer, "name": self.text},
                                               required=("anchor", "years"))),
+            "first_year": self.mapping({"months_before": self.number, "months": self.integer, "name": self.text}),
         })
         categories = self.codes(self.mapping({
             "name": self.text, "parent": self.code, "recognised_by": self.choice(RECOGNISERS),
             "description": self.text,
+            "window": self.mapping({"from": self.day_or_month_day, "to": self.day_or_month_day, "note": self.text},
+                                   required=("from", "to")),
         }, required=("name",)))
         items = self.codes(self.mapping({
             "category": self.code, "name": self.text, "hours": self.number,
@@ -273,6 +286,8 @@ class _Checker:
             "new_teacher": self.boolean, "class_teacher": self.boolean,
             "roles": self.list_of(self.choice(sorted(ROLE_CODES)), min_items=1),
             "backbone_levels": self.list_of(self.choice([level.value for level in BackboneLevel]), min_items=1),
+            "tiers": self.list_of(self._tier, min_items=1),
+            "employment_types": self.list_of(self.choice([kind.value for kind in EmploymentType]), min_items=1),
         })
         audiences = self.codes(self.mapping({
             "name": self.text, "when": when, "requirements": self.requirements(), "description": self.text,
@@ -285,7 +300,8 @@ class _Checker:
         }, required=("name", "period")))
         return self.mapping({
             "id": self._rule_set_id, "title": self.text, "source": self.text, "jurisdiction": self._jurisdiction,
-            "effective_from": self.day, "effective_to": self.day, "extends": self._rule_set_id, "notes": self.text,
+            "effective_from": self.day, "effective_to": self.day, "version_effective_from": self.day,
+            "entries_from": self.day, "extends": self._rule_set_id, "notes": self.text,
             "units": units, "periods": periods, "categories": categories, "items": items,
             "requirements": self.requirements(), "audiences": audiences, "shared_evidence": shared,
             "certificates": certificates,
@@ -295,6 +311,10 @@ class _Checker:
         if not isinstance(value, str) or not _RULE_SET_ID.match(value):
             self.fail(path, f"expected a rule set id (lower-case letters, digits, '.', '-', '_'), "
                             f"got {_describe(value)}")
+
+    def _tier(self, value: Any, path: str) -> None:
+        if value not in TRAINING_TIERS or isinstance(value, bool):
+            self.fail(path, f"expected a training tier ({', '.join(map(str, TRAINING_TIERS))}), got {_describe(value)}")
 
     def _jurisdiction(self, value: Any, path: str) -> None:
         if isinstance(value, bool) or not isinstance(value, str | int) or not str(value).strip():
@@ -354,9 +374,9 @@ def _check_references(checker: _Checker, body: dict[str, Any]) -> None:
     periods = body.get("periods") or {}
     cycles = periods.get("cycles") or {}
     for code in cycles:
-        if code in FIXED_PERIODS:
+        if code in FIXED_PERIODS or code in EXTRA_PERIODS:
             checker.fail(f"periods.cycles.{code}", f"{code!r} is a fixed period kind; name the cycle otherwise")
-    period_kinds = (*FIXED_PERIODS, *cycles)
+    period_kinds = (*FIXED_PERIODS, *EXTRA_PERIODS, *cycles)
     year_start = parse_month_day(periods.get("school_year_start"))
     starts = [parse_month_day(s) for s in periods.get("semester_starts") or []]
     if year_start and starts and all(starts):
@@ -377,6 +397,8 @@ def _check_references(checker: _Checker, body: dict[str, Any]) -> None:
             checker.fail(f"{path}.min_exclusive", "give min or min_exclusive, not both")
         if low is not None and bound.get("max") is not None and bound["max"] < low:
             checker.fail(f"{path}.max", f"the maximum {bound['max']} is below the minimum {low}")
+        if bound.get("over_max") is not None and bound.get("max") is None:
+            checker.fail(f"{path}.over_max", "over_max needs a max")
 
     def check_requirements(requirements: dict, path: str) -> None:
         for kind, block in requirements.items():
@@ -404,6 +426,13 @@ def _check_references(checker: _Checker, body: dict[str, Any]) -> None:
         if not audience.get("when"):
             checker.fail(f"audiences.{code}.when", "give at least one condition")
         check_requirements(audience.get("requirements") or {}, f"audiences.{code}.requirements")
+    for code, category in categories.items():
+        window = category.get("window") or {}
+        start, end = window.get("from"), window.get("to")
+        if parse_date(start) and parse_date(end) and parse_date(end) < parse_date(start):
+            checker.fail(f"categories.{code}.window.to", f"{end} is before {start}")
+        if start is not None and end is not None and (parse_date(start) is None) != (parse_date(end) is None):
+            checker.fail(f"categories.{code}.window", "give both ends as dates, or both as month and day")
     for code, certificate in (body.get("certificates") or {}).items():
         if certificate.get("period") is not None and certificate["period"] not in period_kinds:
             checker.fail(f"certificates.{code}.period",
@@ -438,6 +467,10 @@ class Resolved:
     body: dict[str, Any]
     source_yaml: str
     file: str
+    #: ``version_effective_from``: the day this version takes effect (None: not given in the file).
+    version_from: date | None = None
+    #: ``entries_from`` as given, else the start of the earliest period containing ``effective_from``.
+    entries_from: date | None = None
 
     @property
     def content_hash(self) -> str:
@@ -533,7 +566,7 @@ def _with_defaults(body: dict[str, Any]) -> dict[str, Any]:
     periods.setdefault("semester_starts", [periods["school_year_start"], "02-01"])
     periods.setdefault("semester_names", list(_DEFAULT_SEMESTER_NAMES[:len(periods["semester_starts"])]))
     periods.setdefault("cycles", {})
-    for key in ("categories", "items", "requirements", "audiences", "certificates"):
+    for key in ("categories", "items", "requirements", "audiences"):
         body.setdefault(key, {})
     body.setdefault("shared_evidence", [])
     return body
@@ -606,18 +639,41 @@ def check_files(paths: Iterable[str | Path]) -> tuple[list[Resolved], list[Probl
                 "effective_from": parse_date(raw["effective_from"]).isoformat(),
                 "effective_to": raw.get("effective_to") and parse_date(raw["effective_to"]).isoformat(),
                 "extends": parent_code}
+        if raw.get("version_effective_from") is not None:
+            meta["version_effective_from"] = parse_date(raw["version_effective_from"]).isoformat()
+        if raw.get("entries_from") is not None:
+            meta["entries_from"] = parse_date(raw["entries_from"]).isoformat()
         if raw.get("notes"):
             meta["notes"] = raw["notes"].strip()
+        effective_from = parse_date(raw["effective_from"])
+        entries_from = parse_date(raw.get("entries_from")) or earliest_period_start(body, effective_from)
+        if entries_from > effective_from:
+            problems.append(Problem(item.file, "entries_from", f"{entries_from.isoformat()} is after effective_from "
+                                                               f"{effective_from.isoformat()}"))
+            resolved[code] = None
+            return None
         body = {**meta, **body}
         resolved[code] = Resolved(code=code, title=meta["title"], source=meta["source"],
                                   jurisdiction=meta["jurisdiction"],
                                   effective_from=parse_date(raw["effective_from"]),
                                   effective_to=parse_date(raw.get("effective_to")), extends=parent_code,
-                                  body=body, source_yaml=item.text, file=item.file)
+                                  body=body, source_yaml=item.text, file=item.file,
+                                  version_from=parse_date(raw.get("version_effective_from")), entries_from=entries_from)
         return resolved[code]
 
     results = [resolve(code, ()) for code in by_code]
     return [r for r in results if r is not None], problems
+
+
+def _version_problem(rule: Resolved, current: RuleSet | None) -> Problem | None:
+    """A changed rule set must say from when its new version applies, so that no earlier day's answer moves."""
+    if current is None or current.content_hash == rule.content_hash or rule.version_from is not None:
+        return None
+    return Problem(rule.file, "version_effective_from",
+                   f"{rule.code!r} is already stored (version {current.version}, from "
+                   f"{current.version_from.isoformat()}) and this file changes it: give version_effective_from, the "
+                   f"day the new version takes effect (effective_from, {rule.effective_from.isoformat()}, to correct "
+                   f"it from its start)")
 
 
 def store(rule: Resolved) -> tuple[RuleSet, bool]:
@@ -625,10 +681,14 @@ def store(rule: Resolved) -> tuple[RuleSet, bool]:
     current = latest(rule.code)
     if current is not None and current.content_hash == rule.content_hash:
         return current, False
+    if (problem := _version_problem(rule, current)) is not None:
+        raise RuleFileError([problem])
     rule_set = RuleSet(code=rule.code, version=(current.version + 1) if current else 1,
                        content_hash=rule.content_hash, title=rule.title, source=rule.source,
                        jurisdiction_code=rule.jurisdiction, effective_from=rule.effective_from,
                        effective_to=rule.effective_to, extends_code=rule.extends, body=rule.body,
+                       version_from=rule.version_from or rule.effective_from,
+                       entries_from=rule.entries_from or rule.effective_from,
                        source_yaml=rule.source_yaml, file_name=Path(rule.file).name)
     db.session.add(rule_set)
     db.session.flush()
@@ -639,9 +699,19 @@ def load_rule_files(paths: Iterable[str | Path]) -> list[RuleSet]:
     """Check every file, then store each rule set (identical content is a no-op); nothing is stored
     when any file is invalid (:class:`RuleFileError`). Parents are stored before their children."""
     resolved, problems = check_files(paths)
+    ordered = parents_first(resolved)
+    changed_from: dict[str, date] = {}
+    for rule in ordered:  # a child changed only through its parent takes the parent's new version date
+        current = latest(rule.code)
+        if current is not None and current.content_hash != rule.content_hash and rule.version_from is None:
+            rule.version_from = changed_from.get(rule.extends or "")
+        if current is None or current.content_hash != rule.content_hash:
+            changed_from[rule.code] = rule.version_from or rule.effective_from
+        if (problem := _version_problem(rule, current)) is not None:
+            problems.append(problem)
     if problems:
         raise RuleFileError(problems)
-    return [store(rule)[0] for rule in parents_first(resolved)]
+    return [store(rule)[0] for rule in ordered]
 
 
 def parents_first(resolved: list[Resolved]) -> list[Resolved]:
@@ -669,16 +739,32 @@ def latest(code: str) -> RuleSet | None:
 # -- which rule set governs an organisation -------------------------------------------------------------
 
 
-def rule_set_for(org: Org | None, on: date | None = None) -> RuleSet | None:
-    """The rule set in force on ``on`` (today) for ``org``: walking up from ``org``, the nearest
-    jurisdiction with a rule set whose effective range covers the day. Only each rule set's latest
-    version counts; at one jurisdiction the one that took effect last wins."""
+def rule_set_for(org: Org | None, on: date | None = None, *, posting: bool = False) -> RuleSet | None:
+    """The rule set in force on ``on`` (today) for ``org``: walking up from ``org``, the nearest jurisdiction
+    with a rule set whose effective range covers the day; of each rule set, the version that applies on that
+    day (the latest ``version_from`` not after it); at one jurisdiction the one that took effect last wins.
+
+    ``posting``: the rule set an entry earned on ``on`` is posted under: as above, else one that accepts
+    entries from before it took effect (``entries_from``), so a cycle that began earlier can be completed."""
     if org is None:
         return None
-    return rule_sets_for([org], on)[org.id]
+    return rule_sets_for([org], on, posting=posting)[org.id]
 
 
-def rule_sets_for(orgs: Iterable[Org], on: date | None = None) -> dict[int, RuleSet | None]:
+def version_on(versions: Iterable[RuleSet], day: date) -> RuleSet | None:
+    """Of one rule set's versions, the one that applies on ``day``: the latest ``version_from`` not after it
+    (ties: the higher version); before every version's date, the first version."""
+    versions = list(versions)
+    if not versions:
+        return None
+    started = [v for v in versions if v.version_from <= day]
+    if started:
+        return max(started, key=lambda v: (v.version_from, v.version))
+    first = min(v.version_from for v in versions)
+    return max((v for v in versions if v.version_from == first), key=lambda v: v.version)
+
+
+def rule_sets_for(orgs: Iterable[Org], on: date | None = None, *, posting: bool = False) -> dict[int, RuleSet | None]:
     """:func:`rule_set_for` for many organisations in two queries."""
     day = on or date.today()
     orgs = list(orgs)
@@ -686,21 +772,21 @@ def rule_sets_for(orgs: Iterable[Org], on: date | None = None) -> dict[int, Rule
     if not ancestor_ids:
         return {}
     codes = dict(db.session.execute(sa.select(Org.id, Org.code).where(Org.id.in_(ancestor_ids))).tuples().all())
-    newest = (sa.select(RuleSet.code, sa.func.max(RuleSet.version).label("version"))
-              .where(RuleSet.jurisdiction_code.in_(set(codes.values()))).group_by(RuleSet.code).subquery())
-    candidates = db.session.scalars(
-        sa.select(RuleSet).join(newest, sa.and_(RuleSet.code == newest.c.code, RuleSet.version == newest.c.version)))
+    by_code: dict[str, list[RuleSet]] = {}
+    for rule_set in db.session.scalars(sa.select(RuleSet).where(RuleSet.jurisdiction_code.in_(set(codes.values())))):
+        by_code.setdefault(rule_set.code, []).append(rule_set)
     by_jurisdiction: dict[str, list[RuleSet]] = {}
-    for rule_set in candidates:
-        if rule_set.covers(day):
-            by_jurisdiction.setdefault(rule_set.jurisdiction_code, []).append(rule_set)
+    for versions in by_code.values():
+        version = version_on(versions, day)
+        if version is not None and (version.covers(day) or (posting and version.accepts(day))):
+            by_jurisdiction.setdefault(version.jurisdiction_code, []).append(version)
     answer: dict[int, RuleSet | None] = {}
     for org in orgs:
         answer[org.id] = None
         for ancestor_id in org.ancestor_ids:
             found = by_jurisdiction.get(codes.get(ancestor_id, ""))
             if found:
-                answer[org.id] = max(found, key=lambda r: (r.effective_from, r.id))
+                answer[org.id] = max(found, key=lambda r: (r.covers(day), r.effective_from, r.id))
                 break
     return answer
 
@@ -771,6 +857,53 @@ def cycle_of(day: date, anchor: date, years: int, kind: str = "cycle", name: str
     end = _add_years(anchor, (k + 1) * years) - timedelta(days=1)
     key = f"{start.year}-{end.year}"
     return Period(kind, key, f"{name or '培训周期'}（{start.year}–{end.year}）", start, end)
+
+
+def month_of(day: date) -> Period:
+    start = day.replace(day=1)
+    end = (start.replace(year=start.year + 1, month=1) if start.month == 12
+           else start.replace(month=start.month + 1)) - timedelta(days=1)
+    return Period("month", f"{start.year}-{start.month:02d}", f"{start.year}年{start.month}月", start, end)
+
+
+def week_of(day: date) -> Period:
+    """The ISO week (Monday–Sunday) of ``day``."""
+    start = day - timedelta(days=day.weekday())
+    year, week, _ = day.isocalendar()
+    return Period("week", f"{year}-W{week:02d}", f"{year}年第{week}周（{start.month}月{start.day}日起）", start,
+                  start + timedelta(days=6))
+
+
+def _add_months(day: date, months: int) -> date:
+    """``day`` moved by whole months, clamped to the end of a shorter month (31 Jan + 1 month = 28/29 Feb)."""
+    index = day.year * 12 + day.month - 1 + months
+    year, month = divmod(index, 12)
+    month += 1
+    for last in (31, 30, 29, 28):
+        try:
+            return date(year, month, min(day.day, last))
+        except ValueError:
+            continue
+    raise ValueError(day)
+
+
+def first_year_of(hire_date: date, months_before: float = 12, months: int = 12, name: str | None = None) -> Period:
+    """A new teacher's first year: from ``months_before`` months before the hire date (pre-service training)
+    to the day before the hire date's anniversary ``months`` later (Sichuan [001] 三(一): "上岗前和上岗一年内")."""
+    start = _add_months(hire_date, -int(months_before))
+    end = _add_months(hire_date, months) - timedelta(days=1)
+    return Period("first_year", f"first-{hire_date.isoformat()}", name or "新任教师适应期（上岗前及上岗一年内）",
+                  start, end)
+
+
+def earliest_period_start(body: dict[str, Any], day: date) -> date:
+    """The start of the earliest semester, school year or cycle of ``body``'s calendar containing ``day``."""
+    periods = body.get("periods") or {}
+    year_start = periods.get("school_year_start", "09-01")
+    starts = [school_year_of(day, year_start).start]
+    for spec in (periods.get("cycles") or {}).values():
+        starts.append(cycle_of(day, parse_date(spec["anchor"]), spec["years"]).start)
+    return min(starts)
 
 
 # -- a rule set, ready to use ----------------------------------------------------------------------------
@@ -858,17 +991,71 @@ class Rules:
     def cycle_kinds(self) -> list[str]:
         return list(self._periods["cycles"])
 
-    def period(self, kind: str, day: date) -> Period:
+    def first_year(self, user: User) -> Period | None:
+        """The user's first year as a new teacher (None without a hire date)."""
+        if user.hire_date is None:
+            return None
+        spec = self._periods.get("first_year") or {}
+        return first_year_of(user.hire_date, spec.get("months_before", 12), spec.get("months", 12), spec.get("name"))
+
+    def period(self, kind: str, day: date, user: User | None = None) -> Period | None:
+        """The period of ``kind`` containing ``day`` (``first_year``: the user's, None when ``day`` is outside)."""
         if kind == "semester":
             return self.semester(day)
         if kind == "school_year":
             return self.school_year(day)
+        if kind == "month":
+            return month_of(day)
+        if kind == "week":
+            return week_of(day)
+        if kind == "first_year":
+            first = self.first_year(user) if user is not None else None
+            return first if first is not None and day in first else None
         spec = self._periods["cycles"][kind]
         return cycle_of(day, parse_date(spec["anchor"]), spec["years"], kind, spec.get("name"))
 
-    def periods_on(self, day: date) -> list[Period]:
-        """Every period containing ``day``: the semester, the school year, then each cycle."""
-        return [self.period(kind, day) for kind in (*FIXED_PERIODS, *self.cycle_kinds())]
+    def bounded_kinds(self) -> set[str]:
+        """Period kinds any requirement, audience or item cap bounds."""
+        kinds = set(self.body["requirements"])
+        for audience in self.body["audiences"].values():
+            kinds.update(audience.get("requirements") or {})
+        for item in self.items.values():
+            kinds.update(item.get("caps") or {})
+        return kinds
+
+    def periods_on(self, day: date, user: User | None = None) -> list[Period]:
+        """Every period containing ``day``: the semester, the school year, each cycle, then the months, weeks and
+        first year (of ``user``) where the rules bound them."""
+        bounded = self.bounded_kinds()
+        kinds = [*FIXED_PERIODS, *self.cycle_kinds(), *(k for k in EXTRA_PERIODS if k in bounded)]
+        return [p for p in (self.period(kind, day, user) for kind in kinds) if p is not None]
+
+    def window(self, category: str) -> tuple[str, str] | None:
+        """The ``window`` of the category or its nearest ancestor that has one: (from, to) as written."""
+        for code in self.lineage(category):
+            window = self.categories[code].get("window")
+            if window:
+                return str(window["from"]), str(window["to"])
+        return None
+
+    def in_window(self, category: str, day: date) -> bool:
+        """True when hours of ``category`` earned on ``day`` may be recognised (no window: always)."""
+        window = self.window(category)
+        if window is None:
+            return True
+        start, end = window
+        if parse_date(start) is not None:
+            return parse_date(start) <= day <= parse_date(end)
+        year = self.school_year(day)
+        low = self._in_year(year, parse_month_day(start))
+        high = self._in_year(year, parse_month_day(end))
+        return low <= day <= high if low <= high else (day >= low or day <= high)
+
+    @staticmethod
+    def _in_year(year: Period, month_day: tuple[int, int] | None) -> date:
+        assert month_day is not None
+        candidate = date(year.start.year, *month_day)
+        return candidate if candidate >= year.start else date(year.start.year + 1, *month_day)
 
     # audiences and requirements
 
@@ -880,8 +1067,8 @@ class Rules:
             when = audience["when"]
             checks = []
             if "new_teacher" in when:
-                is_new = user.hire_date is not None and self.school_year(user.hire_date) == self.school_year(on)
-                checks.append(is_new == when["new_teacher"])
+                first = self.first_year(user)
+                checks.append((first is not None and on in first) == when["new_teacher"])
             if "class_teacher" in when:
                 checks.append(bool(user.is_class_teacher) == when["class_teacher"])
             if "roles" in when:
@@ -889,6 +1076,10 @@ class Rules:
             if "backbone_levels" in when:
                 level = user.backbone_level.value if user.backbone_level else None
                 checks.append(level in when["backbone_levels"])
+            if "tiers" in when:
+                checks.append(user.training_tier in when["tiers"])
+            if "employment_types" in when:
+                checks.append(user.employment_type in when["employment_types"])
             if checks and all(checks):
                 matched.append(code)
         return matched

@@ -11,8 +11,10 @@ from flask_babel import lazy_gettext as _l
 
 from webapp.extensions import db
 from webapp.models import (
+    TRAINING_TIERS,
     BackboneLevel,
     Delegation,
+    EmploymentType,
     Membership,
     Org,
     OrgType,
@@ -31,7 +33,7 @@ from webapp.services.roles import valid_on
 LOGIN_PATTERN = re.compile(r"^[A-Za-z0-9_.\-]{3,64}$")
 #: What an audit event records of a user, a role assignment and a delegation, before and after a change.
 PROFILE_FIELDS = ("login", "display_name", "phone", "email", "org_id", "subject", "stage", "title", "hire_date",
-                  "is_class_teacher", "backbone_level", "active")
+                  "is_class_teacher", "backbone_level", "training_tier", "employment_type", "active")
 ASSIGNMENT_FIELDS = ("user_id", "role", "org_id", "valid_from", "valid_to", "active")
 DELEGATION_FIELDS = ("from_user_id", "to_user_id", "role", "valid_from", "valid_to", "reason", "active")
 
@@ -63,6 +65,19 @@ def _apply_profile(user: User, values: dict[str, Any]) -> None:
         user.stage = SchoolStage(values["stage"]) if values["stage"] else None
     if "backbone_level" in values:
         user.backbone_level = BackboneLevel(values["backbone_level"]) if values["backbone_level"] else None
+    if "training_tier" in values:
+        tier = values["training_tier"]
+        if tier in (None, ""):
+            user.training_tier = None
+        elif isinstance(tier, bool) or str(tier).strip() not in {str(t) for t in TRAINING_TIERS}:
+            raise ServiceError(_l("The training tier is 1, 2 or 3."), field="training_tier")
+        else:
+            user.training_tier = int(str(tier).strip())
+    if "employment_type" in values:
+        kind = values["employment_type"]
+        if kind and kind not in {k.value for k in EmploymentType}:
+            raise ServiceError(_l("Unknown employment type."), field="employment_type")
+        user.employment_type = kind or None
     if not user.display_name:
         raise ServiceError(_l("The name is required."), field="display_name")
 
