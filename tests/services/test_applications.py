@@ -39,12 +39,16 @@ periods:
 categories:
   school_based: {name: 校本研修, recognised_by: school}
   online: {name: 网络研修, recognised_by: county}
+  school_outcome: {name: 研修成果, parent: school_based}
 items:
   open_lesson: {category: school_based, name: 公开课, hours: 4, caps: {school_year: {max: 12}}}
   remote_course: {category: online, name: 远程研修课程}
 requirements:
   cycle:
     total: {min: 360, measure: hours}
+shared_evidence:
+  - categories: [online, school_outcome]
+    note: 研修成果可以共用
 """
 PDF = b"%PDF-1.4 certificate "
 PNG = b"\x89PNG\r\n\x1a\n sign-in sheet "
@@ -160,6 +164,25 @@ def test_full_story_to_the_ledger(db, chain, evidence_dir):
         "earned when the training ended"
     kinds = db.session.scalars(sa.select(Notification.kind).where(Notification.user_id == chain["teacher"].id)).all()
     assert kinds == ["application.recognised"]
+    note = db.session.scalar(sa.select(Notification).where(Notification.kind == "application.recognised"))
+    assert note.body == "24 hours (24 credits) were recognised and all of them count in your ledger."
+
+
+def test_the_notice_says_what_a_cap_leaves_out(db, chain):
+    """Open lessons count at most 12 hours a school year: with 10 already counted, 2 of the 4 recognised hours
+    count and 2 do not; the teacher is told exactly that, and why (not "4 hours were posted")."""
+    ledger.post_entry(chain["teacher"], item="open_lesson", hours=4, earned_on=date(2026, 9, 10))
+    ledger.post_entry(chain["teacher"], item="open_lesson", hours=4, earned_on=date(2026, 9, 17))
+    ledger.post_entry(chain["teacher"], item="open_lesson", hours=2, earned_on=date(2026, 9, 24))
+    db.session.commit()
+    application = apply(chain["teacher"], category="school_based", item_code="open_lesson", hours_requested=4,
+                        organiser="数学组")
+    review(application, chain["leader"], bpmn_id="leader_review")
+    review(application, chain["officer"], bpmn_id="school_review")
+    assert application.status is ApplicationStatus.RECOGNISED
+    note = db.session.scalar(sa.select(Notification).where(Notification.kind == "application.recognised"))
+    assert note.body == ("4 hours (4 credits) were recognised; 2 hours (2 credits) count in your ledger and 2 hours "
+                         "do not: 公开课在2026–2027学年最多计 12 学时，已计 10 学时，超出部分不计入.")
 
 
 def test_school_based_item_is_recognised_by_the_school(db, chain):
@@ -403,6 +426,36 @@ def test_evidence_already_in_the_ledger_is_a_duplicate(db, chain):
     application = apply(chain["teacher"])
     assert application.status is ApplicationStatus.RETURNED
     assert "already backs a credit entry of 2026-09-10" in application.return_reason
+
+
+def test_a_recognised_outcome_may_back_an_application_in_the_sharing_category(db, chain):
+    """Dali [003] 六: "网络研修、校本研修的研修成果在学时认定时,可以共用". Once the outcome is in the ledger
+    as a school-based outcome, an online application with the same file is not a duplicate (it used to be
+    accepted only while both were in flight); a second school-based outcome with it still is."""
+    import hashlib
+
+    ledger.post_entry(chain["teacher"], earned_on=date(2026, 9, 10), category="school_outcome", hours=4,
+                      evidence_hash=hashlib.sha256(PDF).hexdigest(), source=EntrySource.IMPORT)
+    online = apply(chain["teacher"])
+    assert online.status is ApplicationStatus.SUBMITTED, online.return_reason
+    outcome = apply(chain["teacher"], category="school_outcome", item_code=None, organiser="本校", hours_requested=4)
+    assert outcome.status is ApplicationStatus.RETURNED
+    assert "already backs a credit entry of 2026-09-10" in outcome.return_reason
+
+
+def test_a_resubmitted_application_keeps_its_file_against_a_later_one(db, chain):
+    """A returned for revision, B (later) reuses A's file and is returned as a duplicate of A; A resubmitted
+    must go on (it used to be refused because of B, and B because of A, until B was withdrawn)."""
+    first = apply(chain["teacher"])
+    review(first, chain["leader"], "return", comment="请补充培训通知", bpmn_id="leader_review")
+    assert first.status is ApplicationStatus.RETURNED
+    later = apply(chain["teacher"], organiser="另一个机构")
+    assert later.status is ApplicationStatus.RETURNED
+    assert later.return_reason == f"The file certificate.pdf was already used in your application no. {first.id}."
+    applications.resubmit(first, chain["teacher"], values(description="补充了培训通知"), [])
+    db.session.commit()
+    assert first.status is ApplicationStatus.SUBMITTED, first.return_reason
+    assert task_of(first).bpmn_id == "leader_review"
 
 
 def test_bad_input_is_refused_and_nothing_is_saved(db, chain, app, monkeypatch, evidence_dir):

@@ -181,23 +181,6 @@ def test_sichuan_240_of_which_120_school_based(regions, teacher_at):
     assert standing.audiences == []
 
 
-def test_sichuan_new_teachers_need_100_hours_incl_50_school_based_in_year_one(regions, teacher_at):
-    newcomer = teacher_at(regions["sichuan"], hire_date=date(2018, 9, 1))
-    veteran = teacher_at(regions["sichuan"])
-    for teacher in (newcomer, veteran):
-        ledger.post_entry(teacher, category="centralized", hours=60, earned_on=date(2018, 10, 1))
-        ledger.post_entry(teacher, category="school_based", hours=30, earned_on=date(2019, 3, 1))
-
-    first_year = ledger.progress(newcomer, date(2019, 6, 30))
-    assert first_year.audiences == [("new_teacher", "新任教师")]
-    year = first_year.period("school_year")
-    assert (year.total.counted, year.total.minimum, year.total.remaining) == (90, 100, 10)
-    assert line(first_year, "school_year", "school_based").remaining == 20
-    assert first_year.period("cycle").total.minimum == 240, "the four-year cycle still applies"
-    assert ledger.progress(veteran, date(2019, 6, 30)).period("school_year").met
-    assert ledger.progress(newcomer, date(2019, 9, 1)).audiences == [], "new only in the first school year"
-
-
 def test_sichuan_class_teachers_need_30_hours_per_five_years(regions, teacher_at):
     class_teacher = teacher_at(regions["sichuan"], is_class_teacher=True)
     ledger.post_entry(class_teacher, item="class_teacher_topic", hours=24, earned_on=date(2018, 4, 1))

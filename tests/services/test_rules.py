@@ -184,7 +184,8 @@ INVALID = [
     pytest.param("""\
         requirements:
           decade: {total: {min: 3}}
-     """, "requirements.decade: unknown period (expected one of: semester, school_year, month, week, first_year)", id="unknown-period"),
+     """, "requirements.decade: unknown period (expected one of: semester, school_year, month, week, first_year)",
+        id="unknown-period"),
     pytest.param("""\
         requirements:
           school_year: {total: {min: 30, max: 20}}

@@ -29,7 +29,8 @@ SCHOOL_ROLES = (Role.SCHOOL_OFFICER, Role.PRINCIPAL, Role.COUNTY_OFFICER, Role.A
 #: Dates outside this range are refused (the period calendar needs a real year either side).
 EARLIEST, LATEST = date(1950, 1, 1), date(2099, 12, 31)
 
-PERIOD_KIND_LABELS = {"semester": _l("Semester"), "school_year": _l("School year")}
+PERIOD_KIND_LABELS = {"semester": _l("Semester"), "school_year": _l("School year"), "month": _l("Month"),
+                      "week": _l("Week"), "first_year": _l("New-teacher year")}
 STATUS_LABELS = {"met": _l("Met"), "not_met": _l("Not met"), "no_minimum": _l("No minimum")}
 MEASURE_LABELS = {"hours": _l("hours"), "credits": _l("credits")}
 

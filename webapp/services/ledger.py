@@ -217,9 +217,9 @@ def post_entry(teacher: User, *, earned_on: date, category: str | None = None, i
     if level is not None and level not in LEVELS:
         raise ServiceError(_l("Unknown training level %(level)s.", level=level), field="level")
     if not rules.in_window(category, earned_on):
-        start, end = rules.window(category) or ("", "")
+        owner, start, end = rules.window(category) or (category, "", "")
         raise ServiceError(_l("%(category)s is recognised only for hours earned from %(start)s to %(end)s.",
-                              category=rules.category_name(category), start=start, end=end), field="earned_on")
+                              category=rules.category_name(owner), start=start, end=end), field="earned_on")
     if hours is None and item is not None:
         hours = rules.default_hours(item, level)
     if hours is None:

@@ -406,11 +406,14 @@ def _check_references(checker: _Checker, body: dict[str, Any]) -> None:
             if kind not in period_kinds:
                 checker.fail(kind_path, f"unknown period (expected one of: {', '.join(period_kinds)})")
                 continue
+            if not block:
+                continue
             if block.get("total"):
                 check_bound(block["total"], f"{kind_path}.total")
             for code, bound in (block.get("categories") or {}).items():
                 known_category(code, f"{kind_path}.categories.{code}")
-                check_bound(bound, f"{kind_path}.categories.{code}")
+                if bound:
+                    check_bound(bound, f"{kind_path}.categories.{code}")
 
     check_requirements(body.get("requirements") or {}, "requirements")
     for code, item in (body.get("items") or {}).items():
@@ -546,7 +549,10 @@ def merge(base: Any, override: Any) -> Any:
         merged = dict(base)
         for key, value in override.items():
             if value is None:
-                merged.pop(key, None)
+                if key in merged:
+                    merged.pop(key)
+                else:  # nothing to remove here: kept, for an audience's requirements to remove a bound
+                    merged[key] = None
             elif key in merged:
                 merged[key] = merge(merged[key], value)
             else:
@@ -555,7 +561,24 @@ def merge(base: Any, override: Any) -> Any:
     return copy.deepcopy(override)
 
 
+def _strip_nulls(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _strip_nulls(v) for k, v in value.items() if v is not None}
+    if isinstance(value, list):
+        return [_strip_nulls(v) for v in value]
+    return value
+
+
 def _with_defaults(body: dict[str, Any]) -> dict[str, Any]:
+    """Defaults filled in; nulls left by the merge dropped, except in audiences' requirements, where a null
+    bound removes the general bound for that audience (``total: {min: null}``)."""
+    audiences = body.get("audiences") or {}
+    body = _strip_nulls({k: v for k, v in body.items() if k != "audiences"})
+    if audiences:
+        body["audiences"] = {
+            code: {**_strip_nulls({k: v for k, v in (audience or {}).items() if k != "requirements"}),
+                   **({"requirements": audience["requirements"]} if (audience or {}).get("requirements") else {})}
+            for code, audience in audiences.items() if audience is not None}
     body = copy.deepcopy(body)
     units = body.setdefault("units", {})
     units.setdefault("measure", "hours")
@@ -1030,12 +1053,12 @@ class Rules:
         kinds = [*FIXED_PERIODS, *self.cycle_kinds(), *(k for k in EXTRA_PERIODS if k in bounded)]
         return [p for p in (self.period(kind, day, user) for kind in kinds) if p is not None]
 
-    def window(self, category: str) -> tuple[str, str] | None:
-        """The ``window`` of the category or its nearest ancestor that has one: (from, to) as written."""
+    def window(self, category: str) -> tuple[str, str, str] | None:
+        """The ``window`` of the category or its nearest ancestor that has one: (that category, from, to)."""
         for code in self.lineage(category):
             window = self.categories[code].get("window")
             if window:
-                return str(window["from"]), str(window["to"])
+                return code, str(window["from"]), str(window["to"])
         return None
 
     def in_window(self, category: str, day: date) -> bool:
@@ -1043,7 +1066,7 @@ class Rules:
         window = self.window(category)
         if window is None:
             return True
-        start, end = window
+        _, start, end = window
         if parse_date(start) is not None:
             return parse_date(start) <= day <= parse_date(end)
         year = self.school_year(day)
@@ -1092,7 +1115,7 @@ class Rules:
         requirements = self.body["requirements"]
         for code in audiences:
             requirements = merge(requirements, self.body["audiences"][code].get("requirements") or {})
-        return requirements
+        return _strip_nulls(requirements)
 
     def bound_measure(self, bound: dict[str, Any]) -> str:
         return bound.get("measure") or self.measure

@@ -97,7 +97,12 @@ def problems_of(application: Application, today: date | None = None) -> tuple[li
 
 def _duplicate_evidence(application: Application, rules: Rules) -> Iterable[Any]:
     """One problem per file already used: in the teacher's own application (named, which helps her), or by
-    someone else (said without whose application or where: it may be another school or county)."""
+    someone else (said without whose application or where: it may be another school or county).
+
+    Between two live applications the earlier one keeps the file, so a returned and resubmitted application
+    is never refused because of a later one that reused its file (which is itself refused while the first
+    lives). The same file may back two categories that ``shared_evidence`` lets share an outcome, in flight
+    or recognised."""
     hashes = {evidence.sha256: evidence.file_name for evidence in application.evidence}
     if not hashes:
         return
@@ -106,7 +111,7 @@ def _duplicate_evidence(application: Application, rules: Rules) -> Iterable[Any]
     rows = db.session.execute(
         sa.select(Evidence.sha256, other.id, other.teacher_id, other.category)
         .join(other, other.id == Evidence.application_id)
-        .where(Evidence.sha256.in_(list(hashes)), other.id != application.id,
+        .where(Evidence.sha256.in_(list(hashes)), other.id < application.id,
                other.status.not_in([*RELEASED_STATUSES, ApplicationStatus.DRAFT]))
         .order_by(other.id)).all()
     for sha, other_id, teacher_id, category in rows:
@@ -124,7 +129,7 @@ def _duplicate_evidence(application: Application, rules: Rules) -> Iterable[Any]
             continue
         if entry.user_id != application.teacher_id:
             used_by_others.add(entry.evidence_hash)
-        else:
+        elif entry.category == application.category or not rules.may_share(entry.category, application.category):
             yield _l("The file %(name)s already backs a credit entry of %(date)s.",
                      name=hashes[entry.evidence_hash], date=entry.earned_on.isoformat())
     for sha in sorted(used_by_others, key=lambda sha: hashes[sha]):
@@ -204,6 +209,27 @@ def _title(application: Application) -> str:
     return (application.organiser or application.item_code or application.category)[:200]
 
 
+def recognition_words(entry: CreditEntry | None, application: Application) -> Any:
+    """What the teacher is told: exactly what counts in the ledger and, when a cap cut it, what does not and why."""
+    def number(value: float) -> str:
+        return f"{round(float(value), 2):g}"
+
+    if entry is None:
+        return _l("%(hours)s hours were recognised.", hours=number(application.hours_approved or 0))
+    if entry.counted_hours >= entry.hours and entry.counted_credits >= entry.credits:
+        return _l("%(hours)s hours (%(credits)s credits) were recognised and all of them count in your ledger.",
+                  hours=number(entry.hours), credits=number(entry.credits))
+    if entry.counted_hours <= 0 and entry.counted_credits <= 0:
+        return _l("%(hours)s hours (%(credits)s credits) were recognised, but none of them count in your ledger: "
+                  "%(reason)s.", hours=number(entry.hours), credits=number(entry.credits),
+                  reason=entry.not_counted_reason or "")
+    return _l("%(hours)s hours (%(credits)s credits) were recognised; %(counted)s hours (%(counted_credits)s "
+              "credits) count in your ledger and %(left)s hours do not: %(reason)s.",
+              hours=number(entry.hours), credits=number(entry.credits), counted=number(entry.counted_hours),
+              counted_credits=number(entry.counted_credits), left=number(entry.hours - entry.counted_hours),
+              reason=entry.not_counted_reason or "")
+
+
 # -- credit.notify ------------------------------------------------------------------------------------------
 
 def notify_step(call: ServiceCall) -> None:
@@ -225,11 +251,10 @@ def notify_step(call: ServiceCall) -> None:
                              title=_l("Your credit application no. %(id)s was not recognised", id=application.id),
                              instance_id=instance_id)
     elif event == "recognised":
+        entry = db.session.get(CreditEntry, application.credit_entry_id) if application.credit_entry_id else None
         notifications.notify(teacher, "application.recognised",
                              title=_l("Your credit application no. %(id)s was recognised", id=application.id),
-                             body=_l("%(hours)s hours were posted to your ledger.",
-                                     hours=f"{application.hours_approved or 0:g}"),
-                             link=link, instance_id=instance_id)
+                             body=recognition_words(entry, application), link=link, instance_id=instance_id)
     elif event in ("reminder", "escalation"):
         role = Role(call.inputs.get("role"))
         kind = "application.reminder" if event == "reminder" else "application.escalation"
