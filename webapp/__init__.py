@@ -49,11 +49,13 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     from webapp.inbox import bp as inbox_bp
     from webapp.ledger import bp as ledger_bp
     from webapp.notifications import bp as notifications_bp
+    from webapp.recognition import bp as recognition_bp
 
     app.register_blueprint(auth_bp)
     app.register_blueprint(home_bp)
     app.register_blueprint(inbox_bp)
     app.register_blueprint(ledger_bp)
+    app.register_blueprint(recognition_bp)
     app.register_blueprint(admin_bp)
     app.register_blueprint(health_bp)
     app.register_blueprint(api_bp)

@@ -9,6 +9,7 @@ from webapp.models.ledger import CreditEntry, EntrySource, LedgerIsAppendOnly, R
 from webapp.models.login import LoginFailure, LoginThrottle, UserSession
 from webapp.models.notification import Notification
 from webapp.models.org import ALLOWED_PARENTS, Org, OrgType, SchoolStage
+from webapp.models.recognition import RecognitionBatch, RecognitionBatchIsFinal
 from webapp.models.role import ROLE_CODES, Delegation, Role, RoleAssignment
 from webapp.models.user import TRAINING_TIERS, BackboneLevel, EmploymentType, Membership, User
 from webapp.models.workflow import (
@@ -32,6 +33,7 @@ __all__ = [
     "BackboneLevel", "Base", "CreditEntry", "DefinitionState", "Delegation", "EmploymentType", "EntrySource",
     "HumanTask", "ImportJob", "ImportJobStatus", "Incident", "InstanceStatus", "InstanceWatcher",
     "LedgerIsAppendOnly", "LoginFailure", "LoginThrottle", "Membership", "Notification", "Org", "OrgType",
-    "ProcessDefinition", "ProcessInstance", "Role", "RoleAssignment", "RuleSet", "SchoolStage", "ServiceJob",
-    "ServiceJobStatus", "TaskCandidate", "TaskComment", "TaskDigest", "TaskStatus", "User", "UserSession",
+    "ProcessDefinition", "ProcessInstance", "RecognitionBatch", "RecognitionBatchIsFinal", "Role", "RoleAssignment",
+    "RuleSet", "SchoolStage", "ServiceJob", "ServiceJobStatus", "TaskCandidate", "TaskComment", "TaskDigest",
+    "TaskStatus", "User", "UserSession",
 ]
