@@ -3,6 +3,7 @@ each process package's models are imported when the app registers the package (`
 
 from webapp.models.audit import AuditEvent, AuditTrailIsAppendOnly
 from webapp.models.base import Base
+from webapp.models.certificate import HOURS, Certificate, CertificateIsAppendOnly, CertificateRevocation
 from webapp.models.digest import TaskDigest
 from webapp.models.imports import ImportJob, ImportJobStatus
 from webapp.models.ledger import CreditEntry, EntrySource, LedgerIsAppendOnly, RuleSet
@@ -28,8 +29,8 @@ from webapp.models.workflow import (
 )
 
 __all__ = [
-    "ALLOWED_PARENTS", "ROLE_CODES", "ApiToken", "AuditEvent", "AuditTrailIsAppendOnly", "BackboneLevel", "Base",
-    "CreditEntry", "DefinitionState", "Delegation", "EntrySource", "HumanTask", "ImportJob", "ImportJobStatus",
+    "ALLOWED_PARENTS", "HOURS", "ROLE_CODES", "ApiToken", "AuditEvent", "AuditTrailIsAppendOnly", "BackboneLevel",
+    "Base", "Certificate", "CertificateIsAppendOnly", "CertificateRevocation", "CreditEntry", "DefinitionState", "Delegation", "EntrySource", "HumanTask", "ImportJob", "ImportJobStatus",
     "Incident", "InstanceStatus", "InstanceWatcher", "LedgerIsAppendOnly", "LoginFailure", "LoginThrottle",
     "Membership", "Notification",
     "Org", "OrgType", "ProcessDefinition", "ProcessInstance", "Role", "RoleAssignment", "RuleSet", "SchoolStage",
