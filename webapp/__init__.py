@@ -48,12 +48,14 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     from webapp.home import bp as home_bp
     from webapp.inbox import bp as inbox_bp
     from webapp.ledger import bp as ledger_bp
+    from webapp.ledger import verify_bp
     from webapp.notifications import bp as notifications_bp
 
     app.register_blueprint(auth_bp)
     app.register_blueprint(home_bp)
     app.register_blueprint(inbox_bp)
     app.register_blueprint(ledger_bp)
+    app.register_blueprint(verify_bp)
     app.register_blueprint(admin_bp)
     app.register_blueprint(health_bp)
     app.register_blueprint(api_bp)

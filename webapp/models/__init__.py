@@ -30,7 +30,8 @@ from webapp.models.workflow import (
 
 __all__ = [
     "ALLOWED_PARENTS", "HOURS", "ROLE_CODES", "ApiToken", "AuditEvent", "AuditTrailIsAppendOnly", "BackboneLevel",
-    "Base", "Certificate", "CertificateIsAppendOnly", "CertificateRevocation", "CreditEntry", "DefinitionState", "Delegation", "EntrySource", "HumanTask", "ImportJob", "ImportJobStatus",
+    "Base", "Certificate", "CertificateIsAppendOnly", "CertificateRevocation", "CreditEntry", "DefinitionState",
+    "Delegation", "EntrySource", "HumanTask", "ImportJob", "ImportJobStatus",
     "Incident", "InstanceStatus", "InstanceWatcher", "LedgerIsAppendOnly", "LoginFailure", "LoginThrottle",
     "Membership", "Notification",
     "Org", "OrgType", "ProcessDefinition", "ProcessInstance", "Role", "RoleAssignment", "RuleSet", "SchoolStage",
