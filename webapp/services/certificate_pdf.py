@@ -133,6 +133,8 @@ def render(content: dict[str, Any], *, code: str, url: str, created: datetime) -
     pdf.ln(13)
 
     heading = FontFace(emphasis="BOLD", fill_color=LIGHT)
+    pdf.set_draw_color(*GREY)
+    pdf.set_line_width(0.2)
     with pdf.table(col_widths=(62, 24, 24, 34, 22), text_align=("LEFT", "RIGHT", "RIGHT", "CENTER", "CENTER"),
                    line_height=8.5, headings_style=heading, borders_layout="HORIZONTAL_LINES",
                    padding=(0.8, 2)) as table:
@@ -163,15 +165,15 @@ def render(content: dict[str, Any], *, code: str, url: str, created: datetime) -
         statement = _("Every minimum of this period is met.")
     else:
         statement = _("Not every minimum of this period is met yet (see the table).")
+    pdf.multi_cell(WIDTH, 7.5, statement, align="L", new_x="LMARGIN", new_y="NEXT")
     if content["as_of"] < period["end"]:
-        statement += " " + _("The period is still running: these are the figures as of %(as_of)s.",
-                             as_of=_day(content["as_of"]))
-    pdf.multi_cell(WIDTH, 7.5, statement, new_x="LMARGIN", new_y="NEXT")
+        pdf.multi_cell(WIDTH, 7.5, _("The period is still running: these are the figures as of %(as_of)s.",
+                                     as_of=_day(content["as_of"])), align="L", new_x="LMARGIN", new_y="NEXT")
     pdf.ln(2)
     pdf.use_font(9.5, colour=GREY)
     rule_set = content["rule_set"]
     pdf.multi_cell(WIDTH, 6, _("Rules applied: %(title)s (version %(version)s).", title=rule_set["title"],
-                               version=rule_set["version"]), new_x="LMARGIN", new_y="NEXT")
+                               version=rule_set["version"]), align="L", new_x="LMARGIN", new_y="NEXT")
 
     pdf.set_xy(MARGIN + WIDTH - 90, max(pdf.get_y() + 14, 200))
     pdf.use_font(12.5, "B")
@@ -189,11 +191,12 @@ def render(content: dict[str, Any], *, code: str, url: str, created: datetime) -
     pdf.use_font(10, "B")
     pdf.cell(0, 6, _("Verification code: %(code)s", code=code), new_x="LEFT", new_y="NEXT")
     pdf.use_font(9)
-    pdf.multi_cell(MARGIN + WIDTH - left, 5.5, _("Verify at: %(url)s", url=url), new_x="LEFT", new_y="NEXT")
+    pdf.multi_cell(MARGIN + WIDTH - left, 5.5, _("Verify at: %(url)s", url=url), align="L", new_x="LEFT",
+                   new_y="NEXT")
     pdf.use_font(8.5, colour=GREY)
     pdf.multi_cell(MARGIN + WIDTH - left, 5, _(
         "Scan the code or open the address to check that this certificate is genuine; upload this PDF there to "
-        "check that it has not been changed."), new_x="LEFT", new_y="NEXT")
+        "check that it has not been changed."), align="L", new_x="LEFT", new_y="NEXT")
     pdf.set_xy(MARGIN, 278)
     pdf.use_font(7.5, colour=GREY)
     pdf.cell(WIDTH, 4, _("Issued by YanXun from the teacher's training-hour ledger."), align="C")

@@ -17,7 +17,7 @@ import hmac
 import secrets
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -40,8 +40,8 @@ from webapp.services.rules import FIXED_PERIODS, Period, Rules
 ALPHABET = "23456789ABCDEFGHJKLMNPQRSTUVWXYZ"
 SERIAL_LENGTH, CHECK_LENGTH, GROUP = 12, 4, 4
 CODE_LENGTH = SERIAL_LENGTH + CHECK_LENGTH
-#: What the audit trail records of a certificate.
-AUDIT_FIELDS = ("teacher_id", "kind", "rule_set_id", "period_kind", "period_key", "as_of", "pdf_sha256")
+#: What the audit trail records of a certificate (its kind as ``certificate_kind``: a code, not words).
+AUDIT_FIELDS = ("teacher_id", "rule_set_id", "period_kind", "period_key", "as_of", "pdf_sha256")
 
 
 class InvalidCode(ServiceError):
@@ -89,7 +89,8 @@ def find(raw: str) -> Certificate:
 
 
 def verification_url(code: str) -> str:
-    """The public address of the certificate's verification page: on ``PUBLIC_BASE_URL`` when it is set."""
+    """The public address of the certificate's verification page: on ``PUBLIC_BASE_URL`` when it is set, else
+    on the address of the request (issuing happens in one)."""
     path = url_for("verify.certificate", code=format_code(code))
     return public_url(path) or url_for("verify.certificate", code=format_code(code), _external=True)
 
@@ -149,7 +150,7 @@ def offers(teacher: User, standing: ledger.Progress, today: date | None = None) 
     the periods just before them, those begun whose certificate day (their end, or today) the same rule set
     governs; per period the 学时证明 and the rule set's own certificates (those that require the period's
     minimums met carry the reason when they are not)."""
-    today = today or date.today()
+    today = today or local_today()
     if standing.rule_set is None:
         return []
     rules = Rules(standing.rule_set)
@@ -199,8 +200,13 @@ def _issuer(rules: Rules, teacher: User) -> str:
     return name or (teacher.org.name if teacher.org else "")
 
 
-def _local_day(moment) -> date:
+def _local_day(moment: datetime) -> date:
     return moment.astimezone(ZoneInfo(current_app.config["YANXUN"]["TIMEZONE"])).date()
+
+
+def local_today() -> date:
+    """Today in the application's time zone (the day printed as the day of issue)."""
+    return _local_day(utcnow())
 
 
 def issue(teacher: User, kind: str, period_kind: str, on: date, *, by: User | None,
@@ -209,7 +215,7 @@ def issue(teacher: User, kind: str, period_kind: str, on: date, *, by: User | No
     ``period_kind`` period containing ``on``, counting entries up to its end (or today while it runs). Refused,
     with what is still missing, when the certificate requires the period's minimums and they are not met.
     Flushes, never commits."""
-    today = today or date.today()
+    today = today or local_today()
     standing = ledger.progress(teacher, on)
     if standing.rule_set is None:
         raise ServiceError(_l("No credit rule set applies to %(name)s on %(date)s.", name=teacher.display_name,
@@ -263,7 +269,8 @@ def issue(teacher: User, kind: str, period_kind: str, on: date, *, by: User | No
         pdf_sha256=hashlib.sha256(pdf).hexdigest(), pdf=pdf)
     db.session.add(certificate)
     db.session.flush()
-    audit.record("certificate.issue", actor=by, obj=certificate, after=audit.snapshot(certificate, AUDIT_FIELDS))
+    audit.record("certificate.issue", actor=by, obj=certificate,
+                 after={**audit.snapshot(certificate, AUDIT_FIELDS), "certificate_kind": kind})
     return certificate
 
 
