@@ -23,13 +23,17 @@ node_modules/.package-lock.json: package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error
 
 webapp/static/vendor/.copied: node_modules/.package-lock.json package-lock.json
-	mkdir -p webapp/static/vendor/bootstrap webapp/static/vendor/htmx webapp/static/vendor/bpmn-js
+	mkdir -p webapp/static/vendor/bootstrap webapp/static/vendor/htmx webapp/static/vendor/bpmn-js \
+	         webapp/static/vendor/fonts
 	cp node_modules/bootstrap/dist/css/bootstrap.min.css node_modules/bootstrap/dist/js/bootstrap.bundle.min.js \
 	   webapp/static/vendor/bootstrap/
 	cp node_modules/htmx.org/dist/htmx.min.js webapp/static/vendor/htmx/
 	cp node_modules/bpmn-js/dist/bpmn-navigated-viewer.production.min.js \
 	   node_modules/bpmn-js/dist/assets/diagram-js.css node_modules/bpmn-js/dist/assets/bpmn-js.css \
 	   webapp/static/vendor/bpmn-js/
+	cp node_modules/@expo-google-fonts/noto-sans-sc/400Regular/NotoSansSC_400Regular.ttf \
+	   node_modules/@expo-google-fonts/noto-sans-sc/700Bold/NotoSansSC_700Bold.ttf \
+	   node_modules/@expo-google-fonts/noto-sans-sc/LICENSE_FONT webapp/static/vendor/fonts/
 	@touch $@
 
 assets: webapp/static/vendor/.copied

@@ -48,6 +48,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     from webapp.home import bp as home_bp
     from webapp.inbox import bp as inbox_bp
     from webapp.ledger import bp as ledger_bp
+    from webapp.ledger import verify_bp
     from webapp.notifications import bp as notifications_bp
     from webapp.recognition import bp as recognition_bp
 
@@ -55,7 +56,11 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app.register_blueprint(home_bp)
     app.register_blueprint(inbox_bp)
     app.register_blueprint(ledger_bp)
+<<<<<<< HEAD
     app.register_blueprint(recognition_bp)
+=======
+    app.register_blueprint(verify_bp)
+>>>>>>> certs
     app.register_blueprint(admin_bp)
     app.register_blueprint(health_bp)
     app.register_blueprint(api_bp)

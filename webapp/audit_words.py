@@ -33,6 +33,7 @@ from webapp.labels import (
 from webapp.models import (
     ApiToken,
     AuditEvent,
+    Certificate,
     CreditEntry,
     Delegation,
     HumanTask,
@@ -44,7 +45,7 @@ from webapp.models import (
     RuleSet,
     User,
 )
-from webapp.services import processes
+from webapp.services import certificates, processes
 
 #: Fields holding an organisation's or a person's id: shown by name.
 ORG_FIELDS = frozenset({"org_id", "parent_id", "primary_subgroup_id"})
@@ -63,6 +64,7 @@ MODELS = {
     "role_assignment": (RoleAssignment, (selectinload(RoleAssignment.user), selectinload(RoleAssignment.org))),
     "delegation": (Delegation, (selectinload(Delegation.from_user), selectinload(Delegation.to_user))),
     "credit_entry": (CreditEntry, (selectinload(CreditEntry.user),)),
+    "certificate": (Certificate, (selectinload(Certificate.teacher),)),
     "process_instance": (ProcessInstance, ()),
     "process_definition": (ProcessDefinition, ()),
     "human_task": (HumanTask, ()),
@@ -168,6 +170,9 @@ class _Words:
                     url_for("admin.delegation_edit", delegation_id=obj.id))
         if kind == "credit_entry":
             return _("Ledger entry of %(name)s", name=obj.user.display_name), None
+        if kind == "certificate":
+            return (_("%(title)s of %(name)s", title=obj.content["title"], name=obj.teacher.display_name),
+                    url_for("verify.certificate", code=certificates.format_code(obj.code)))
         if kind == "process_instance":
             return self._instance(obj)
         if kind == "process_definition":

@@ -14,7 +14,7 @@ WIDTH = 390
 #: (login or None for a visitor, the pages of that person); the organisation and user pages are the city's and
 #: the administrator's own (id 1 in a freshly seeded demo).
 PAGES = [
-    (None, ["/auth/login"]),
+    (None, ["/auth/login", "/verify", "/verify?code=AAAA-BBBB-CCCC-DDDD"]),
     ("limin", ["/", "/ledger/", "/ledger/?all=1", "/notifications/", "/auth/security", "/auth/password",
                "/auth/substitutes"]),
     ("liufang", ["/", "/ledger/school", "/auth/substitutes"]),

@@ -83,7 +83,7 @@ def _user(session, login: str) -> User:
 
 def _activity(app, session) -> None:
     """Entries in two teachers' ledgers (one reversed) and one credit application waiting for its leader."""
-    from webapp.services import ledger
+    from webapp.services import certificates, ledger
 
     today = date.today()
     limin, yangfan = _user(session, "limin"), _user(session, "yangfan")
@@ -92,6 +92,8 @@ def _activity(app, session) -> None:
     wrong = ledger.post_entry(limin, category="school_based", item="open_lesson", earned_on=today - timedelta(days=20))
     ledger.reverse_entry(wrong, _user(session, "liufang"), "重复登记")
     ledger.post_entry(yangfan, category="school_based", item="open_lesson", earned_on=today - timedelta(days=10))
+    with app.test_request_context("/"):  # a certificate of limin's, so that 我的学时 lists it and /verify shows it
+        certificates.issue(limin, "hours", "school_year", today, by=limin)
     session.commit()
 
     client = app.test_client()

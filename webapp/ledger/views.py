@@ -20,7 +20,7 @@ from webapp.labels import ENTRY_SOURCE_LABELS
 from webapp.ledger import bp
 from webapp.models import CreditEntry, Org, OrgType, Role, RuleSet
 from webapp.security import current_roles, require_role
-from webapp.services import ledger
+from webapp.services import certificates, ledger
 from webapp.services.rules import FIXED_PERIODS, Period, Rules
 from webapp.services.spreadsheet import safe_cell
 
@@ -78,7 +78,8 @@ def shortfall_text(line: ledger.Line) -> str:
 def _helpers() -> dict:
     return {"amount": amount, "period_kind_label": period_kind_label, "line_name": line_name,
             "minimum_text": minimum_text, "shortfall_text": shortfall_text, "status_labels": STATUS_LABELS,
-            "measure_labels": MEASURE_LABELS, "source_labels": ENTRY_SOURCE_LABELS}
+            "measure_labels": MEASURE_LABELS, "source_labels": ENTRY_SOURCE_LABELS,
+            "format_code": certificates.format_code}
 
 
 def _as_of() -> tuple[date, str | None]:
@@ -136,7 +137,9 @@ def mine():
                        per_page=current_app.config["YANXUN"]["PAGE_SIZE"], error_out=False)
     return render_template("ledger/mine.html", standing=standing, day=day, today=date.today(),
                            date_error=date_error, page=page, reversed=ledger.reversed_ids(page.items),
-                           names=_Names(), since=since, show_all=show_all)
+                           names=_Names(), since=since, show_all=show_all,
+                           offers=certificates.offers(current_user, standing),
+                           issued=certificates.issued_to(current_user, limit=10))
 
 
 # -- the school's teachers below their minimums -----------------------------------------------------------

@@ -3,6 +3,7 @@ each process package's models are imported when the app registers the package (`
 
 from webapp.models.audit import AuditEvent, AuditTrailIsAppendOnly
 from webapp.models.base import Base
+from webapp.models.certificate import HOURS, Certificate, CertificateIsAppendOnly, CertificateRevocation
 from webapp.models.digest import TaskDigest
 from webapp.models.imports import ImportJob, ImportJobStatus
 from webapp.models.ledger import CreditEntry, EntrySource, LedgerIsAppendOnly, RuleSet
@@ -29,11 +30,11 @@ from webapp.models.workflow import (
 )
 
 __all__ = [
-    "ALLOWED_PARENTS", "ROLE_CODES", "TRAINING_TIERS", "ApiToken", "AuditEvent", "AuditTrailIsAppendOnly",
-    "BackboneLevel", "Base", "CreditEntry", "DefinitionState", "Delegation", "EmploymentType", "EntrySource",
-    "HumanTask", "ImportJob", "ImportJobStatus", "Incident", "InstanceStatus", "InstanceWatcher",
-    "LedgerIsAppendOnly", "LoginFailure", "LoginThrottle", "Membership", "Notification", "Org", "OrgType",
-    "ProcessDefinition", "ProcessInstance", "RecognitionBatch", "RecognitionBatchIsFinal", "Role", "RoleAssignment",
-    "RuleSet", "SchoolStage", "ServiceJob", "ServiceJobStatus", "TaskCandidate", "TaskComment", "TaskDigest",
-    "TaskStatus", "User", "UserSession",
+    "ALLOWED_PARENTS", "HOURS", "ROLE_CODES", "TRAINING_TIERS", "ApiToken", "AuditEvent", "AuditTrailIsAppendOnly",
+    "BackboneLevel", "Base", "Certificate", "CertificateIsAppendOnly", "CertificateRevocation", "CreditEntry",
+    "DefinitionState", "Delegation", "EmploymentType", "EntrySource", "HumanTask", "ImportJob", "ImportJobStatus",
+    "Incident", "InstanceStatus", "InstanceWatcher", "LedgerIsAppendOnly", "LoginFailure", "LoginThrottle",
+    "Membership", "Notification", "Org", "OrgType", "ProcessDefinition", "ProcessInstance", "RecognitionBatch",
+    "RecognitionBatchIsFinal", "Role", "RoleAssignment", "RuleSet", "SchoolStage", "ServiceJob", "ServiceJobStatus",
+    "TaskCandidate", "TaskComment", "TaskDigest", "TaskStatus", "User", "UserSession",
 ]
