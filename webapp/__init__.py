@@ -56,11 +56,8 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app.register_blueprint(home_bp)
     app.register_blueprint(inbox_bp)
     app.register_blueprint(ledger_bp)
-<<<<<<< HEAD
     app.register_blueprint(recognition_bp)
-=======
     app.register_blueprint(verify_bp)
->>>>>>> certs
     app.register_blueprint(admin_bp)
     app.register_blueprint(health_bp)
     app.register_blueprint(api_bp)
