@@ -41,6 +41,7 @@ from webapp.models import (
     Org,
     ProcessDefinition,
     ProcessInstance,
+    RecognitionBatch,
     RoleAssignment,
     RuleSet,
     User,
@@ -65,6 +66,7 @@ MODELS = {
     "delegation": (Delegation, (selectinload(Delegation.from_user), selectinload(Delegation.to_user))),
     "credit_entry": (CreditEntry, (selectinload(CreditEntry.user),)),
     "certificate": (Certificate, (selectinload(Certificate.teacher),)),
+    "recognition_batch": (RecognitionBatch, (selectinload(RecognitionBatch.org),)),
     "process_instance": (ProcessInstance, ()),
     "process_definition": (ProcessDefinition, ()),
     "human_task": (HumanTask, ()),
@@ -173,6 +175,9 @@ class _Words:
         if kind == "certificate":
             return (_("%(title)s of %(name)s", title=obj.content["title"], name=obj.teacher.display_name),
                     url_for("verify.certificate", code=certificates.format_code(obj.code)))
+        if kind == "recognition_batch":
+            return (_("School year %(year)s · %(org)s", year=obj.school_year.replace("-", "–"), org=obj.org.name),
+                    url_for("recognition.batch", batch_id=obj.id))
         if kind == "process_instance":
             return self._instance(obj)
         if kind == "process_definition":

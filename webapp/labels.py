@@ -101,6 +101,8 @@ AUDIT_ACTION_LABELS = {
     "instance.withdraw": _l("Withdrawn by the applicant"),
     "credit.post": _l("Credit hours posted to the ledger"),
     "credit.reverse": _l("Credit hours reversed"),
+    "credit.recount": _l("Credit hours re-counted after a correction freed room under a cap"),
+    "recognition.close": _l("School year closed for yearly recognition"),
     "certificate.issue": _l("Certificate of training hours issued"),
     "certificate.revoke": _l("Certificate of training hours revoked"),
     "instance.incident": _l("Problem recorded"),
