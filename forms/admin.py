@@ -27,10 +27,10 @@ def optional_int(value: object) -> int | None:
     return int(str(value))
 
 
-def _select(label, *, required_message=None, coerce=str, **kwargs) -> SelectField:
+def _select(label, *, required_message=None, coerce=str, invalid_choice_message=_BAD_CHOICE, **kwargs) -> SelectField:
     validators = [InputRequired(required_message)] if required_message else [Optional()]
     return SelectField(label, validators=validators, coerce=coerce, choices=[],
-                       invalid_choice_message=_BAD_CHOICE, **kwargs)
+                       invalid_choice_message=invalid_choice_message, **kwargs)
 
 
 def _date(label, *, required_message=None, **kwargs) -> DateField:
@@ -82,6 +82,12 @@ class UserForm(BaseForm):
     hire_date = _date(_l("Hire date"))
     is_class_teacher = BooleanField(_l("Class teacher (班主任)"))
     backbone_level = _select(_l("Backbone teacher level"))
+    training_tier = _select(_l("Training tier"), invalid_choice_message=_l("The training tier is 1, 2 or 3."),
+                            description=_l("The tier of layered training (分层研修) the teacher is in, where the "
+                                           "region groups teachers so."))
+    employment_type = _select(_l("Employment type"),
+                              description=_l("Credit rules may set other requirements for contract, substitute "
+                                             "and private-school teachers."))
 
 
 class NewUserForm(UserForm):

@@ -22,6 +22,7 @@ from webapp.extensions import db
 from webapp.labels import (
     AUDIT_FIELD_LABELS,
     BACKBONE_LABELS,
+    EMPLOYMENT_LABELS,
     ENTRY_SOURCE_LABELS,
     INSTANCE_STATUS_LABELS,
     LEVEL_LABELS,
@@ -29,6 +30,7 @@ from webapp.labels import (
     ROLE_LABELS,
     STAGE_LABELS,
     TASK_STATUS_LABELS,
+    TIER_LABELS,
 )
 from webapp.models import (
     ApiToken,
@@ -55,7 +57,8 @@ USER_FIELDS = frozenset({"user_id", "from_user_id", "to_user_id", "assignee_id"}
 VERBATIM_FIELDS = frozenset({"code", "login"})
 #: Fields holding a code with words of its own.
 CODE_LABELS = {"role": ROLE_LABELS, "type": ORG_TYPE_LABELS, "stage": STAGE_LABELS, "backbone_level": BACKBONE_LABELS,
-               "level": LEVEL_LABELS, "source": ENTRY_SOURCE_LABELS}
+               "training_tier": TIER_LABELS, "employment_type": EMPLOYMENT_LABELS, "level": LEVEL_LABELS,
+               "source": ENTRY_SOURCE_LABELS}
 #: Statuses of the generic objects; a process's own records (an application...) keep theirs to themselves.
 STATUS_LABELS = {"process_instance": INSTANCE_STATUS_LABELS, "human_task": TASK_STATUS_LABELS}
 #: What each kind of object is loaded as, with what its description needs.

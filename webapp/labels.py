@@ -7,7 +7,9 @@ from flask_babel import lazy_gettext as _l
 
 from forms.credit import LEVEL_CHOICES
 from webapp.models import (
+    TRAINING_TIERS,
     BackboneLevel,
+    EmploymentType,
     EntrySource,
     InstanceStatus,
     OrgType,
@@ -57,6 +59,16 @@ BACKBONE_LABELS = {
     BackboneLevel.PROVINCE: _l("Provincial backbone"),
     BackboneLevel.NATIONAL: _l("National backbone"),
 }
+
+EMPLOYMENT_LABELS = {
+    EmploymentType.ESTABLISHED: _l("Established post (public school)"),
+    EmploymentType.CONTRACT: _l("Contract teacher"),
+    EmploymentType.SUBSTITUTE: _l("Substitute teacher"),
+    EmploymentType.PRIVATE: _l("Private school teacher"),
+}
+
+#: Tiers of layered training (分层研修), keyed by the number stored in ``User.training_tier``.
+TIER_LABELS = dict(zip(TRAINING_TIERS, (_l("Tier 1"), _l("Tier 2"), _l("Tier 3")), strict=True))
 
 #: Training levels (national … school): the one set of words for them, on every page and in the form.
 LEVEL_LABELS = dict(LEVEL_CHOICES)
@@ -136,6 +148,8 @@ AUDIT_FIELD_LABELS = {
     "hire_date": _l("Hire date"),
     "is_class_teacher": _l("Class teacher"),
     "backbone_level": _l("Backbone teacher level"),
+    "training_tier": _l("Training tier"),
+    "employment_type": _l("Employment type"),
     "active": _l("Active"),
     # organisations
     "code": _l("Code"),
@@ -232,6 +246,8 @@ def init_app(app: Flask) -> None:
     app.add_template_filter(lambda v: _label(ORG_TYPE_LABELS, v), "org_type_label")
     app.add_template_filter(lambda v: _label(STAGE_LABELS, v), "stage_label")
     app.add_template_filter(lambda v: _label(BACKBONE_LABELS, v), "backbone_label")
+    app.add_template_filter(lambda v: _label(EMPLOYMENT_LABELS, v), "employment_label")
+    app.add_template_filter(lambda v: _label(TIER_LABELS, v), "tier_label")
     app.add_template_filter(lambda v: _label(LEVEL_LABELS, v), "level_label")
     app.add_template_filter(lambda v: _label(INSTANCE_STATUS_LABELS, v), "instance_status_label")
     app.add_template_filter(lambda v: _label(INCIDENT_ACTION_LABELS, v), "incident_action_label")

@@ -20,8 +20,9 @@ PAGES = [
     ("liufang", ["/", "/ledger/school", "/auth/substitutes"]),
     ("caojing", ["/", "/ledger/school"]),
     ("admin", ["/", "/admin/", "/admin/orgs", "/admin/orgs?expand=1", "/admin/orgs?q=小学", "/admin/orgs/1",
-               "/admin/orgs/new", "/admin/users", "/admin/users/1", "/admin/users/new", "/admin/assignments",
-               "/admin/assignments/new", "/admin/delegations", "/admin/delegations/new", "/admin/import",
+               "/admin/orgs/new", "/admin/users", "/admin/users/1", "/admin/users/1/edit", "/admin/users/new",
+               "/admin/assignments", "/admin/assignments/new", "/admin/delegations", "/admin/delegations/new",
+               "/admin/import",
                "/admin/import/orgs", "/admin/import/users", "/admin/incidents", "/admin/definitions/pending",
                "/admin/audit", "/ledger/school"]),
 ]

@@ -87,6 +87,11 @@ def test_about_eighty_teachers_with_realistic_attributes(session):
     assert all(t.title is None for t in new)
     assert 20 <= sum(t.is_class_teacher for t in teachers) <= 50
     assert 5 <= sum(t.backbone_level is not None for t in teachers) <= 30
+    kinds = [t.employment_type for t in teachers]
+    assert kinds.count("contract") == 1 and kinds.count("established") == len(teachers) - 1
+    tiers = [t.training_tier for t in teachers]
+    assert all(tiers.count(tier) >= 10 for tier in (1, 2, 3)) and None not in tiers
+    assert all(t.training_tier == 1 for t in new), "new teachers start in the first tier"
     stages = {t.org.stage.value for t in teachers}
     assert {"kindergarten", "primary", "junior", "senior", "nine_year"} <= stages
 

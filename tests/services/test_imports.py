@@ -143,6 +143,40 @@ def test_user_rows_are_checked_one_by_one_and_good_ones_kept(db, region, make_us
 
 
 
+def test_training_tier_and_employment_type_columns(db, region):
+    header = ["login", "display_name", "password", "org_code", "training_tier", "employment_type"]
+    report = run("users", [
+        header,
+        ["tier1", "一老师", PASSWORD, "C1-K1-S1", "1", "established"],
+        ["tier3", "三老师", PASSWORD, "C1-K1-S1", " 3 ", "Contract"],
+        ["blank", "空老师", PASSWORD, "C1-K1-S1", "", ""],
+        ["badtier", "坏层级", PASSWORD, "C1-K1-S1", "4", "established"],
+        ["wordtier", "写汉字", PASSWORD, "C1-K1-S1", "一层级", "private"],
+        ["badkind", "坏类型", PASSWORD, "C1-K1-S1", "2", "permanent"],
+    ])
+    result = outcome(report)
+    assert {k for k, (status, _) in result.items() if status == "created"} == {"tier1", "tier3", "blank"}
+    assert result["badtier"][1] == [("training_tier", "“4” is not a training tier; write 1, 2 or 3 (for 一层级, "
+                                                      "二层级, 三层级), or nothing.")]
+    assert columns(report, "wordtier") == ["training_tier"]
+    assert result["badkind"][1] == [("employment_type", "Unknown value “permanent”; use one of: established, "
+                                                        "contract, substitute, private.")]
+    people = {u.login: (u.training_tier, u.employment_type) for u in db.session.scalars(sa.select(User))}
+    assert people == {"tier1": (1, "established"), "tier3": (3, "contract"), "blank": (None, None)}, \
+        "a rejected row leaves nothing"
+    created = {e.after["login"]: e.after for e in db.session.scalars(
+        sa.select(AuditEvent).where(AuditEvent.action == "user.create"))}
+    assert (created["tier3"]["training_tier"], created["tier3"]["employment_type"]) == (3, "contract")
+
+
+def test_a_bad_training_tier_is_explained_in_chinese(db, region):
+    with force_locale("zh_CN"):
+        report = run("users", [["login", "display_name", "password", "training_tier"],
+                               ["badtier", "坏层级", PASSWORD, "二"]])
+    assert outcome(report)["badtier"][1] == [
+        ("training_tier", "“二”不是有效的研修层级；请填写 1、2 或 3（分别表示一层级、二层级、三层级），或留空。")]
+
+
 def test_nobody_and_nothing_is_imported_into_a_deactivated_organisation(db, region):
     from webapp.services.orgs import set_org_active
 

@@ -319,6 +319,75 @@ def test_edit_user_changes_profile_and_subgroup(admin_client, db, region, teache
     assert len(events(db, "user.update")) == 2
 
 
+def test_edit_user_sets_training_tier_and_employment_type(admin_client, db, region, teachers):
+    t1, _ = teachers
+    form = admin_client.get(f"/admin/users/{t1.id}/edit").get_data(as_text=True)
+    assert 'name="training_tier"' in form and 'name="employment_type"' in form
+    assert ">Tier 2</option>" in form and ">Contract teacher</option>" in form and "— not recorded —" in form
+    response = admin_client.post_form(f"/admin/users/{t1.id}/edit", user_form(
+        region, login="tea1", display_name="张老师", password=None, training_tier="1", employment_type="contract"))
+    assert response.status_code == 302
+    user = fresh(db, User, t1.id)
+    assert user.training_tier == 1 and user.employment_type == "contract"
+    [event] = events(db, "user.update")
+    assert (event.before["training_tier"], event.after["training_tier"]) == (None, 1)
+    assert (event.before["employment_type"], event.after["employment_type"]) == (None, "contract")
+    page = admin_client.get(f"/admin/users/{t1.id}").get_data(as_text=True)
+    assert "Tier 1" in page and "Contract teacher" in page and ">contract<" not in page
+    form = admin_client.get(f"/admin/users/{t1.id}/edit").get_data(as_text=True)
+    assert re.search(r'<option selected value="1">|<option value="1" selected>', form), "the saved tier is chosen"
+
+    admin_client.post_form(f"/admin/users/{t1.id}/edit", user_form(
+        region, login="tea1", display_name="张老师", password=None, training_tier="", employment_type=""))
+    user = fresh(db, User, t1.id)
+    assert user.training_tier is None and user.employment_type is None
+    assert "Not recorded" in admin_client.get(f"/admin/users/{t1.id}").get_data(as_text=True)
+
+
+def test_create_user_with_training_tier_and_employment_type(admin_client, db, region):
+    response = admin_client.post_form("/admin/users/new", user_form(region, training_tier="3",
+                                                                    employment_type="established"))
+    assert response.status_code == 302
+    user = db.session.scalar(sa.select(User).where(User.login == "wang.wu"))
+    assert (user.training_tier, user.employment_type) == (3, "established")
+    [event] = events(db, "user.create")
+    assert (event.after["training_tier"], event.after["employment_type"]) == (3, "established")
+
+
+def test_a_bad_training_tier_or_employment_type_changes_nothing(admin_client, db, region, teachers):
+    t1, _ = teachers
+    t1.training_tier, t1.employment_type = 2, "established"
+    db.session.commit()
+    response = admin_client.post_form(f"/admin/users/{t1.id}/edit", user_form(
+        region, login="tea1", display_name="改了名", password=None, training_tier="4", employment_type="permanent"))
+    assert response.status_code == 200
+    page = response.get_data(as_text=True)
+    assert "The training tier is 1, 2 or 3." in page and "Choose one of the listed options." in page
+    user = fresh(db, User, t1.id)
+    assert (user.display_name, user.training_tier, user.employment_type) == ("张老师", 2, "established")
+    assert events(db, "user.update") == []
+    response = admin_client.post_form("/admin/users/new", user_form(region, training_tier="0"))
+    assert "The training tier is 1, 2 or 3." in response.get_data(as_text=True)
+    assert db.session.scalar(sa.select(User).where(User.login == "wang.wu")) is None
+
+
+def test_tier_and_employment_type_are_shown_in_chinese_words(client, db, region, admin, teachers):
+    """The form, the user's page and the audit trail in the default language: words, never the codes."""
+    t1, _ = teachers
+    client.login("admin1")
+    form = client.get(f"/admin/users/{t1.id}/edit").get_data(as_text=True)
+    assert "研修层级" in form and "用工类型" in form and "— 未登记 —" in form
+    assert ">二层级</option>" in form and ">公办在编</option>" in form and ">合同制（聘用）</option>" in form
+    assert "未登记" in client.get(f"/admin/users/{t1.id}").get_data(as_text=True)
+    client.post_form(f"/admin/users/{t1.id}/edit", user_form(
+        region, login="tea1", display_name="张老师", password=None, training_tier="1", employment_type="established"))
+    page = client.get(f"/admin/users/{t1.id}").get_data(as_text=True)
+    assert "一层级" in page and "公办在编" in page
+    trail = client.get("/admin/audit").get_data(as_text=True)
+    assert "研修层级" in trail and "一层级" in trail and "用工类型" in trail and "公办在编" in trail
+    assert "established" not in trail and "training_tier" not in trail and "employment_type" not in trail
+
+
 def test_user_list_search_filters_and_pagination(admin_client, app, db, region, teachers, make_user, monkeypatch):
     make_user("k2teacher", display_name="赵老师", org=region["school2"], roles=(("teacher", region["school2"]),))
     make_user("gone", display_name="钱老师", org=region["school2"]).active = False

@@ -2,6 +2,7 @@
 
 import csv
 import io
+import re
 
 import pytest
 import sqlalchemy as sa
@@ -36,6 +37,10 @@ def test_upload_pages_document_the_columns(admin_client):
     for column in ("login", "display_name", "password", "org_code", "roles", "primary_subgroup_code"):
         assert f">{column}</td>" in page
     assert "subgroup_leader" in page, "the role codes are listed"
+    for column in ("training_tier", "employment_type"):
+        assert f">{column}</td>" in page and f"<code translate=\"no\">{column}</code>" in page, column
+    assert re.search(r'translate="no">1</td><td>Tier 1</td>', page), "the tiers are listed with their numbers"
+    assert 'translate="no">established</td><td>Established post (public school)</td>' in page
     assert "rejected, not updated" in page
     page = admin_client.get("/admin/import/orgs").get_data(as_text=True)
     assert ">parent_code</td>" in page and "school_group" in page
@@ -49,6 +54,9 @@ def test_template_downloads(admin_client, kind):
     assert "attachment" in response.headers["Content-Disposition"]
     text = response.get_data().decode("utf-8")
     assert text.startswith("\ufeff") and text.lstrip("\ufeff").startswith("code,name" if kind == "orgs" else "login,")
+    if kind == "users":
+        header = next(csv.reader(io.StringIO(text.lstrip("\ufeff"))))
+        assert "training_tier" in header and "employment_type" in header
 
 
 def test_orgs_import_keeps_good_rows_and_reports_bad_ones(admin_client, db, region):

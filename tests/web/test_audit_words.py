@@ -47,3 +47,16 @@ def test_identifiers_people_type_are_shown_verbatim(words, region):
                          after={"code": region["school"].code})
     [change] = words(event)["changes"][event.id]
     assert change.verbatim and change.after == region["school"].code
+
+
+def test_training_tiers_and_employment_types_are_words(app, words, make_user):
+    teacher = make_user("teacher1", display_name="王老师")
+    event = audit.record("user.update", actor=None, obj=teacher,
+                         before={"training_tier": None, "employment_type": "established"},
+                         after={"training_tier": 2, "employment_type": "contract"})
+    assert [(c.field, c.before, c.after) for c in words(event)["changes"][event.id]] == [
+        ("Training tier", "—", "Tier 2"), ("Employment type", "Established post (public school)", "Contract teacher")]
+    with app.test_request_context(), force_locale("zh_CN"):
+        shown = in_words([event])
+    assert [(c.field, c.before, c.after) for c in shown["changes"][event.id]] == [
+        ("研修层级", "—", "二层级"), ("用工类型", "公办在编", "合同制（聘用）")]

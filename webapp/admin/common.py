@@ -13,7 +13,14 @@ from flask_login import current_user
 from flask_sqlalchemy.pagination import Pagination
 
 from webapp.extensions import db
-from webapp.labels import BACKBONE_LABELS, ORG_TYPE_LABELS, ROLE_LABELS, STAGE_LABELS
+from webapp.labels import (
+    BACKBONE_LABELS,
+    EMPLOYMENT_LABELS,
+    ORG_TYPE_LABELS,
+    ROLE_LABELS,
+    STAGE_LABELS,
+    TIER_LABELS,
+)
 from webapp.models import AuditEvent, Org, OrgType, RoleAssignment, User
 from webapp.services import audit
 from webapp.services import orgs as org_service
@@ -134,6 +141,14 @@ def stage_choices() -> list[tuple[str, str]]:
 
 def backbone_choices() -> list[tuple[str, str]]:
     return label_choices(BACKBONE_LABELS, _("— not a backbone teacher —"))
+
+
+def tier_choices() -> list[tuple[str, str]]:
+    return [("", _("— not recorded —")), *((str(tier), str(text)) for tier, text in TIER_LABELS.items())]
+
+
+def employment_choices() -> list[tuple[str, str]]:
+    return label_choices(EMPLOYMENT_LABELS, _("— not recorded —"))
 
 
 def org_from_arg(name: str = "org") -> Org | None:

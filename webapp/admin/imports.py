@@ -15,7 +15,14 @@ from webapp import background
 from webapp.admin import bp
 from webapp.admin.common import ListPagination
 from webapp.extensions import db
-from webapp.labels import BACKBONE_LABELS, ORG_TYPE_LABELS, ROLE_LABELS, STAGE_LABELS
+from webapp.labels import (
+    BACKBONE_LABELS,
+    EMPLOYMENT_LABELS,
+    ORG_TYPE_LABELS,
+    ROLE_LABELS,
+    STAGE_LABELS,
+    TIER_LABELS,
+)
 from webapp.models import AuditEvent, ImportJob, ImportJobStatus, Role
 from webapp.models.base import utcnow
 from webapp.security import require_role
@@ -25,7 +32,7 @@ from webapp.services.errors import ServiceError
 #: Rows of an import report per page.
 REPORT_ROWS_PER_PAGE = 100
 CODE_LISTS = {"type": ORG_TYPE_LABELS, "stage": STAGE_LABELS, "backbone_level": BACKBONE_LABELS,
-              "roles": ROLE_LABELS}
+              "training_tier": TIER_LABELS, "employment_type": EMPLOYMENT_LABELS, "roles": ROLE_LABELS}
 
 
 def _kind(name: str) -> import_service.ImportKind:

@@ -52,6 +52,8 @@ def _prepare(form: UserForm, user: User | None = None) -> None:
                                           keep=user.org if user else None, selected=form.org.data)
     form.stage.choices = common.stage_choices()
     form.backbone_level.choices = common.backbone_choices()
+    form.training_tier.choices = common.tier_choices()
+    form.employment_type.choices = common.employment_choices()
     org = db.session.get(Org, form.org.data) if form.org.data else None
     form.subgroup.choices = _subgroup_choices(org, keep=user_service.primary_subgroup(user) if user else None)
     form.org.render_kw = {"hx-get": url_for("admin.subgroup_options"), "hx-target": f"#{form.subgroup.id}",
@@ -69,7 +71,8 @@ def _profile(form: UserForm, user: User | None) -> tuple[dict, Org | None]:
     profile = {"display_name": form.display_name.data, "phone": form.phone.data or None,
                "email": form.email.data or None, "org": org, "subject": form.subject.data or None,
                "stage": form.stage.data or None, "title": form.title.data or None, "hire_date": form.hire_date.data,
-               "is_class_teacher": form.is_class_teacher.data, "backbone_level": form.backbone_level.data or None}
+               "is_class_teacher": form.is_class_teacher.data, "backbone_level": form.backbone_level.data or None,
+               "training_tier": form.training_tier.data or None, "employment_type": form.employment_type.data or None}
     return profile, subgroup
 
 

@@ -14,7 +14,7 @@ from datetime import date, timedelta
 import sqlalchemy as sa
 
 from webapp.extensions import db
-from webapp.models import BackboneLevel, Membership, Org, OrgType, Role, SchoolStage, User
+from webapp.models import BackboneLevel, EmploymentType, Membership, Org, OrgType, Role, SchoolStage, User
 from webapp.models.base import utcnow
 from webapp.services import audit, processes
 from webapp.services.errors import ServiceError
@@ -92,6 +92,7 @@ class _Persona:
     class_teacher: bool = False
     backbone: BackboneLevel | None = None
     title: str | None = None
+    employment: EmploymentType = EmploymentType.ESTABLISHED
 
 
 @dataclass(frozen=True)
@@ -151,7 +152,7 @@ _SCHOOLS: tuple[_School, ...] = (
         featured={
             3: _Persona("tangyun", "唐云", "语文", 2010, backbone=BackboneLevel.SCHOOL),
             4: _Persona("sunmei", "孙梅", "数学", 1997, class_teacher=True),
-            6: _Persona("yangfan", "杨帆", "语文", 2020, class_teacher=True),
+            6: _Persona("yangfan", "杨帆", "语文", 2020, class_teacher=True, employment=EmploymentType.CONTRACT),
         }, officer=3),
     _School("XB-LJ-BS", "临江县白石镇九年一贯制学校", SchoolStage.NINE_YEAR, "XB-LJ", 9,
             _Persona("zouhaibo", "邹海波", "数学", 1995), (
@@ -186,6 +187,14 @@ class _Counts:
     users: int = 0
     teachers: int = 0
     assignments: int = 0
+
+
+def _tier(years: int, backbone: BackboneLevel | None) -> int:
+    """Layered training (分层研修): tier 1 for the first five years, tier 3 for backbone teachers and those of
+    more than fifteen years, tier 2 in between."""
+    if backbone is not None or years > 15:
+        return 3
+    return 1 if years <= 5 else 2
 
 
 def school_year_start(day: date) -> date:
@@ -257,7 +266,9 @@ class _Builder:
                                 self._backbone(self.year_start.year - hire_year))
 
     def profile_for(self, stage: SchoolStage, subject: str | None, hire_year: int | None, class_teacher: bool,
-                    backbone: BackboneLevel | None) -> dict:
+                    backbone: BackboneLevel | None, employment: EmploymentType = EmploymentType.ESTABLISHED) -> dict:
+        """The profile of a teacher; the training tier follows from the years of service and a backbone title
+        (no random draw, so the generated names and logins stay where they are)."""
         hire_date = date(hire_year, 9, 1) if hire_year else self.year_start
         years = self.year_start.year - hire_date.year
         if years == 0:
@@ -269,7 +280,8 @@ class _Builder:
         else:
             title = "高级教师"
         return {"stage": stage, "subject": subject, "hire_date": hire_date, "title": title,
-                "is_class_teacher": class_teacher, "backbone_level": backbone}
+                "is_class_teacher": class_teacher, "backbone_level": backbone,
+                "training_tier": _tier(years, backbone), "employment_type": employment.value}
 
     def _backbone(self, years: int) -> BackboneLevel | None:
         draw = self.rng.random()
@@ -318,7 +330,8 @@ class _Builder:
         school = self.orgs[spec.code]
         principal = spec.principal
         self.assign(self.user(principal.login, principal.name, school, subject=principal.subject, title="高级教师",
-                              hire_date=date(principal.hire_year or self.year_start.year, 9, 1)),
+                              hire_date=date(principal.hire_year or self.year_start.year, 9, 1),
+                              employment_type=principal.employment.value),
                     Role.PRINCIPAL, school)
         subgroups = [self.orgs[f"{spec.code}-{n:02d}"] for n in range(1, len(spec.subgroups) + 1)]
         officer_index = spec.officer if spec.officer is not None else len(subgroups)
@@ -334,7 +347,7 @@ class _Builder:
             if persona is not None:
                 name, login = persona.name, persona.login
                 profile = self.profile_for(sg_spec.stage, persona.subject or subject, persona.hire_year,
-                                           persona.class_teacher, persona.backbone)
+                                           persona.class_teacher, persona.backbone, persona.employment)
             teacher = self.user(login, name, school, **profile)
             self.counts.teachers += 1
             self.assign(teacher, Role.TEACHER, school)

@@ -31,8 +31,10 @@ from flask_babel import lazy_gettext as _l
 
 from webapp.extensions import db
 from webapp.models import (
+    TRAINING_TIERS,
     AuditEvent,
     BackboneLevel,
+    EmploymentType,
     ImportJob,
     ImportJobStatus,
     Org,
@@ -91,14 +93,17 @@ ORGS = ImportKind(
 USERS = ImportKind(
     name="users", audit_action="user.import",
     columns=("login", "display_name", "password", "phone", "email", "org_code", "subject", "stage", "title",
-             "hire_date", "is_class_teacher", "backbone_level", "roles", "primary_subgroup_code"),
+             "hire_date", "is_class_teacher", "backbone_level", "training_tier", "employment_type", "roles",
+             "primary_subgroup_code"),
     required=("login", "display_name", "password"), key="login",
     example=(("zhangsan", "张三", "Chushi2025!", "13800000000", "zhangsan@example.com", "C01-K01-S001", "数学",
-              "senior", "一级教师", "2018-09-01", "1", "county", "teacher@C01-K01-S001", "C01-K01-S001-MATH"),
+              "senior", "一级教师", "2018-09-01", "1", "county", "2", "established", "teacher@C01-K01-S001",
+              "C01-K01-S001-MATH"),
              ("lisi", "李四", "Chushi2025!", "", "", "C01-K01-S001", "数学", "senior", "高级教师", "2009-09-01", "0",
-              "", "teacher@C01-K01-S001;subgroup_leader@C01-K01-S001-MATH", "C01-K01-S001-MATH")),
+              "", "3", "contract", "teacher@C01-K01-S001;subgroup_leader@C01-K01-S001-MATH", "C01-K01-S001-MATH")),
     secret=("password",),
     field_columns={"login": "login", "password": "password", "display_name": "display_name",
+                   "training_tier": "training_tier", "employment_type": "employment_type",
                    "subgroup": "primary_subgroup_code", "org": "roles", "role": "roles", "valid_to": "roles"},
 )
 
@@ -277,6 +282,17 @@ def _choice(row: RowResult, column: str, enum_type: Callable[[str], E], allowed:
         return None
 
 
+def _tier(row: RowResult, column: str) -> int | None:
+    raw = row.values.get(column, "")
+    if not raw:
+        return None
+    if raw not in {str(tier) for tier in TRAINING_TIERS}:
+        row.error(column, _l("“%(value)s” is not a training tier; write 1, 2 or 3 (for 一层级, 二层级, 三层级), or "
+                             "nothing.", value=raw))
+        return None
+    return int(raw)
+
+
 def _flag(row: RowResult, column: str) -> bool:
     raw = row.values.get(column, "").lower()
     if raw in TRUE_WORDS:
@@ -389,6 +405,8 @@ def _import_user(row: RowResult, actor: User | None, ip: str | None, password_mi
                                  "primary_subgroup_code."))
     stage = _choice(row, "stage", SchoolStage, [s.value for s in SchoolStage])
     backbone = _choice(row, "backbone_level", BackboneLevel, [b.value for b in BackboneLevel])
+    tier = _tier(row, "training_tier")
+    employment = _choice(row, "employment_type", EmploymentType, [k.value for k in EmploymentType])
     hire_date = _date(row, "hire_date")
     is_class_teacher = _flag(row, "is_class_teacher")
     roles = _roles(row, org)
@@ -407,7 +425,8 @@ def _import_user(row: RowResult, actor: User | None, ip: str | None, password_mi
                 login=values["login"], password=values["password"], display_name=values["display_name"],
                 phone=values.get("phone"), email=values.get("email"), org=org, subject=values.get("subject"),
                 stage=stage, title=values.get("title"), hire_date=hire_date, is_class_teacher=is_class_teacher,
-                backbone_level=backbone)
+                backbone_level=backbone, training_tier=tier,
+                employment_type=employment.value if employment else None)
             if subgroup is not None:
                 user_service.set_primary_subgroup(user, subgroup)
             audit.record("user.create", actor=actor, obj=user, ip=ip,
