@@ -156,10 +156,13 @@ def offers(teacher: User, standing: ledger.Progress, today: date | None = None) 
     rules = Rules(standing.rule_set)
     periods: list[Period] = []
     for current in standing.periods:
-        earlier = rules.period(current.period.kind, current.period.start - timedelta(days=1))
+        if current.period.kind in ("week", "month"):  # too short to certify
+            continue
+        earlier = rules.period(current.period.kind, current.period.start - timedelta(days=1), teacher)
         periods.extend(p for p in (current.period, earlier)
-                       if p.start <= today and p not in periods and standing.rule_set.covers(min(p.end, today)))
-    order = {kind: i for i, kind in enumerate((*FIXED_PERIODS, *rules.cycle_kinds()))}
+                       if p is not None and p.start <= today and p not in periods
+                       and standing.rule_set.covers(min(p.end, today)))
+    order = {kind: i for i, kind in enumerate((*FIXED_PERIODS, *rules.cycle_kinds(), "first_year"))}
     periods.sort(key=lambda p: (order.get(p.kind, len(order)), -p.start.toordinal()))
     result = []
     for period in periods:
