@@ -69,14 +69,15 @@ def school_year_for(org: Org, day: date) -> Period:
 
 
 def closable_years(org: Org, today: date | None = None, back: int = 6) -> list[Period]:
-    """School years that have ended and are not closed yet for ``org``, newest first (at most ``back``)."""
+    """School years of the last ``back`` that have ended, that a credit rule set governed for ``org`` and that
+    are not closed yet, newest first."""
     today = today or date.today()
     closed = set(db.session.scalars(sa.select(RecognitionBatch.school_year).where(RecognitionBatch.org_id == org.id)))
     years: list[Period] = []
     day = school_year_for(org, today).start - timedelta(days=1)
-    while len(years) < back:
+    for _ in range(back):
         year = school_year_for(org, day)
-        if year.key not in closed:
+        if year.key not in closed and rule_sets_for([org], year.end).get(org.id) is not None:
             years.append(year)
         day = year.start - timedelta(days=1)
     return years
