@@ -942,6 +942,7 @@ class Rules:
         self.items: dict[str, dict[str, Any]] = self.body["items"]
         self.measure: str = self.body["units"]["measure"]
         self._periods = self.body["periods"]
+        self._bounded: set[str] | None = None
 
     # categories
 
@@ -1039,11 +1040,14 @@ class Rules:
 
     def bounded_kinds(self) -> set[str]:
         """Period kinds any requirement, audience or item cap bounds."""
+        if self._bounded is not None:
+            return self._bounded
         kinds = set(self.body["requirements"])
         for audience in self.body["audiences"].values():
             kinds.update(audience.get("requirements") or {})
         for item in self.items.values():
             kinds.update(item.get("caps") or {})
+        self._bounded = kinds
         return kinds
 
     def periods_on(self, day: date, user: User | None = None) -> list[Period]:
