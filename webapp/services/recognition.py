@@ -122,6 +122,7 @@ def build_report(org: Org, year: Period, known_at: datetime) -> tuple[dict, int]
     categories: dict[str, str] = {}
     schools: dict[int, dict] = {}
     totals = {"teachers": 0, "met_all": 0, "requirements": {}, "hours": {}}
+    top_levels: dict[int, set[str]] = {}
     for index in range(0, len(teachers), CHUNK):
         chunk = teachers[index:index + CHUNK]
         standings = ledger.progress_of_many(chunk, year.end, known_at=known_at)
@@ -151,8 +152,10 @@ def build_report(org: Org, year: Period, known_at: datetime) -> tuple[dict, int]
                         counts[0 if line.met else 1] += 1
                     all_met = all_met and line.met
                 if period.period.kind == "school_year":
+                    if standing.rule_set.id not in top_levels:
+                        top_levels[standing.rule_set.id] = set(Rules(standing.rule_set).top_level())
                     for line in period.categories:
-                        if line.category is None or line.category not in Rules(standing.rule_set).top_level():
+                        if line.category is None or line.category not in top_levels[standing.rule_set.id]:
                             continue
                         categories.setdefault(line.category, line.name)
                         for target in (row, totals):
