@@ -307,10 +307,12 @@ def recount(user: User, by: User | None, *, cause: CreditEntry | None = None,
     return reposted
 
 
-def reverse_entry(entry: CreditEntry, by: User | None, reason: str, *, org: Org | None = None) -> CreditEntry:
+def reverse_entry(entry: CreditEntry, by: User | None, reason: str, *, org: Org | None = None,
+                  then_recount: bool = True) -> CreditEntry:
     """Post the reversal of ``entry`` (every amount negated), then re-count the teacher's capped entries that
     the freed room lets count more (:func:`recount`). An entry is reversed at most once, and a reversal is
-    never reversed: post a new entry instead. Flushes, never commits."""
+    never reversed: post a new entry instead. ``then_recount=False`` leaves the re-count to the caller (who
+    posts the corrected entry first, so that it keeps its place). Flushes, never commits."""
     if not reason or not reason.strip():
         raise ServiceError(_l("Give the reason for the reversal."), field="reason")
     if entry.is_reversal:
@@ -319,7 +321,8 @@ def reverse_entry(entry: CreditEntry, by: User | None, reason: str, *, org: Org 
     if db.session.scalar(sa.select(CreditEntry.id).where(CreditEntry.reverses_id == entry.id)) is not None:
         raise Conflict(_l("This entry has already been reversed."))
     reversal = _negate(entry, by, reason.strip(), org)
-    recount(entry.user, by, cause=reversal, org=org)
+    if then_recount:
+        recount(entry.user, by, cause=reversal, org=org)
     return reversal
 
 
