@@ -10,6 +10,7 @@ from webapp.models.login import LoginFailure, LoginThrottle, UserSession
 from webapp.models.notification import Notification
 from webapp.models.org import ALLOWED_PARENTS, Org, OrgType, SchoolStage
 from webapp.models.role import ROLE_CODES, Delegation, Role, RoleAssignment
+from webapp.models.standing import CreditStanding, StandingStatus
 from webapp.models.user import BackboneLevel, Membership, User
 from webapp.models.workflow import (
     ApiToken,
@@ -29,10 +30,11 @@ from webapp.models.workflow import (
 
 __all__ = [
     "ALLOWED_PARENTS", "ROLE_CODES", "ApiToken", "AuditEvent", "AuditTrailIsAppendOnly", "BackboneLevel", "Base",
-    "CreditEntry", "DefinitionState", "Delegation", "EntrySource", "HumanTask", "ImportJob", "ImportJobStatus",
+    "CreditEntry", "CreditStanding", "DefinitionState", "Delegation", "EntrySource", "HumanTask", "ImportJob",
+    "ImportJobStatus",
     "Incident", "InstanceStatus", "InstanceWatcher", "LedgerIsAppendOnly", "LoginFailure", "LoginThrottle",
     "Membership", "Notification",
     "Org", "OrgType", "ProcessDefinition", "ProcessInstance", "Role", "RoleAssignment", "RuleSet", "SchoolStage",
-    "ServiceJob", "ServiceJobStatus", "TaskCandidate", "TaskComment", "TaskDigest", "TaskStatus", "User",
-    "UserSession",
+    "ServiceJob", "ServiceJobStatus", "StandingStatus", "TaskCandidate", "TaskComment", "TaskDigest", "TaskStatus",
+    "User", "UserSession",
 ]
