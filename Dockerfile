@@ -7,13 +7,14 @@ FROM node:20-slim AS assets
 WORKDIR /src
 COPY package.json package-lock.json ./
 RUN npm ci --no-audit --no-fund --loglevel=error \
- && mkdir -p vendor/bootstrap vendor/htmx vendor/bpmn-js \
+ && mkdir -p vendor/bootstrap vendor/htmx vendor/bpmn-js vendor/echarts \
  && cp node_modules/bootstrap/dist/css/bootstrap.min.css node_modules/bootstrap/dist/js/bootstrap.bundle.min.js \
        vendor/bootstrap/ \
  && cp node_modules/htmx.org/dist/htmx.min.js vendor/htmx/ \
  && cp node_modules/bpmn-js/dist/bpmn-navigated-viewer.production.min.js \
        node_modules/bpmn-js/dist/assets/diagram-js.css node_modules/bpmn-js/dist/assets/bpmn-js.css \
-       vendor/bpmn-js/
+       vendor/bpmn-js/ \
+ && cp node_modules/echarts/dist/echarts.common.min.js node_modules/echarts/LICENSE vendor/echarts/
 
 # --- The application. ---
 FROM python:3.11-slim

@@ -23,13 +23,15 @@ node_modules/.package-lock.json: package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error
 
 webapp/static/vendor/.copied: node_modules/.package-lock.json package-lock.json
-	mkdir -p webapp/static/vendor/bootstrap webapp/static/vendor/htmx webapp/static/vendor/bpmn-js
+	mkdir -p webapp/static/vendor/bootstrap webapp/static/vendor/htmx webapp/static/vendor/bpmn-js \
+	         webapp/static/vendor/echarts
 	cp node_modules/bootstrap/dist/css/bootstrap.min.css node_modules/bootstrap/dist/js/bootstrap.bundle.min.js \
 	   webapp/static/vendor/bootstrap/
 	cp node_modules/htmx.org/dist/htmx.min.js webapp/static/vendor/htmx/
 	cp node_modules/bpmn-js/dist/bpmn-navigated-viewer.production.min.js \
 	   node_modules/bpmn-js/dist/assets/diagram-js.css node_modules/bpmn-js/dist/assets/bpmn-js.css \
 	   webapp/static/vendor/bpmn-js/
+	cp node_modules/echarts/dist/echarts.common.min.js node_modules/echarts/LICENSE webapp/static/vendor/echarts/
 	@touch $@
 
 assets: webapp/static/vendor/.copied
