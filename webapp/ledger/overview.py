@@ -161,8 +161,9 @@ def _counts(item, line: compliance.Line | None) -> compliance.Counts:
 
 
 def _chart_data(view: compliance.Overview, line: compliance.Line | None, kind: str | None) -> dict:
-    units = [(u.org.name, _counts(u, line)) for u in view.units if u.org.type != OrgType.SCHOOL]
-    if not units:
+    if any(u.org.type != OrgType.SCHOOL for u in view.units):  # areas (and the schools right below the scope)
+        units = [(u.org.name, _counts(u, line)) for u in view.units]
+    else:
         units = [(s.name, _counts(s, line)) for s in view.schools]
     units = [u for u in units if u[1].measured]
     units.sort(key=lambda u: (-u[1].below, -u[1].at_risk, u[0]))
@@ -205,7 +206,7 @@ def overview():
         schools.sort(key=lambda s: (-_counts(s, line).share("at_risk"), -_counts(s, line).share("not_met"), s.name))
     page = ListPage(page=_page_number(), per_page=SCHOOLS_PER_PAGE, max_per_page=None, error_out=False,
                     items=schools)
-    region_units = [u for u in view.units if u.org.type != OrgType.SCHOOL]
+    region_units = view.units if any(u.org.type != OrgType.SCHOOL for u in view.units) else []
     return render_template(
         "ledger/overview.html", org=org, roots=roots, trail=_trail(org, roots), view=view, line=line, kind=kind,
         kinds=kinds, page=page, sort=sort, units=region_units, counts_of=_counts,

@@ -50,7 +50,7 @@
     columns.setOption({
       animation: false,
       tooltip: {trigger: "axis", axisPointer: {type: "shadow"}, confine: true},
-      grid: {left: 8, right: 24, top: 16, bottom: 8, containLabel: true},
+      grid: {left: 8, right: 24, top: 16, bottom: 32, containLabel: true},
       xAxis: {type: "value", name: hours.label, nameLocation: "middle", nameGap: 24},
       yAxis: {type: "category", data: hours.names, axisLabel: {width: 110, overflow: "truncate"}},
       series: [{name: hours.label, type: "bar", data: hours.values, itemStyle: {color: "#0d6efd"},
