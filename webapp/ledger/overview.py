@@ -285,7 +285,10 @@ def overview_teacher(user_id: int):
     ids = [e.id for e in page.items]
     reversed_ids = set(db.session.scalars(sa.select(CreditEntry.reverses_id).where(
         CreditEntry.reverses_id.in_(ids)))) if ids else set()
-    return render_template("ledger/overview_teacher.html", teacher=teacher, school=school, standing=standing,
+    roots = _roots(TEACHER_ROLES)
+    back = school if school is not None and _covers(roots, school) else next(
+        (r for r in roots if r.type == OrgType.SUBGROUP), None)
+    return render_template("ledger/overview_teacher.html", teacher=teacher, back=back, standing=standing,
                            day=day, today=date.today(), date_error=date_error, page=page, reversed=reversed_ids,
                            names=_Names(), since=since, show_all=False)
 
