@@ -1,4 +1,4 @@
-"""credit standing: each teacher's standing per requirement line, computed ahead for the compliance overviews
+"""credit standing: each teacher's standing per requirement line, and each school's sums of them, for the overviews
 
 Revision ID: 0a11ce000017
 Revises: 0a11ce000014
@@ -53,9 +53,42 @@ def upgrade():
     op.create_index('ix_credit_standing_school_id_period_kind_category', 'credit_standing',
                     ['school_id', 'period_kind', 'category'])
     op.create_index('ix_credit_standing_as_of', 'credit_standing', ['as_of'])
+    op.create_table(
+        'credit_standing_school',
+        sa.Column('id', BIG_ID, nullable=False),
+        sa.Column('school_id', sa.Integer(), nullable=False),
+        sa.Column('period_kind', sa.String(length=60), nullable=False),
+        sa.Column('period_key', sa.String(length=24), nullable=False),
+        sa.Column('period_name', sa.String(length=100), nullable=False),
+        sa.Column('period_start', sa.Date(), nullable=True),
+        sa.Column('period_end', sa.Date(), nullable=True),
+        sa.Column('category', sa.String(length=60), nullable=False),
+        sa.Column('line_name', sa.String(length=100), nullable=False),
+        sa.Column('measure', sa.String(length=16), nullable=False),
+        sa.Column('teachers', sa.Integer(), nullable=False),
+        sa.Column('met', sa.Integer(), nullable=False),
+        sa.Column('not_met', sa.Integer(), nullable=False),
+        sa.Column('at_risk', sa.Integer(), nullable=False),
+        sa.Column('no_minimum', sa.Integer(), nullable=False),
+        sa.Column('no_rules', sa.Integer(), nullable=False),
+        sa.Column('counted', sa.Numeric(precision=14, scale=2, asdecimal=False), nullable=False),
+        sa.Column('counted_hours', sa.Numeric(precision=14, scale=2, asdecimal=False), nullable=False),
+        sa.Column('minimum_low', AMOUNT, nullable=True),
+        sa.Column('minimum_high', AMOUNT, nullable=True),
+        sa.Column('exclusive', sa.Boolean(), nullable=False),
+        sa.Column('as_of_low', sa.Date(), nullable=False),
+        sa.Column('as_of_high', sa.Date(), nullable=False),
+        sa.Column('computed_at', sa.DateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(['school_id'], ['org.id'], name=op.f('fk_credit_standing_school_school_id_org'),
+                                ondelete='CASCADE'),
+        sa.PrimaryKeyConstraint('id', name=op.f('pk_credit_standing_school')),
+        sa.UniqueConstraint('school_id', 'period_kind', 'period_key', 'category', 'measure',
+                            name='uq_credit_standing_school_line'),
+    )
 
 
 def downgrade():
+    op.drop_table('credit_standing_school')
     op.drop_index('ix_credit_standing_as_of', table_name='credit_standing')
     op.drop_index('ix_credit_standing_school_id_period_kind_category', table_name='credit_standing')
     op.drop_table('credit_standing')

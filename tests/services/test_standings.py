@@ -90,3 +90,26 @@ def test_the_daily_pass_covers_every_teacher_and_drops_former_ones(db, xiangbei,
     report = refresh_standings(day)
     assert report.teachers == 1 and rows_of(db, xiangbei["li"]) == {}
     assert standings.outdated(date(2027, 3, 2)) and not standings.outdated(day)
+
+
+def test_the_schools_sums_follow_their_teachers(db, xiangbei):
+    from webapp.models import SchoolStanding
+
+    ledger.post_entry(xiangbei["wang"], category="centralized", hours=80, earned_on=date.today())
+    ledger.post_entry(xiangbei["lili"], category="online", hours=10, earned_on=date.today())
+    db.session.commit()
+    sums = {(r.period_kind, r.category): r for r in db.session.scalars(
+        sa.select(SchoolStanding).where(SchoolStanding.school_id == xiangbei["school"].id))}
+    year = sums[("school_year", "")]
+    assert (year.teachers, year.met, year.counted, year.minimum_low, year.minimum_high) == (2, 1, 90, 72, 72)
+    assert sums[("school_year", "online")].counted_hours == 10
+    assert sums[("", "")].teachers == 2
+    entry = db.session.scalars(sa.select(ledger.CreditEntry).where(
+        ledger.CreditEntry.user_id == xiangbei["wang"].id)).one()
+    ledger.reverse_entry(entry, None, "录错了")
+    db.session.commit()
+    db.session.expire_all()
+    year = db.session.scalars(sa.select(SchoolStanding).where(
+        SchoolStanding.school_id == xiangbei["school"].id, SchoolStanding.period_kind == "school_year",
+        SchoolStanding.category == "")).one()
+    assert (year.met, year.counted) == (0, 10)

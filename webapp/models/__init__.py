@@ -10,7 +10,7 @@ from webapp.models.login import LoginFailure, LoginThrottle, UserSession
 from webapp.models.notification import Notification
 from webapp.models.org import ALLOWED_PARENTS, Org, OrgType, SchoolStage
 from webapp.models.role import ROLE_CODES, Delegation, Role, RoleAssignment
-from webapp.models.standing import CreditStanding, StandingStatus
+from webapp.models.standing import CreditStanding, SchoolStanding, StandingStatus
 from webapp.models.user import BackboneLevel, Membership, User
 from webapp.models.workflow import (
     ApiToken,
@@ -35,6 +35,7 @@ __all__ = [
     "Incident", "InstanceStatus", "InstanceWatcher", "LedgerIsAppendOnly", "LoginFailure", "LoginThrottle",
     "Membership", "Notification",
     "Org", "OrgType", "ProcessDefinition", "ProcessInstance", "Role", "RoleAssignment", "RuleSet", "SchoolStage",
+    "SchoolStanding",
     "ServiceJob", "ServiceJobStatus", "StandingStatus", "TaskCandidate", "TaskComment", "TaskDigest", "TaskStatus",
     "User", "UserSession",
 ]

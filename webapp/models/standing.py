@@ -66,3 +66,40 @@ class CreditStanding(Base):
 
     def __repr__(self) -> str:
         return f"<CreditStanding user={self.user_id} {self.period_kind}/{self.category or 'total'} {self.status}>"
+
+
+class SchoolStanding(Base):
+    """The standings of one school's teachers added up per requirement line: ``credit_standing`` grouped by
+    school, period and line, kept by ``webapp.services.standings`` whenever a teacher of the school is recomputed,
+    so that a city's overview reads ~10,000 rows rather than aggregate a million. The summary rows
+    (``period_kind == ""``) count the teachers by their worst status."""
+
+    __tablename__ = "credit_standing_school"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    school_id: Mapped[int] = mapped_column(sa.ForeignKey("org.id", ondelete="CASCADE"))
+    period_kind: Mapped[str] = mapped_column(sa.String(60))
+    period_key: Mapped[str] = mapped_column(sa.String(24))
+    period_name: Mapped[str] = mapped_column(sa.String(100))
+    period_start: Mapped[date | None] = mapped_column(sa.Date)
+    period_end: Mapped[date | None] = mapped_column(sa.Date)
+    category: Mapped[str] = mapped_column(sa.String(60))
+    line_name: Mapped[str] = mapped_column(sa.String(100))
+    measure: Mapped[str] = mapped_column(sa.String(16))
+    teachers: Mapped[int]
+    met: Mapped[int]
+    not_met: Mapped[int]
+    at_risk: Mapped[int]
+    no_minimum: Mapped[int]
+    no_rules: Mapped[int]
+    counted: Mapped[float] = mapped_column(sa.Numeric(14, 2, asdecimal=False))
+    counted_hours: Mapped[float] = mapped_column(sa.Numeric(14, 2, asdecimal=False))
+    minimum_low: Mapped[float | None] = mapped_column(Amount)
+    minimum_high: Mapped[float | None] = mapped_column(Amount)
+    exclusive: Mapped[bool]
+    as_of_low: Mapped[date] = mapped_column(sa.Date)
+    as_of_high: Mapped[date] = mapped_column(sa.Date)
+    computed_at: Mapped[datetime] = mapped_column(TZDateTime())
+
+    __table_args__ = (sa.UniqueConstraint("school_id", "period_kind", "period_key", "category", "measure",
+                                          name="uq_credit_standing_school_line"),)

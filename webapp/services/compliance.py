@@ -1,8 +1,10 @@
 """Compliance overviews above the teacher: counts of met / not met / at-risk teachers per requirement line and
-school, rolled up to the units below an organisation, and hours by category, all from ``credit_standing``.
+school, rolled up to the units below an organisation, and hours by category.
 
-Every figure comes from one ``GROUP BY school, period, line`` statement over the standings in scope, however many
-schools and teachers it covers; teachers are loaded only a page at a time (:func:`teacher_page`).
+Every figure comes from one statement, however many schools and teachers the scope covers: for a region or a
+school, the schools' sums (``credit_standing_school``: the standings grouped by school, period and line, kept up to
+date by ``services.standings``); for a subgroup, whose members are picked one by one, the same ``GROUP BY school,
+period, line`` over their standings. Teachers are loaded only a page at a time (:func:`teacher_page`).
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from datetime import date, datetime
 import sqlalchemy as sa
 
 from webapp.extensions import db
-from webapp.models import CreditStanding, Membership, Org, OrgType, StandingStatus, User
+from webapp.models import CreditStanding, Membership, Org, OrgType, SchoolStanding, StandingStatus, User
 from webapp.services.orgs import descendant_ids
 
 #: Worst first, for sorting teachers.
@@ -184,6 +186,18 @@ def _aggregate(scope: Scope) -> sa.Select:
         .group_by(s.school_id, Org.name, Org.path, s.period_kind, s.period_key, s.category, s.measure))
 
 
+def _sums(scope: Scope) -> sa.Select:
+    """The schools' sums in ``scope``, in the columns of :func:`_aggregate`."""
+    t = SchoolStanding
+    return (sa.select(
+        t.school_id, Org.name, Org.path, t.period_kind, t.period_key, t.category, t.measure, t.teachers, t.met,
+        t.not_met, t.at_risk, t.no_minimum, t.no_rules, t.counted, t.counted_hours, t.minimum_low, t.minimum_high,
+        t.exclusive, t.period_name, t.line_name, t.period_start, t.period_end, t.as_of_low, t.as_of_high,
+        t.computed_at, t.computed_at)
+        .join(Org, Org.id == t.school_id)
+        .where(t.school_id.in_(descendant_ids(scope.org))))
+
+
 def _span(old: tuple | None, low, high) -> tuple:
     if old is None:
         return (low, high)
@@ -195,7 +209,7 @@ def overview(org: Org) -> Overview:
     scope = Scope(org)
     result = Overview(scope)
     schools: dict[int, SchoolRow] = {}
-    for row in db.session.execute(_aggregate(scope)):
+    for row in db.session.execute(_aggregate(scope) if scope.by_membership else _sums(scope)):
         (school_id, name, path, kind, key, category, measure, n, met, not_met, at_risk, no_minimum, no_rules,
          counted, counted_hours, low, high, exclusive, period_name, line_name, start, end, first_day, last_day,
          first_at, last_at) = row

@@ -21,7 +21,7 @@ from sqlalchemy import event
 from sqlalchemy.orm import Session, joinedload
 
 from webapp.extensions import db
-from webapp.models import CreditStanding, Org, OrgType, Role, RoleAssignment, StandingStatus, User
+from webapp.models import CreditStanding, Org, OrgType, Role, RoleAssignment, SchoolStanding, StandingStatus, User
 from webapp.models.base import utcnow
 from webapp.services import ledger, stale_standings
 from webapp.services.roles import valid_on
@@ -129,6 +129,9 @@ def refresh(user_ids: Iterable[int], on: date | None = None, *, session: Session
         schools = _schools_of(chunk, day, session)
         teachers = list(session.scalars(sa.select(User).options(joinedload(User.org))
                                         .where(User.id.in_(list(schools)), User.active.is_(True))))
+        touched = {school.id for school in schools.values()} | set(session.scalars(
+            sa.select(CreditStanding.school_id).distinct().where(CreditStanding.user_id.in_(chunk))))
+        _lock_schools(touched, session)
         session.execute(sa.delete(CreditStanding).where(CreditStanding.user_id.in_(chunk))
                         .execution_options(synchronize_session=False))
         rows: list[dict] = []
@@ -139,17 +142,63 @@ def refresh(user_ids: Iterable[int], on: date | None = None, *, session: Session
             school = schools[teacher.id]
             standing = ledger.progress_of_many([teacher], day, fallback_org=school)[teacher.id]
             rows.extend(_rows(standing, school.id, day, now))
-        if rows:
-            session.execute(sa.insert(CreditStanding), rows)
+        if rows:  # Core, not the ORM's bulk insert: that splits the rows by which values are None
+            session.execute(CreditStanding.__table__.insert(), rows)
+        add_up(touched, session)
         written += len(teachers)
     return written
+
+
+def _lock_schools(school_ids: Iterable[int], session: Session) -> None:
+    """Serialise the recomputation of a school's sums (``FOR NO KEY UPDATE`` of its row, in id order, so that two
+    transactions never wait on each other in a circle); it does not block postings, whose foreign keys only
+    take ``KEY SHARE``. A no-op on SQLite, which has one writer at a time."""
+    ids = sorted(school_ids)
+    if ids:
+        session.execute(sa.select(Org.id).where(Org.id.in_(ids)).order_by(Org.id).with_for_update(key_share=True))
+
+
+def _sum_of(status: StandingStatus) -> sa.ColumnElement[int]:
+    return sa.func.coalesce(sa.func.sum(sa.case((CreditStanding.status == status, 1), else_=0)), 0)
+
+
+def add_up(school_ids: Iterable[int], session: Session | None = None) -> None:
+    """Rewrite the sums of ``school_ids`` (``credit_standing_school``) from their teachers' standings: one
+    ``INSERT … SELECT … GROUP BY school, period, line``. The caller holds the schools' locks (:func:`refresh`)."""
+    session = session or db.session
+    ids = sorted(school_ids)
+    if not ids:
+        return
+    s = CreditStanding
+    session.execute(sa.delete(SchoolStanding).where(SchoolStanding.school_id.in_(ids))
+                    .execution_options(synchronize_session=False))
+    grouped = (sa.select(
+        s.school_id, s.period_kind, s.period_key, sa.func.min(s.period_name), sa.func.min(s.period_start),
+        sa.func.max(s.period_end), s.category, sa.func.min(s.line_name), s.measure, sa.func.count(),
+        _sum_of(StandingStatus.MET), _sum_of(StandingStatus.NOT_MET), _sum_of(StandingStatus.AT_RISK),
+        _sum_of(StandingStatus.NO_MINIMUM), _sum_of(StandingStatus.NO_RULES),
+        sa.func.coalesce(sa.func.sum(s.counted), 0), sa.func.coalesce(sa.func.sum(s.counted_hours), 0),
+        sa.func.min(s.minimum), sa.func.max(s.minimum),
+        sa.func.max(sa.case((s.exclusive, 1), else_=0)) == 1, sa.func.min(s.as_of), sa.func.max(s.as_of),
+        sa.func.max(s.computed_at))
+        .where(s.school_id.in_(ids))
+        .group_by(s.school_id, s.period_kind, s.period_key, s.category, s.measure))
+    columns = ["school_id", "period_kind", "period_key", "period_name", "period_start", "period_end", "category",
+               "line_name", "measure", "teachers", "met", "not_met", "at_risk", "no_minimum", "no_rules", "counted",
+               "counted_hours", "minimum_low", "minimum_high", "exclusive", "as_of_low", "as_of_high", "computed_at"]
+    session.execute(sa.insert(SchoolStanding.__table__).from_select(columns, grouped))
 
 
 def prune(computed_before: datetime) -> int:
     """Drop the standings not recomputed since ``computed_before`` (people who are no longer teachers), after a
     full pass of :func:`refresh`. Flushes, never commits."""
-    result = db.session.execute(sa.delete(CreditStanding).where(CreditStanding.computed_at < computed_before)
-                                .execution_options(synchronize_session=False))
+    old = CreditStanding.computed_at < computed_before
+    schools = set(db.session.scalars(sa.select(CreditStanding.school_id).distinct().where(old)))
+    if not schools:
+        return 0
+    _lock_schools(schools, db.session)
+    result = db.session.execute(sa.delete(CreditStanding).where(old).execution_options(synchronize_session=False))
+    add_up(schools)
     return result.rowcount or 0
 
 
