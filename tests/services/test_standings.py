@@ -27,7 +27,7 @@ def xiangbei(db, make_org, make_user):
     li = make_user("lili", display_name="李老师", org=school, hire_date=date(2010, 9, 1),
                    roles=((Role.TEACHER, subgroup),))
     db.session.commit()
-    return {"school": school, "subgroup": subgroup, "wang": wang, "li": li, "county": county}
+    return {"school": school, "subgroup": subgroup, "wang": wang, "li": li, "lili": li, "county": county}
 
 
 def rows_of(db, user) -> dict[tuple[str, str], CreditStanding]:
