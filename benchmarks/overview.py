@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import io
+import os
 import platform
 import random
 import statistics
@@ -205,12 +206,13 @@ def run(server: str, n_teachers: int, county_teachers: int, samples: int, keep: 
             with db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
                 conn.exec_driver_sql("VACUUM ANALYZE credit_standing")
                 results["standing_rows"] = conn.exec_driver_sql("SELECT count(*) FROM credit_standing").scalar()
-                explain = conn.exec_driver_sql(
-                    "EXPLAIN (ANALYZE, BUFFERS) " + _aggregate_sql(app, city)).scalars().all()
-            results["explain"] = "\n".join(explain)
+                for name, build in (("explain", "_sums"), ("explain_raw", "_aggregate")):
+                    plan = conn.exec_driver_sql("EXPLAIN (ANALYZE, BUFFERS) " + _sql(build, city)).scalars().all()
+                    results[name] = "\n".join(plan)
             db.session.remove()
 
         app.test_client_class = IsolatedClient  # each request in its own app context, as in production
+        results["load"] = os.getloadavg()[0]
         for login, org_id, label in (("bench_bureau", filled["city"], "city"),
                                      ("bench_county", filled["county"], "county")):
             client = app.test_client()
@@ -242,12 +244,13 @@ def run(server: str, n_teachers: int, county_teachers: int, samples: int, keep: 
     return results
 
 
-def _aggregate_sql(app, org) -> str:
-    """The overview's aggregate statement with its parameters inlined, for EXPLAIN."""
+def _sql(build: str, org) -> str:
+    """A statement of ``services.compliance`` for ``org`` with its parameters inlined, for EXPLAIN: ``_sums`` (what
+    the overview of a region reads) or ``_aggregate`` (the same figures grouped from every teacher's lines)."""
     from webapp.extensions import db
     from webapp.services import compliance
 
-    statement = compliance._aggregate(compliance.Scope(org))
+    statement = getattr(compliance, build)(compliance.Scope(org))
     return str(statement.compile(dialect=db.engine.dialect, compile_kwargs={"literal_binds": True}))
 
 
@@ -268,7 +271,7 @@ def main() -> None:
         rows.append(f"| {key} | {p50:.1f} | {p95:.1f} | {statements} | {size // 1024} |")
     low, high, size, sheet_rows = results["export"]
     intro = (
-        f"`benchmarks/overview.py`: the compliance overview read from `credit_standing` aggregates. Measured "
+        f"`benchmarks/overview.py`: the compliance overview read from the standings' aggregates. Measured "
         f"{DAY.isoformat()} (the standings' day) on this machine ({platform.machine()}, 2 cores shared with the "
         f"PostgreSQL server), CPython {platform.python_version()}, PostgreSQL {results['postgres']} on 127.0.0.1, "
         f"database `{DATABASE}` created and dropped by the script. Data: 1 city, {COUNTIES} counties (the large "
@@ -282,11 +285,16 @@ def main() -> None:
         f"({results['standing_rows']:,} rows).")
     body = "\n".join([
         "Pages through the Flask test client, logged in, after one warm-up request; "
-        f"{args.samples} requests each; statements counted for one request (session, roles and page included).", "",
+        f"{args.samples} requests each; statements counted for one request (session, roles and page included). "
+        f"Load average when the timing began: {results['load']:.2f} (the machine is shared with other work).", "",
         "| page | p50 (ms) | p95 (ms) | statements | KiB |", "|---|---:|---:|---:|---:|", *rows, "",
         f"Excel export of the large county (5 sheets' worth: schools, requirements, hours by category, and "
         f"{sheet_rows - 1:,} teacher rows): **{low:.2f} s** best, {high:.2f} s worst of 3; {size // 1024} KiB.", "",
-        "The aggregate at city scale, `EXPLAIN (ANALYZE, BUFFERS)`:", "", "```", results["explain"], "```"])
+        "What the city's overview reads, the schools' sums (`credit_standing_school`), "
+        "`EXPLAIN (ANALYZE, BUFFERS)`:", "", "```", results["explain"], "```", "",
+        "For comparison, the same figures grouped from every teacher's lines (`credit_standing`, "
+        f"{results['standing_rows']:,} rows): what each city page would cost without the schools' sums "
+        "(a subgroup's overview still groups its members' lines this way):", "", "```", results["explain_raw"], "```"])
     print(intro + "\n\n" + body)
     if not args.no_write:
         write_section(ROOT / "docs" / "benchmarks.md", "Compliance overview", intro, body)

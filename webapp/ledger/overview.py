@@ -148,8 +148,11 @@ def _overview_helpers() -> dict:
             "percent": lambda share: format_percent(share, "#,##0%")}
 
 
-def _line_arg(view: compliance.Overview) -> compliance.Line | None:
-    key = compliance.LineKey.parse(request.args.get("line", ""))
+def _line_key() -> compliance.LineKey | None:
+    return compliance.LineKey.parse(request.args.get("line", ""))
+
+
+def _line_arg(view: compliance.Overview, key: compliance.LineKey | None) -> compliance.Line | None:
     return view.lines.get(key) if key is not None else None
 
 
@@ -193,8 +196,9 @@ def overview():
     org = _org_arg(roots)
     if org.type in (OrgType.SCHOOL, OrgType.SUBGROUP):
         return redirect(url_for("ledger.overview_teachers", org=org.id))
-    view = compliance.overview(org)
-    line = _line_arg(view)
+    key = _line_key()
+    view = compliance.overview(org, key)
+    line = _line_arg(view, key)
     kinds = view.period_kinds()
     kind = request.args.get("period") if request.args.get("period") in kinds else (
         "school_year" if "school_year" in kinds else (kinds[0] if kinds else None))
@@ -226,8 +230,9 @@ def overview_teachers():
     if org.type not in (OrgType.SCHOOL, OrgType.SUBGROUP):
         return redirect(url_for("ledger.overview", org=org.id))
     scope = compliance.Scope(org)
-    view = compliance.overview(org)
-    line = _line_arg(view)
+    key = _line_key()
+    view = compliance.overview(org, key)
+    line = _line_arg(view, key)
     status = request.args.get("status") or None
     if status not in {s.value for s in StandingStatus}:
         status = None
@@ -307,7 +312,7 @@ def overview_xlsx():
     org = _org_arg(roots)
     if org.type not in (OrgType.SCHOOL, OrgType.SUBGROUP) and not _covers(_roots(REGION_ROLES), org):
         abort(403)
-    view = compliance.overview(org)
+    view = compliance.overview(org, every_line=True)
     book = Xlsx()
     counts = [Column(_("Teachers"), 10, INTEGER), Column(_("Met"), 10, INTEGER), Column(_("Not met yet"), 12, INTEGER),
               Column(_("At risk"), 10, INTEGER), Column(_("Share at risk"), 12, PERCENT)]

@@ -11,7 +11,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import UTC, date, datetime
+from typing import NamedTuple
 
 import sqlalchemy as sa
 
@@ -44,7 +45,7 @@ class Scope:
         return CreditStanding.school_id.in_(descendant_ids(self.org))
 
 
-@dataclass
+@dataclass(slots=True)
 class Counts:
     """Teachers with a line (or, on a summary, teachers), by status; with the sums of what they counted."""
 
@@ -58,8 +59,14 @@ class Counts:
     counted_hours: float = 0.0
 
     def add(self, other: Counts) -> None:
-        for name in ("teachers", "met", "not_met", "at_risk", "no_minimum", "no_rules", "counted", "counted_hours"):
-            setattr(self, name, getattr(self, name) + getattr(other, name))
+        self.teachers += other.teachers
+        self.met += other.met
+        self.not_met += other.not_met
+        self.at_risk += other.at_risk
+        self.no_minimum += other.no_minimum
+        self.no_rules += other.no_rules
+        self.counted += other.counted
+        self.counted_hours += other.counted_hours
 
     @property
     def below(self) -> int:
@@ -75,8 +82,7 @@ class Counts:
         return getattr(self, status) / self.measured if self.measured else 0.0
 
 
-@dataclass(frozen=True)
-class LineKey:
+class LineKey(NamedTuple):
     """One requirement line: a period kind and key, a category (``""``: the total) and its measure."""
 
     period_kind: str
@@ -186,54 +192,123 @@ def _aggregate(scope: Scope) -> sa.Select:
         .group_by(s.school_id, Org.name, Org.path, s.period_kind, s.period_key, s.category, s.measure))
 
 
-def _sums(scope: Scope) -> sa.Select:
-    """The schools' sums in ``scope``, in the columns of :func:`_aggregate`."""
+def _float(column: sa.ColumnElement) -> sa.ColumnElement[float]:
+    """A NUMERIC handed over as a float by the database driver (not a Decimal converted one row at a time)."""
+    return sa.cast(column, sa.Float)
+
+
+def _sums(scope: Scope, line: LineKey | None, every_line: bool) -> sa.Select:
+    """The schools' sums in ``scope``, in the columns of :func:`_aggregate`: every line, or only the teachers'
+    summaries and ``line``."""
     t = SchoolStanding
-    return (sa.select(
+    query = (sa.select(
         t.school_id, Org.name, Org.path, t.period_kind, t.period_key, t.category, t.measure, t.teachers, t.met,
-        t.not_met, t.at_risk, t.no_minimum, t.no_rules, t.counted, t.counted_hours, t.minimum_low, t.minimum_high,
-        t.exclusive, t.period_name, t.line_name, t.period_start, t.period_end, t.as_of_low, t.as_of_high,
-        t.computed_at, t.computed_at)
+        t.not_met, t.at_risk, t.no_minimum, t.no_rules, _float(t.counted), _float(t.counted_hours),
+        _float(t.minimum_low), _float(t.minimum_high), t.exclusive, t.period_name, t.line_name, t.period_start,
+        t.period_end, t.as_of_low, t.as_of_high, t.computed_at, t.computed_at)
         .join(Org, Org.id == t.school_id)
         .where(t.school_id.in_(descendant_ids(scope.org))))
+    if not every_line:
+        wanted = [t.period_kind == ""]
+        if line is not None:
+            wanted.append(sa.and_(t.period_kind == line.period_kind, t.period_key == line.period_key,
+                                  t.category == line.category, t.measure == line.measure))
+        query = query.where(sa.or_(*wanted))
+    return query
 
 
-def _span(old: tuple | None, low, high) -> tuple:
-    if old is None:
-        return (low, high)
-    return (min(old[0], low), max(old[1], high))
+def _totals(scope: Scope) -> sa.Select:
+    """The scope's sums per line (the schools' sums added up by the database), in the columns of :func:`_sums`
+    from ``period_kind`` on."""
+    t = SchoolStanding
+    total = sa.func.sum
+    return (sa.select(
+        t.period_kind, t.period_key, t.category, t.measure, total(t.teachers), total(t.met), total(t.not_met),
+        total(t.at_risk), total(t.no_minimum), total(t.no_rules), _float(total(t.counted)),
+        _float(total(t.counted_hours)), _float(sa.func.min(t.minimum_low)), _float(sa.func.max(t.minimum_high)),
+        sa.func.max(sa.case((t.exclusive, 1), else_=0)), sa.func.min(t.period_name), sa.func.min(t.line_name),
+        sa.func.min(t.period_start), sa.func.max(t.period_end), sa.func.min(t.as_of_low), sa.func.max(t.as_of_high),
+        sa.func.min(t.computed_at), sa.func.max(t.computed_at))
+        .where(t.school_id.in_(descendant_ids(scope.org)))
+        .group_by(t.period_kind, t.period_key, t.category, t.measure))
 
 
-def overview(org: Org) -> Overview:
-    """Everything the overview of ``org`` shows, from one aggregate statement (plus the units below ``org``)."""
+def _counts(n, met, not_met, at_risk, no_minimum, no_rules, counted, counted_hours) -> Counts:
+    return Counts(int(n or 0), int(met or 0), int(not_met or 0), int(at_risk or 0), int(no_minimum or 0),
+                  int(no_rules or 0), float(counted or 0), float(counted_hours or 0))
+
+
+class _Spans:
+    """The earliest and latest standing day and computation time seen."""
+
+    def __init__(self) -> None:
+        self.low_day, self.high_day = date.max, date.min
+        self.low_at, self.high_at = datetime.max.replace(tzinfo=UTC), datetime.min.replace(tzinfo=UTC)
+
+    def see(self, first_day: date, last_day: date, first_at: datetime, last_at: datetime) -> None:
+        self.low_day, self.high_day = min(self.low_day, first_day), max(self.high_day, last_day)
+        self.low_at, self.high_at = min(self.low_at, first_at), max(self.high_at, last_at)
+
+    def apply(self, result: Overview) -> None:
+        if self.low_day <= self.high_day:
+            result.as_of, result.computed_at = (self.low_day, self.high_day), (self.low_at, self.high_at)
+
+
+def _add_line(result: Overview, key: LineKey, counts: Counts, low, high, exclusive, period_name: str,
+              line_name: str, start: date | None, end: date | None) -> None:
+    line = result.lines.get(key)
+    if line is None:
+        line = result.lines[key] = Line(key, period_name, line_name, start, end)
+    if low is not None:
+        line.minimum_low = low if line.minimum_low is None else min(line.minimum_low, low)
+        line.minimum_high = high if line.minimum_high is None else max(line.minimum_high, high)
+    line.exclusive = line.exclusive or bool(exclusive)
+    line.counts.add(counts)
+
+
+def overview(org: Org, line: LineKey | None = None, *, every_line: bool = False) -> Overview:
+    """Everything the overview of ``org`` shows: the scope's figures per line, and per school the teachers'
+    summary and ``line`` (or, with ``every_line``, each line: for the workbook). Two statements for a region or a
+    school (the schools' sums, and their totals per line), one for a subgroup (its members' lines grouped)."""
     scope = Scope(org)
     result = Overview(scope)
+    spans = _Spans()
+    connection = db.session.connection()  # Core rows: a city's ~12,000 without the ORM's per-row bookkeeping
+    if not scope.by_membership:
+        for row in connection.execute(_totals(scope)).all():
+            (kind, key, category, measure, n, met, not_met, at_risk, no_minimum, no_rules, counted, counted_hours,
+             low, high, exclusive, period_name, line_name, start, end, first_day, last_day, first_at, last_at) = row
+            counts = _counts(n, met, not_met, at_risk, no_minimum, no_rules, counted, counted_hours)
+            spans.see(first_day, last_day, first_at, last_at)
+            if kind == "":
+                result.summary.add(counts)
+            else:
+                _add_line(result, LineKey(kind, key, category, measure), counts, low, high, exclusive, period_name,
+                          line_name, start, end)
+        rows = connection.execute(_sums(scope, line, every_line)).all()
+    else:
+        rows = connection.execute(_aggregate(scope)).all()
     schools: dict[int, SchoolRow] = {}
-    for row in db.session.execute(_aggregate(scope) if scope.by_membership else _sums(scope)):
+    for row in rows:
         (school_id, name, path, kind, key, category, measure, n, met, not_met, at_risk, no_minimum, no_rules,
          counted, counted_hours, low, high, exclusive, period_name, line_name, start, end, first_day, last_day,
          first_at, last_at) = row
-        counts = Counts(n, int(met or 0), int(not_met or 0), int(at_risk or 0), int(no_minimum or 0),
-                        int(no_rules or 0), float(counted or 0), float(counted_hours or 0))
+        counts = _counts(n, met, not_met, at_risk, no_minimum, no_rules, counted, counted_hours)
         school = schools.get(school_id)
         if school is None:
             school = schools[school_id] = SchoolRow(school_id, name, path)
-        result.as_of = _span(result.as_of, first_day, last_day)
-        result.computed_at = _span(result.computed_at, first_at, last_at)
         if kind == "":
             school.summary.add(counts)
-            result.summary.add(counts)
-            continue
-        line_key = LineKey(kind, key, category, measure)
-        school.lines[line_key] = counts
-        line = result.lines.get(line_key)
-        if line is None:
-            line = result.lines[line_key] = Line(line_key, period_name, line_name, start, end)
-        if low is not None:
-            line.minimum_low = low if line.minimum_low is None else min(line.minimum_low, low)
-            line.minimum_high = high if line.minimum_high is None else max(line.minimum_high, high)
-        line.exclusive = line.exclusive or bool(exclusive)
-        line.counts.add(counts)
+        else:
+            school.lines[LineKey(kind, key, category, measure)] = counts
+        if scope.by_membership:  # no totals statement: add up here
+            spans.see(first_day, last_day, first_at, last_at)
+            if kind == "":
+                result.summary.add(counts)
+            else:
+                _add_line(result, LineKey(kind, key, category, measure), counts, low, high, exclusive, period_name,
+                          line_name, start, end)
+    spans.apply(result)
     result.schools = sorted(schools.values(), key=lambda s: (s.path, s.name))
     if not scope.by_membership and org.type != OrgType.SCHOOL:
         result.units = _units(org, result.schools)
