@@ -206,8 +206,8 @@ def run(server: str, n_teachers: int, county_teachers: int, samples: int, keep: 
             with db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
                 conn.exec_driver_sql("VACUUM ANALYZE credit_standing")
                 results["standing_rows"] = conn.exec_driver_sql("SELECT count(*) FROM credit_standing").scalar()
-                for name, build in (("explain", "_sums"), ("explain_raw", "_aggregate")):
-                    plan = conn.exec_driver_sql("EXPLAIN (ANALYZE, BUFFERS) " + _sql(build, city)).scalars().all()
+                for name in ("_totals", "_sums", "_aggregate"):
+                    plan = conn.exec_driver_sql("EXPLAIN (ANALYZE, BUFFERS) " + _sql(name, city)).scalars().all()
                     results[name] = "\n".join(plan)
             db.session.remove()
 
@@ -244,13 +244,16 @@ def run(server: str, n_teachers: int, county_teachers: int, samples: int, keep: 
     return results
 
 
-def _sql(build: str, org) -> str:
-    """A statement of ``services.compliance`` for ``org`` with its parameters inlined, for EXPLAIN: ``_sums`` (what
-    the overview of a region reads) or ``_aggregate`` (the same figures grouped from every teacher's lines)."""
+def _sql(name: str, org) -> str:
+    """A statement of ``services.compliance`` for ``org`` with its parameters inlined, for EXPLAIN: ``_totals`` and
+    ``_sums`` (what the overview of a region reads) or ``_aggregate`` (the figures grouped from every teacher's
+    lines)."""
     from webapp.extensions import db
     from webapp.services import compliance
 
-    statement = getattr(compliance, build)(compliance.Scope(org))
+    scope = compliance.Scope(org)
+    statement = compliance._sums(scope, None, every_line=False) if name == "_sums" else \
+        getattr(compliance, name)(scope)
     return str(statement.compile(dialect=db.engine.dialect, compile_kwargs={"literal_binds": True}))
 
 
@@ -288,13 +291,15 @@ def main() -> None:
         f"{args.samples} requests each; statements counted for one request (session, roles and page included). "
         f"Load average when the timing began: {results['load']:.2f} (the machine is shared with other work).", "",
         "| page | p50 (ms) | p95 (ms) | statements | KiB |", "|---|---:|---:|---:|---:|", *rows, "",
-        f"Excel export of the large county (5 sheets' worth: schools, requirements, hours by category, and "
+        f"Excel export of the large county (four sheets: schools, requirements, hours by category, and "
         f"{sheet_rows - 1:,} teacher rows): **{low:.2f} s** best, {high:.2f} s worst of 3; {size // 1024} KiB.", "",
-        "What the city's overview reads, the schools' sums (`credit_standing_school`), "
-        "`EXPLAIN (ANALYZE, BUFFERS)`:", "", "```", results["explain"], "```", "",
+        "What the city's overview reads from the schools' sums (`credit_standing_school`), `EXPLAIN (ANALYZE, "
+        "BUFFERS)`: the totals per line,", "", "```", results["_totals"], "```", "",
+        "and the schools' rows (the teachers' summaries; a chosen requirement adds its line):", "", "```",
+        results["_sums"], "```", "",
         "For comparison, the same figures grouped from every teacher's lines (`credit_standing`, "
         f"{results['standing_rows']:,} rows): what each city page would cost without the schools' sums "
-        "(a subgroup's overview still groups its members' lines this way):", "", "```", results["explain_raw"], "```"])
+        "(a subgroup's overview still groups its members' lines this way):", "", "```", results["_aggregate"], "```"])
     print(intro + "\n\n" + body)
     if not args.no_write:
         write_section(ROOT / "docs" / "benchmarks.md", "Compliance overview", intro, body)
