@@ -3,7 +3,7 @@ defined by the period's pace."""
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 
 import pytest
@@ -113,3 +113,19 @@ def test_the_schools_sums_follow_their_teachers(db, xiangbei):
         SchoolStanding.school_id == xiangbei["school"].id, SchoolStanding.period_kind == "school_year",
         SchoolStanding.category == "")).one()
     assert (year.met, year.counted) == (0, 10)
+
+
+def test_the_command_recomputes_every_teacher(app, db, xiangbei):
+    result = app.test_cli_runner().invoke(args=["credits", "refresh-standings", "--on", "2027-03-01"])
+    assert result.exit_code == 0, result.output
+    assert "Standings of 2 teachers computed" in result.output
+    assert rows_of(db, xiangbei["wang"])[("school_year", "")].as_of == date(2027, 3, 1)
+
+
+def test_the_embedded_round_recomputes_outdated_standings_once(db, xiangbei):
+    from webapp.jobs import refresh_outdated_standings, refresh_standings
+
+    refresh_standings(date.today() - timedelta(days=1))
+    report = refresh_outdated_standings()
+    assert report is not None and report.teachers == 2
+    assert refresh_outdated_standings() is None, "up to date: nothing to do"
