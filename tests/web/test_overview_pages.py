@@ -4,6 +4,7 @@ statements (English interface)."""
 
 from __future__ import annotations
 
+import html
 import io
 import json
 import re
@@ -84,8 +85,7 @@ def test_a_bureau_officer_sees_the_city_by_county_and_school(client, city):
     assert f'data-school="{city["s3"].id}"' in page
     assert "Standings as of" in page and "computed" in page
     assert "At risk: the minimum is not reached yet" in page, "the definition is on the page"
-    data = json.loads(re.search(r'<script type="application/json" id="overview-chart-data">(.*?)</script>',
-                                page, re.S).group(1))
+    data = json.loads(html.unescape(re.search(r'id="overview-charts" data-charts="([^"]*)"', page).group(1)))
     assert sorted(data["standing"]["names"]) == ["临江县", "北湖区"]
     assert '<script src="/static/vendor/echarts/echarts.common.min.js"></script>' in page
     assert "<script>" not in page, "no inline script (CSP)"

@@ -215,7 +215,7 @@ def overview():
         "ledger/overview.html", org=org, roots=roots, trail=_trail(org, roots), view=view, line=line, kind=kind,
         kinds=kinds, page=page, sort=sort, units=region_units, counts_of=_counts,
         totals=view.summary if line is None else line.counts,
-        chart=json.dumps(_chart_data(view, line, kind), ensure_ascii=False).replace("<", "\\u003c"),
+        chart=json.dumps(_chart_data(view, line, kind), ensure_ascii=False),
         computed_at=view.computed_at and format_datetime(view.computed_at[1], "medium"))
 
 

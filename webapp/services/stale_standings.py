@@ -1,8 +1,9 @@
 """Which teachers' standings (``credit_standing``) the current transaction has made stale.
 
 The ledger calls :func:`mark` after posting or reversing an entry; :mod:`webapp.services.standings` recomputes the
-marked teachers just before the transaction commits (its ``before_commit`` hook, registered when the app loads
-the ledger blueprint). A module of its own, so that the ledger does not import the standings, which import it.
+marked teachers just before the transaction commits (its ``before_commit`` hook on every session, registered when
+that module is imported: ``create_app`` does, through ``webapp.background`` and ``webapp.jobs``). A module of its
+own, so that the ledger does not import the standings, which import the ledger.
 """
 
 from __future__ import annotations

@@ -1,5 +1,6 @@
-/* YanXun: the charts of the compliance overview (ECharts), from the JSON block #overview-chart-data (no inline
- * scripts: the Content-Security-Policy runs this site's files only). Every figure is also in the page's tables.
+/* YanXun: the charts of the compliance overview (ECharts), from the JSON in data-charts of #overview-charts (no
+ * inline scripts: the Content-Security-Policy runs this site's files only). Every figure is also in the page's
+ * tables.
  *
  *   [data-chart=standing]  stacked horizontal bars: met / not met yet / at risk per area or school
  *   [data-chart=hours]     bars: hours per teacher in each category
@@ -7,11 +8,11 @@
 (function () {
   "use strict";
 
-  var source = document.getElementById("overview-chart-data");
+  var source = document.getElementById("overview-charts");
   if (!source || typeof window.echarts === "undefined") {
     return;
   }
-  var data = JSON.parse(source.textContent);
+  var data = JSON.parse(source.getAttribute("data-charts"));
   var colours = {met: "#198754", not_met: "#ffc107", at_risk: "#dc3545"};
   var charts = [];
 
