@@ -7,7 +7,7 @@ FROM node:20-slim AS assets
 WORKDIR /src
 COPY package.json package-lock.json ./
 RUN npm ci --no-audit --no-fund --loglevel=error \
- && mkdir -p vendor/bootstrap vendor/htmx vendor/bpmn-js vendor/fonts \
+ && mkdir -p vendor/bootstrap vendor/htmx vendor/bpmn-js vendor/fonts vendor/echarts \
  && cp node_modules/bootstrap/dist/css/bootstrap.min.css node_modules/bootstrap/dist/js/bootstrap.bundle.min.js \
        vendor/bootstrap/ \
  && cp node_modules/htmx.org/dist/htmx.min.js vendor/htmx/ \
@@ -16,7 +16,8 @@ RUN npm ci --no-audit --no-fund --loglevel=error \
        vendor/bpmn-js/ \
  && cp node_modules/@expo-google-fonts/noto-sans-sc/400Regular/NotoSansSC_400Regular.ttf \
        node_modules/@expo-google-fonts/noto-sans-sc/700Bold/NotoSansSC_700Bold.ttf \
-       node_modules/@expo-google-fonts/noto-sans-sc/LICENSE_FONT vendor/fonts/
+       node_modules/@expo-google-fonts/noto-sans-sc/LICENSE_FONT vendor/fonts/ \
+ && cp node_modules/echarts/dist/echarts.common.min.js node_modules/echarts/LICENSE vendor/echarts/
 
 # --- The application. ---
 FROM python:3.11-slim

@@ -24,7 +24,7 @@ node_modules/.package-lock.json: package.json package-lock.json
 
 webapp/static/vendor/.copied: node_modules/.package-lock.json package-lock.json
 	mkdir -p webapp/static/vendor/bootstrap webapp/static/vendor/htmx webapp/static/vendor/bpmn-js \
-	         webapp/static/vendor/fonts
+	         webapp/static/vendor/fonts webapp/static/vendor/echarts
 	cp node_modules/bootstrap/dist/css/bootstrap.min.css node_modules/bootstrap/dist/js/bootstrap.bundle.min.js \
 	   webapp/static/vendor/bootstrap/
 	cp node_modules/htmx.org/dist/htmx.min.js webapp/static/vendor/htmx/
@@ -34,6 +34,7 @@ webapp/static/vendor/.copied: node_modules/.package-lock.json package-lock.json
 	cp node_modules/@expo-google-fonts/noto-sans-sc/400Regular/NotoSansSC_400Regular.ttf \
 	   node_modules/@expo-google-fonts/noto-sans-sc/700Bold/NotoSansSC_700Bold.ttf \
 	   node_modules/@expo-google-fonts/noto-sans-sc/LICENSE_FONT webapp/static/vendor/fonts/
+	cp node_modules/echarts/dist/echarts.common.min.js node_modules/echarts/LICENSE webapp/static/vendor/echarts/
 	@touch $@
 
 assets: webapp/static/vendor/.copied

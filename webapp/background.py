@@ -41,6 +41,9 @@ DIGEST_MINUTES = "0,15,30,45"
 #: A CSV import (``job_id``), and the sweep of imports nobody is working on.
 RUN_IMPORT = "yanxun.run_import"
 RUN_IMPORTS = "yanxun.run_imports"
+#: Every teacher's standing recomputed (``credit_standing``), daily at this time (the local time zone).
+REFRESH_STANDINGS = "yanxun.refresh_standings"
+STANDINGS_AT = {"hour": 2, "minute": 30}
 
 #: How the web app hands jobs over: when Redis cannot be reached it gives up after one attempt of at most a
 #: second, and the periodic sweeps catch up once Redis is back. (Workers and beat keep Celery's retries.)
@@ -91,6 +94,9 @@ def beat_schedule(settings: dict[str, Any]) -> dict[str, dict[str, Any]]:
     if sweep:
         schedule["deliver-notifications"] = {"task": DELIVER_NOTIFICATIONS, "schedule": float(sweep),
                                              "options": {"expires": sweep}}
+    # Period roll-over, hire anniversaries, role and attribute changes reach the overviews by the next morning.
+    schedule["refresh-standings"] = {"task": REFRESH_STANDINGS, "schedule": crontab(**STANDINGS_AT),
+                                     "options": {"expires": 3600}}
     if hour is not None:
         # Every quarter of an hour during the digest hour: a run cut short (mail server down, Redis blip) is
         # taken up by the next one; the day's claim per person keeps it to one email each.
@@ -193,6 +199,13 @@ def _register_jobs(app: Flask, celery: Celery) -> None:
         if report.more:
             enqueue(app, RUN_SERVICE_JOBS)
         return report.outcomes
+
+    @celery.task(name=REFRESH_STANDINGS, shared=False)
+    def refresh_standings(after_id: int = 0, started: str | None = None) -> dict[str, int]:
+        report = jobs.refresh_standings(after_id=after_id, started=started, budget_seconds=budget())
+        if report.resume_after is not None:  # a city takes minutes: go on in a fresh job
+            enqueue(app, REFRESH_STANDINGS, after_id=report.resume_after, started=report.started)
+        return {"teachers": report.teachers, "pruned": report.pruned}
 
     @celery.task(name=DELIVER_NOTIFICATIONS, shared=False)
     def deliver_notifications(limit: int | None = None) -> dict[str, int]:

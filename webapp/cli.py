@@ -4,8 +4,26 @@ from __future__ import annotations
 
 import click
 from flask import Flask
+from flask.cli import AppGroup
 
 from webapp.extensions import db
+
+credits_cli = AppGroup("credits", help="The credit ledger's derived data.")
+
+
+@credits_cli.command("refresh-standings")
+@click.option("--on", "on", type=click.DateTime(formats=["%Y-%m-%d"]), default=None,
+              help="The day to compute the standings for (YYYY-MM-DD; default today).")
+def refresh_standings(on) -> None:
+    """Recompute every teacher's standing (the compliance overviews read them), in batches, each committed."""
+    import time
+
+    from webapp.jobs import refresh_standings as run
+
+    started = time.perf_counter()
+    report = run(on.date() if on else None)
+    click.echo(f"Standings of {report.teachers} teachers computed in {time.perf_counter() - started:.1f} s; "
+               f"{report.pruned} rows of former teachers dropped.")
 
 
 def init_app(app: Flask) -> None:
@@ -13,6 +31,7 @@ def init_app(app: Flask) -> None:
 
     workflow_cli.init_app(app)
     rules_cli.init_app(app)
+    app.cli.add_command(credits_cli)
 
     @app.cli.command("seed-demo")
     def seed_demo() -> None:

@@ -14,7 +14,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 from typing import Protocol
 
 from celery.exceptions import SoftTimeLimitExceeded
@@ -25,7 +25,16 @@ from webapp.engine import EngineIncident
 from webapp.extensions import db
 from webapp.models import ImportJobStatus, ProcessInstance, ServiceJobStatus, User
 from webapp.models.base import utcnow
-from webapp.services import digest, imports, instances, notifications, service_jobs, service_queue, time_limits
+from webapp.services import (
+    digest,
+    imports,
+    instances,
+    notifications,
+    service_jobs,
+    service_queue,
+    standings,
+    time_limits,
+)
 from webapp.services.notifications import _ONE_MESSAGE_ERRORS, _close, _connect, _settings
 
 log = logging.getLogger(__name__)
@@ -324,6 +333,48 @@ def pending_imports(moment: datetime | None = None) -> list[int]:
     return job_ids
 
 
+@dataclass
+class StandingsReport:
+    teachers: int = 0
+    #: Standings of people who are no longer teachers, dropped at the end of a full pass.
+    pruned: int = 0
+    #: Set when the time budget ran out: the last teacher recomputed (go on after them, with ``started``).
+    resume_after: int | None = None
+    #: When the pass began (UTC, ISO): rows computed before it are pruned when the pass ends.
+    started: str = ""
+
+
+def refresh_standings(on: date | None = None, *, after_id: int = 0, started: str | None = None,
+                      budget_seconds: float | None = None) -> StandingsReport:
+    """Recompute every teacher's standing for ``on`` (today), :data:`standings.BATCH` teachers per transaction,
+    then drop the standings of people who are no longer teachers. With a budget, a run that is out of time says
+    where to go on (``resume_after``; pass ``started`` along so that the prune spares nothing recomputed)."""
+    day = on or date.today()
+    report = StandingsReport(started=started or utcnow().isoformat())
+    spent = _budget(budget_seconds)
+    while True:
+        batch = standings.teacher_ids(day, after_id=after_id, limit=standings.BATCH)
+        if not batch:
+            break
+        report.teachers += standings.refresh(batch, day)
+        db.session.commit()
+        after_id = batch[-1]
+        if spent():
+            report.resume_after = after_id
+            return report
+    report.pruned = standings.prune(datetime.fromisoformat(report.started))
+    db.session.commit()
+    return report
+
+
+def refresh_outdated_standings(budget_seconds: float | None = None) -> StandingsReport | None:
+    """The embedded default's daily pass: recompute every standing once some is from an earlier day."""
+    if not standings.outdated():
+        db.session.rollback()
+        return None
+    return refresh_standings(budget_seconds=budget_seconds)
+
+
 #: Service jobs can queue further service jobs; one round follows such chains this many steps deep.
 CHAINED_SERVICE_ROUNDS = 10
 
@@ -337,8 +388,8 @@ embedded_work = threading.RLock()
 def embedded_round(moment: datetime | None = None) -> None:
     """One beat of the single-process default: what Celery beat and the workers do when there is Redis.
 
-    Fires due timers, runs due service jobs (and those they queue), pending imports, emails waiting
-    notifications, and sends the daily digest during ``DIGEST_HOUR``.
+    Fires due timers, runs due service jobs (and those they queue), pending imports, recomputes the teachers'
+    standings once a day, emails waiting notifications, and sends the daily digest during ``DIGEST_HOUR``.
     """
     with embedded_work:
         _embedded_round(moment)
@@ -354,6 +405,7 @@ def _embedded_round(moment: datetime | None) -> None:
             break
     service_queue.take_committed()  # run above (or on the next round): nothing to hand over
     run_pending_imports(moment)
+    refresh_outdated_standings()
     if notifications.email_enabled():
         deliver_notifications()
         if digest.is_digest_time(now):

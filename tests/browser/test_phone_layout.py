@@ -12,13 +12,16 @@ pytestmark = pytest.mark.browser
 
 WIDTH = 390
 #: (login or None for a visitor, the pages of that person); the organisation and user pages are the city's and
-#: the administrator's own (id 1 in a freshly seeded demo).
+#: the administrator's own (id 1 in a freshly seeded demo); org 19 is 北湖区实验小学 and user 45 李敏, likewise.
 PAGES = [
     (None, ["/auth/login", "/verify", "/verify?code=AAAA-BBBB-CCCC-DDDD"]),
     ("limin", ["/", "/ledger/", "/ledger/?all=1", "/notifications/", "/auth/security", "/auth/password",
                "/auth/substitutes"]),
-    ("liufang", ["/", "/ledger/school", "/auth/substitutes"]),
-    ("caojing", ["/", "/ledger/school"]),
+    ("liufang", ["/", "/ledger/school", "/auth/substitutes", "/ledger/overview"]),
+    ("caojing", ["/", "/ledger/school", "/ledger/overview", "/ledger/overview?sort=name&period=cycle",
+                 "/ledger/overview/teachers?org=19", "/ledger/overview/teachers/45"]),
+    ("chenjing", ["/ledger/overview"]),
+    ("tanjianhua", ["/ledger/overview"]),
     ("admin", ["/", "/admin/", "/admin/orgs", "/admin/orgs?expand=1", "/admin/orgs?q=小学", "/admin/orgs/1",
                "/admin/orgs/new", "/admin/users", "/admin/users/1", "/admin/users/1/edit", "/admin/users/new",
                "/admin/assignments", "/admin/assignments/new", "/admin/delegations", "/admin/delegations/new",

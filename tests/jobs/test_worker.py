@@ -21,6 +21,7 @@ from tests.services.test_notifications import SmtpSink
 from webapp.background import (
     DAILY_DIGEST,
     DELIVER_NOTIFICATIONS,
+    REFRESH_STANDINGS,
     RUN_IMPORTS,
     RUN_SERVICE_JOB,
     RUN_SERVICE_JOBS,
@@ -53,7 +54,9 @@ def test_celery_is_bound_to_the_settings(tmp_path):
     schedule = conf.beat_schedule
     assert {name: entry["task"] for name, entry in schedule.items()} == {
         "tick-timers": TICK_TIMERS, "run-service-jobs": RUN_SERVICE_JOBS, "run-imports": RUN_IMPORTS,
-        "deliver-notifications": DELIVER_NOTIFICATIONS, "daily-digest": DAILY_DIGEST}
+        "deliver-notifications": DELIVER_NOTIFICATIONS, "daily-digest": DAILY_DIGEST,
+        "refresh-standings": REFRESH_STANDINGS}
+    assert schedule["refresh-standings"]["schedule"] == crontab(minute=30, hour=2)
     assert schedule["tick-timers"]["schedule"] == 15 and schedule["deliver-notifications"]["schedule"] == 90
     assert schedule["run-service-jobs"]["schedule"] == 15
     assert schedule["daily-digest"]["schedule"] == crontab(minute="0,15,30,45", hour=6)
@@ -61,7 +64,7 @@ def test_celery_is_bound_to_the_settings(tmp_path):
         app.extensions["celery"].tasks)
 
     quiet = _app(tmp_path, REDIS_URL="redis://127.0.0.1:6379/3", TIMER_TICK_SECONDS=0, DIGEST_HOUR=None)
-    assert set(quiet.extensions["celery"].conf.beat_schedule) == {"deliver-notifications"}
+    assert set(quiet.extensions["celery"].conf.beat_schedule) == {"deliver-notifications", "refresh-standings"}
 
 
 def test_background_settings_are_validated(tmp_path):

@@ -176,3 +176,13 @@ def test_every_page_reads_in_chinese(app, demo, login):
         problems.extend(f"{page.url}: {finding}" for finding in demo.findings(page.html))
     assert opened > 3, f"{login} reached only {opened} pages"
     assert not problems, f"{len(problems)} problems on the pages of {login}:\n" + "\n".join(problems)
+
+
+def test_the_crawl_reaches_the_compliance_overview_down_to_a_teacher(app, demo):
+    """The county officer's overview, a school's teachers and a teacher's ledger are among the crawled pages."""
+    client = app.test_client()
+    client.login("caojing", DEMO_PASSWORD)
+    urls = [page.url for page in crawl(client, "/", limit=PAGES_PER_LOGIN)]
+    assert "/ledger/overview" in urls
+    assert any(url.startswith("/ledger/overview/teachers?org=") for url in urls)
+    assert any(re.fullmatch(r"/ledger/overview/teachers/\d+", url) for url in urls)

@@ -12,6 +12,7 @@ from webapp.models.notification import Notification
 from webapp.models.org import ALLOWED_PARENTS, Org, OrgType, SchoolStage
 from webapp.models.recognition import RecognitionBatch, RecognitionBatchIsFinal
 from webapp.models.role import ROLE_CODES, Delegation, Role, RoleAssignment
+from webapp.models.standing import CreditStanding, SchoolStanding, StandingStatus
 from webapp.models.user import TRAINING_TIERS, BackboneLevel, EmploymentType, Membership, User
 from webapp.models.workflow import (
     ApiToken,
@@ -32,9 +33,10 @@ from webapp.models.workflow import (
 __all__ = [
     "ALLOWED_PARENTS", "HOURS", "ROLE_CODES", "TRAINING_TIERS", "ApiToken", "AuditEvent", "AuditTrailIsAppendOnly",
     "BackboneLevel", "Base", "Certificate", "CertificateIsAppendOnly", "CertificateRevocation", "CreditEntry",
-    "DefinitionState", "Delegation", "EmploymentType", "EntrySource", "HumanTask", "ImportJob", "ImportJobStatus",
-    "Incident", "InstanceStatus", "InstanceWatcher", "LedgerIsAppendOnly", "LoginFailure", "LoginThrottle",
-    "Membership", "Notification", "Org", "OrgType", "ProcessDefinition", "ProcessInstance", "RecognitionBatch",
-    "RecognitionBatchIsFinal", "Role", "RoleAssignment", "RuleSet", "SchoolStage", "ServiceJob", "ServiceJobStatus",
-    "TaskCandidate", "TaskComment", "TaskDigest", "TaskStatus", "User", "UserSession",
+    "CreditStanding", "DefinitionState", "Delegation", "EmploymentType", "EntrySource", "HumanTask", "ImportJob",
+    "ImportJobStatus", "Incident", "InstanceStatus", "InstanceWatcher", "LedgerIsAppendOnly", "LoginFailure",
+    "LoginThrottle", "Membership", "Notification", "Org", "OrgType", "ProcessDefinition", "ProcessInstance",
+    "RecognitionBatch", "RecognitionBatchIsFinal", "Role", "RoleAssignment", "RuleSet", "SchoolStage",
+    "SchoolStanding", "ServiceJob", "ServiceJobStatus", "StandingStatus", "TaskCandidate", "TaskComment",
+    "TaskDigest", "TaskStatus", "User", "UserSession",
 ]

@@ -16,10 +16,11 @@ import sqlalchemy as sa
 from webapp.extensions import db
 from webapp.models import BackboneLevel, EmploymentType, Membership, Org, OrgType, Role, SchoolStage, User
 from webapp.models.base import utcnow
-from webapp.services import audit, processes
+from webapp.services import audit, ledger, processes, stale_standings, standings
 from webapp.services.errors import ServiceError
 from webapp.services.orgs import create_org
 from webapp.services.passwords import hash_password
+from webapp.services.rules import rule_set_for
 from webapp.services.users import DELEGATION_FIELDS, LOGIN_PATTERN, assign_role, delegate
 
 #: Published in the README: demo data only, never for real accounts.
@@ -212,6 +213,7 @@ class _Builder:
         self.orgs: dict[str, Org] = {}
         self.users: dict[str, User] = {}
         self.counts = _Counts()
+        self.teacher_logins: list[str] = []
         #: Hand-named people first, so generated names and logins steer clear of them.
         self.reserved = [s[0] for s in _STAFF] + [p for s in _SCHOOLS for p in (s.principal, *s.featured.values())]
         self.names = {p.name for p in self.reserved}
@@ -301,9 +303,10 @@ class _Builder:
         for school in _SCHOOLS:
             self.school(school)
         self.history()
+        entries = self.ledger()
         return (f"湘北市 ({self.counts.orgs} organisations, {len(_SCHOOLS)} schools), {self.counts.users} users "
-                f"({self.counts.teachers} teachers), {self.counts.assignments} role assignments, 1 delegation; "
-                f"every demo login has the password {DEMO_PASSWORD}")
+                f"({self.counts.teachers} teachers), {self.counts.assignments} role assignments, 1 delegation, "
+                f"{entries} ledger entries; every demo login has the password {DEMO_PASSWORD}")
 
     def region(self) -> None:
         self.org(DEMO_CITY_CODE, "湘北市", OrgType.CITY)
@@ -349,6 +352,7 @@ class _Builder:
                 profile = self.profile_for(sg_spec.stage, persona.subject or subject, persona.hire_year,
                                            persona.class_teacher, persona.backbone, persona.employment)
             teacher = self.user(login, name, school, **profile)
+            self.teacher_logins.append(login)
             self.counts.teachers += 1
             self.assign(teacher, Role.TEACHER, school)
             # Not set_primary_subgroup(): it appends the new membership twice to the in-memory list.
@@ -359,6 +363,42 @@ class _Builder:
                 self.assign(teacher, Role.SUBGROUP_LEADER, subgroups[slot])
             if index == officer_index:
                 self.assign(teacher, Role.SCHOOL_OFFICER, school, valid_from=self.year_start)
+
+    def ledger(self) -> int:
+        """Recognised hours for every teacher, so that the overviews have something to show: about a third ahead of
+        the school year's pace, a third on it, a third behind; then every teacher's standing. Nothing when no
+        rule set is loaded for the city (``flask rules load rules`` comes first in ``make seed``)."""
+        if rule_set_for(self.orgs[DEMO_CITY_CODE], self.today) is None:
+            return 0
+        rng = random.Random(_SEED + 1)  # noqa: S311 (repeatable demo hours, not security)
+        year_days = max((self.today - self.year_start).days, 1)
+        earliest = date(2026, 1, 1)  # the demo rule set's first day
+        posted = 0
+        teachers = [self.users[login] for login in self.teacher_logins]
+        for teacher in teachers:
+            draw = rng.random()
+            plan: list[tuple[str, float]]
+            if draw < 0.35:
+                plan = [("centralized", rng.choice((40, 48))), ("online", rng.choice((20, 24))),
+                        ("school_based", rng.choice((12, 16)))]
+            elif draw < 0.7:
+                plan = [("centralized", rng.choice((16, 24, 30))), ("school_based", rng.choice((4, 8)))]
+            else:
+                plan = [("online", rng.choice((4, 6)))] if draw < 0.85 else []
+            if teacher.is_class_teacher and rng.random() < 0.5:
+                plan.append(("class_teacher", rng.choice((6, 12))))
+            dates = [self.year_start + timedelta(days=rng.randrange(year_days)) for _ in plan]
+            earlier = self.year_start - timedelta(days=rng.randint(30, 200))
+            if earlier >= earliest and rng.random() < 0.6:
+                plan.append(("centralized", rng.choice((30, 40, 60))))
+                dates.append(earlier)
+            for (category, hours), day in zip(plan, dates, strict=True):
+                ledger.post_entry(teacher, category=category, hours=hours, earned_on=min(day, self.today),
+                                  title="演示：已认定学时")
+                posted += 1
+        stale_standings.take(db.session)  # all of them, just below: not once more at commit
+        standings.refresh(standings.teacher_ids(self.today), self.today)
+        return posted
 
     def history(self) -> None:
         """One finished term of office and one delegation running now, as a real region would have."""

@@ -24,7 +24,7 @@ from sqlalchemy.orm import aliased, joinedload
 from webapp.extensions import db
 from webapp.models import CreditEntry, EntrySource, Org, Role, RoleAssignment, RuleSet, User
 from webapp.models.base import utcnow
-from webapp.services import audit
+from webapp.services import audit, stale_standings
 from webapp.services.errors import Conflict, ServiceError
 from webapp.services.orgs import descendant_ids
 from webapp.services.roles import valid_on
@@ -244,6 +244,7 @@ def post_entry(teacher: User, *, earned_on: date, category: str | None = None, i
     db.session.add(entry)
     db.session.flush()
     audit.record("credit.post", actor=recognised_by, obj=entry, after=audit.snapshot(entry, ENTRY_FIELDS))
+    stale_standings.mark(teacher.id)
     return entry
 
 
@@ -273,6 +274,7 @@ def _negate(entry: CreditEntry, by: User | None, note: str, org: Org | None) -> 
     except IntegrityError as error:  # reversed concurrently
         raise Conflict(_l("This entry has already been reversed.")) from error
     audit.record("credit.reverse", actor=by, obj=reversal, after=audit.snapshot(reversal, ENTRY_FIELDS))
+    stale_standings.mark(entry.user_id)
     return reversal
 
 
