@@ -123,8 +123,37 @@ def test_the_teacher_list_worst_first_and_the_teachers_ledger(client, city):
     at_risk = client.get(f"/ledger/overview/teachers?org={city['s1'].id}&status=met").get_data(as_text=True)
     assert 'data-teacher="idle"' not in at_risk
     ledger_page = client.get(f"/ledger/overview/teachers/{city['done'].id}").get_data(as_text=True)
-    assert "甲老师 · Training hours" in ledger_page and "Read-only" in ledger_page
+    assert "甲老师 · Training hours" in ledger_page and "You may correct entries" in ledger_page
     assert "Counted: 400 hours" in ledger_page
+
+
+def test_a_county_officer_corrects_an_entry_and_a_subgroup_leader_may_not(client, app, city, db):
+    """The 400 hours were really 300: the county centre corrects them; the standing follows at once."""
+    from webapp.models import CreditEntry
+
+    [entry] = ledger.entries_of(city["done"])
+    leader = app.test_client()
+    leader.login("leader")
+    page = leader.get(f"/ledger/overview/teachers/{city['done'].id}").get_data(as_text=True)
+    assert "Read-only" in page and "data-correct" not in page
+    assert leader.post_form(f"/ledger/entries/{entry.id}/correct", {"reason": "x"}).status_code == 403
+
+    client.login("county1")
+    page = client.get(f"/ledger/overview/teachers/{city['done'].id}").get_data(as_text=True)
+    assert f'data-correct="{entry.id}"' in page
+    bad = client.post_form(f"/ledger/entries/{entry.id}/correct", {"reason": "证书为300学时", "hours": "abc"},
+                           follow_redirects=True).get_data(as_text=True)
+    assert "Give the corrected hours as a number" in bad
+    done = client.post_form(f"/ledger/entries/{entry.id}/correct", {"reason": "证书为300学时", "hours": "300"},
+                            follow_redirects=True).get_data(as_text=True)
+    assert "The entry was reversed and posted again with 300 hours." in done
+    assert "Counted: 300 hours" in done and "证书为300学时" in done
+    rows = db.session.scalars(sa.select(CreditEntry).where(CreditEntry.user_id == city["done"].id)
+                              .order_by(CreditEntry.id)).all()
+    assert [e.hours for e in rows] == [400, -400, 300]
+    assert [e.source.value for e in rows[1:]] == ["reversal", "manual"]
+    again = client.post_form(f"/ledger/entries/{entry.id}/correct", {"reason": "再次"}, follow_redirects=True)
+    assert "already been reversed" in again.get_data(as_text=True)
 
 
 def test_a_subgroup_leader_sees_the_members_of_the_subgroup(client, city):

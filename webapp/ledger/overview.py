@@ -14,6 +14,7 @@ from flask import Response, abort, current_app, redirect, render_template, reque
 from flask_babel import format_datetime, format_percent
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
+from flask_login import current_user
 from flask_sqlalchemy.pagination import Pagination
 from sqlalchemy.orm import joinedload
 
@@ -29,7 +30,7 @@ from webapp.ledger.views import (
 )
 from webapp.models import CreditEntry, CreditStanding, Membership, Org, OrgType, Role, StandingStatus, User
 from webapp.security import current_roles, require_role
-from webapp.services import compliance, ledger
+from webapp.services import compliance, corrections, ledger
 from webapp.services.orgs import ancestors_of, descendant_ids
 from webapp.services.spreadsheet import AMOUNT, INTEGER, PERCENT, Column, Xlsx
 
@@ -293,7 +294,9 @@ def overview_teacher(user_id: int):
     roots = _roots(TEACHER_ROLES)
     back = school if school is not None and _covers(roots, school) else next(
         (r for r in roots if r.type == OrgType.SUBGROUP), None)
+    correctable = corrections.may_correct(current_user, teacher, current_roles())
     return render_template("ledger/overview_teacher.html", teacher=teacher, back=back, standing=standing,
+                           correctable=correctable,
                            day=day, today=date.today(), date_error=date_error, page=page, reversed=reversed_ids,
                            names=_Names(), since=since, show_all=False)
 
