@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import re
 import secrets
+import time
 from collections import Counter
 from collections.abc import Iterator
 from typing import Any
@@ -18,6 +19,11 @@ from urllib.parse import urlsplit
 import pytest
 import sqlalchemy as sa
 from flask.testing import FlaskClient
+
+# The app counts days in its time zone (create_app sets the process's zone); so do the tests, from the start, so
+# that a date computed when a test module is imported is the app's "today" too.
+os.environ["TZ"] = os.environ.get("YANXUN_TIMEZONE", "Asia/Shanghai")
+time.tzset()
 
 PG_URL = os.environ.get("YANXUN_TEST_DATABASE_URL", "")
 REDIS_URL = os.environ.get("YANXUN_TEST_REDIS_URL", "")

@@ -87,3 +87,15 @@ def test_production_cookies_are_secure_and_remember_me_lasts_30_days(tmp_path):
 def test_login_settings_must_be_positive(tmp_path, key):
     with pytest.raises(ConfigError, match=f"YANXUN_{key} must be at least 1"):
         load_config(str(tmp_path), environ={f"YANXUN_{key}": "0"})
+
+
+def test_today_is_the_day_in_the_configured_time_zone(app):
+    """A teacher's "as of today", role validity and a certificate's date change at midnight in Asia/Shanghai,
+    not at the server's midnight (UTC on our machines): between 00:00 and 08:00 Beijing time they differ."""
+    import time
+    from datetime import date, datetime
+    from zoneinfo import ZoneInfo
+
+    assert app.config["YANXUN"]["TIMEZONE"] == "Asia/Shanghai"
+    assert time.localtime().tm_gmtoff == 8 * 3600
+    assert date.today() == datetime.now(ZoneInfo("Asia/Shanghai")).date()

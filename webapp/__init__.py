@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import time
 from collections.abc import Mapping
 from typing import Any
 
@@ -15,6 +17,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app = Flask(__name__, instance_relative_config=False)
     settings = load_config(app.instance_path, overrides=config)
     app.config.update(flask_settings(settings))
+    _use_local_days(settings["TIMEZONE"])
     if config:
         app.config.update({k: v for k, v in config.items() if k.isupper() and k not in settings})
     if settings["TRUSTED_PROXIES"]:
@@ -74,3 +77,12 @@ def _project_path(name: str):
     from pathlib import Path
 
     return Path(__file__).resolve().parent.parent / name
+
+
+def _use_local_days(zone: str) -> None:
+    """"Today" is the day in the configured time zone (Asia/Shanghai), not the server's: a teacher's standing,
+    a role's or substitute's validity and a certificate's date change at local midnight. Times are stored in
+    UTC either way (timezone-aware); this sets the process's local zone, which ``date.today()`` reads."""
+    if os.environ.get("TZ") != zone:
+        os.environ["TZ"] = zone
+        time.tzset()
