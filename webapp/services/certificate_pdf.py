@@ -40,6 +40,8 @@ def _minimum(line: dict[str, Any]) -> str:
     if line["minimum"] is None:
         return "—"
     quantity = {"n": _amount(line["minimum"]), "unit": _unit(line["measure"])}
+    if line["exclusive"] and not line["minimum"]:  # "every year must have some": never "more than 0"
+        return _("some %(unit)s, however few", unit=_unit(line["measure"]))
     if line["exclusive"]:
         return _("more than %(n)s %(unit)s", **quantity)
     return _("at least %(n)s %(unit)s", **quantity)

@@ -135,6 +135,8 @@ def _shortfalls(progress: ledger.PeriodProgress) -> str:
         unit = _unit(line.measure)
         if line.remaining:
             parts.append(_("%(name)s %(n)s %(unit)s short", name=name, n=amount(line.remaining), unit=unit))
+        elif not line.minimum:
+            parts.append(_("%(name)s needs some %(unit)s", name=name, unit=unit))
         else:
             parts.append(_("%(name)s needs more than %(n)s %(unit)s", name=name, n=amount(line.minimum), unit=unit))
     return "；".join(parts)
