@@ -1,5 +1,6 @@
 """年度认定 pages: a county officer closes an ended school year and reads the report per school; others may not."""
 
+import io
 from datetime import date
 from pathlib import Path
 
@@ -49,6 +50,15 @@ def test_a_county_officer_closes_a_year_and_reads_the_report(client, dali, db):
     db.session.commit()
     report = client.get(f"/recognition/{batch.id}").get_data(as_text=True)
     assert 'data-late="1"' in report and "证书无效" in report
+    workbook = client.get(f"/recognition/{batch.id}.xlsx")
+    assert workbook.status_code == 200 and "yanxun-recognition-610523-2020-2021.xlsx" in workbook.headers[
+        "Content-Disposition"]
+    from openpyxl import load_workbook
+
+    sheet = load_workbook(io.BytesIO(workbook.data)).worksheets[0]
+    rows = [[cell.value for cell in row] for row in sheet.iter_rows()]
+    assert rows[0][:3] == ["School", "Teachers", "Met every requirement"] and sheet.freeze_panes == "A2"
+    assert rows[1][:2] == ["城关中学", 1] and rows[-1][:2] == ["Total", 1], "the report as closed, not as corrected"
 
 
 def test_who_may_see_and_close(client, app, dali, db):

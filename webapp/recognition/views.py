@@ -3,7 +3,7 @@ per school is kept as it was, and corrections recorded afterwards are listed as 
 
 from __future__ import annotations
 
-from flask import abort, flash, redirect, render_template, request, url_for
+from flask import Response, abort, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
 
@@ -14,6 +14,7 @@ from webapp.recognition import bp
 from webapp.security import current_roles, require_role
 from webapp.services import recognition
 from webapp.services.errors import ServiceError
+from webapp.services.spreadsheet import AMOUNT, INTEGER, Column, Xlsx
 
 #: Who sees the batches: those who may close them, and the bureau.
 VIEWERS = (Role.COUNTY_OFFICER, Role.BUREAU_OFFICER, Role.ADMIN)
@@ -69,14 +70,51 @@ def close():
     return redirect(url_for("recognition.batch", batch_id=batch.id))
 
 
-@bp.route("/<int:batch_id>")
-@require_role(*VIEWERS)
-def batch(batch_id: int):
+def _visible_batch(batch_id: int) -> RecognitionBatch:
     found = db.session.get(RecognitionBatch, batch_id)
     if found is None:
         abort(404)
     if found.org_id not in {o.id for o in _visible_orgs()}:
         abort(403)
+    return found
+
+
+@bp.route("/<int:batch_id>.xlsx")
+@require_role(*VIEWERS)
+def batch_xlsx(batch_id: int):
+    """The report per school as a workbook: one row per school, met / not met per requirement, hours by category."""
+    found = _visible_batch(batch_id)
+    report = found.report
+    book = Xlsx()
+    columns = [Column(_("School"), 36), Column(_("Teachers"), 10, INTEGER),
+               Column(_("Met every requirement"), 14, INTEGER)]
+    for r in report["requirements"]:
+        name = f"{period_kind_label(r['period_kind'])} · {r['line']}"
+        columns += [Column(_("%(requirement)s: met", requirement=name), 16, INTEGER),
+                    Column(_("%(requirement)s: not met", requirement=name), 16, INTEGER)]
+    columns += [Column(_("%(category)s (hours)", category=c["name"]), 14, AMOUNT) for c in report["categories"]]
+    sheet = book.sheet(_("School year %(year)s", year=found.school_year.replace("-", "–")), columns)
+
+    def row(name: str, values: dict) -> list:
+        cells: list = [name, values["teachers"], values["met_all"]]
+        for r in report["requirements"]:
+            cells += values["requirements"].get(r["key"], [0, 0])
+        cells += [values["hours"].get(c["code"], [0, 0])[0] for c in report["categories"]]
+        return cells
+
+    for school in report["schools"]:
+        sheet.row(row(school["name"], school))
+    sheet.row(row(_("Total"), report["totals"]))
+    filename = "".join(c if c.isascii() and (c.isalnum() or c in "-_.") else "_"
+                       for c in f"yanxun-recognition-{found.org.code}-{found.school_year}.xlsx")
+    return Response(book.save(), mimetype="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+                    headers={"Content-Disposition": f'attachment; filename="{filename}"'})
+
+
+@bp.route("/<int:batch_id>")
+@require_role(*VIEWERS)
+def batch(batch_id: int):
+    found = _visible_batch(batch_id)
     return render_template("recognition/batch.html", batch=found, report=found.report,
                            late=recognition.late_entries(found), amount=amount, measure_labels=MEASURE_LABELS,
                            period_kind_label=period_kind_label)
