@@ -110,9 +110,19 @@ def test_a_teacher_downloads_a_certificate_and_anyone_verifies_it(app, client, d
     assert 'data-upload="match"' in upload(pdf)
     middle = len(pdf) // 2
     changed = pdf[:middle] + bytes([pdf[middle] ^ 1]) + pdf[middle + 1:]
-    assert 'data-upload="mismatch"' in upload(changed)
+    mismatch = upload(changed)
+    assert 'data-upload="mismatch"' in mismatch
+    assert mismatch.index('data-upload-top="mismatch"') < mismatch.index('data-status="valid"'), \
+        "a phone user reading from the top sees the mismatch before the green banner"
+    assert "The file is not a PDF file" in upload(b"just some text")
     monkeypatch.setattr(verify, "MAX_UPLOAD_BYTES", 1000)
     assert 'data-upload="error"' in upload(b"%PDF" + b"0" * 5000)
+
+    assert "data-changes" not in visitor.get(f"/verify/{code}").get_data(as_text=True)
+    ledger.post_entry(xiangbei["teacher"], category="centralized", hours=8, earned_on=date(2026, 5, 2))
+    db.session.commit()
+    later = visitor.get(f"/verify/{code}").get_data(as_text=True)
+    assert 'data-changes="1"' in later, "a correction after the day of issue is said on the verification page"
 
 
 def test_tampered_and_unknown_codes_are_refused(app, client, db, xiangbei):

@@ -43,6 +43,8 @@ def _upload() -> tuple[bytes | None, str | None]:
     if len(data) > MAX_UPLOAD_BYTES:
         return None, _("The file is too large: an issued certificate is far smaller than %(mb)d MB.",
                        mb=MAX_UPLOAD_BYTES // (1024 * 1024))
+    if not data.startswith(b"%PDF-"):
+        return None, _("The file is not a PDF file: upload the certificate's PDF.")
     return data, None
 
 
@@ -67,4 +69,5 @@ def certificate(code: str):
     return render_template("ledger/verify.html", certificate=found, content=content, code=canonical,
                            days={key: date.fromisoformat(value) for key, value in days.items()},
                            upload_result=upload_result, upload_error=upload_error, is_admin=is_admin,
+                           changes=certificates.changes_since(found),
                            max_upload_mb=MAX_UPLOAD_BYTES // (1024 * 1024))

@@ -30,7 +30,7 @@ from sqlalchemy.exc import IntegrityError
 
 from webapp.extensions import db
 from webapp.links import public_url
-from webapp.models import HOURS, Certificate, CertificateRevocation, Org, User
+from webapp.models import HOURS, Certificate, CertificateRevocation, CreditEntry, Org, User
 from webapp.models.base import utcnow
 from webapp.services import audit, certificate_pdf, ledger
 from webapp.services.errors import Conflict, NotFound, ServiceError
@@ -93,6 +93,16 @@ def verification_url(code: str) -> str:
     on the address of the request (issuing happens in one)."""
     path = url_for("verify.certificate", code=format_code(code))
     return public_url(path) or url_for("verify.certificate", code=format_code(code), _external=True)
+
+
+def changes_since(certificate: Certificate) -> int:
+    """How many ledger entries of the certificate's period (up to its as-of day) were recorded after it was
+    issued: corrections, reversals, late postings. The certificate states what was recorded when it was issued."""
+    return db.session.scalar(
+        sa.select(sa.func.count()).select_from(CreditEntry)
+        .where(CreditEntry.user_id == certificate.teacher_id,
+               CreditEntry.earned_on.between(certificate.period_start, certificate.as_of),
+               CreditEntry.recognised_at > certificate.issued_at)) or 0
 
 
 def matches(certificate: Certificate, data: bytes) -> bool:
