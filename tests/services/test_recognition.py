@@ -109,3 +109,18 @@ def test_what_cannot_be_closed(dali, db):
     assert [y.key for y in recognition.closable_years(dali["county"], AFTER)] == [], \
         "the closed year is no longer offered, and Dali's rules govern no other"
     assert db.session.scalar(sa.select(sa.func.count()).select_from(RecognitionBatch)) == 1
+
+
+def test_a_cycle_still_running_is_not_judged_by_the_yearly_report(db, make_org, make_user):
+    """Binyang [004] "确保每名教师5年内每人不少于360学时": closing 2021–2022 does not count a teacher with 40 h
+    as failing the 2021–2025 cycle, which runs to 2025."""
+    rules.load_rule_files([RULES_DIR])
+    county = make_org("county", code="450126", name="宾阳县")
+    school = make_org("school", county, code="BY-S1", name="宾阳中学")
+    teacher = make_user(display_name="韦老师", org=school, hire_date=date(2005, 9, 1), roles=((Role.TEACHER, school),))
+    ledger.post_entry(teacher, item="weekly_lesson_prep", hours=40, earned_on=date(2022, 5, 1))
+    officer = make_user(display_name="县研培中心", roles=((Role.COUNTY_OFFICER, county),))
+    batch = recognition.close_year(county, "2021-2022", officer, today=date(2022, 9, 15))
+    assert batch.report["requirements"] == []
+    assert batch.report["schools"][0]["met_all"] == 1
+    assert batch.report["schools"][0]["hours"]["school_based"] == [40, 40]
