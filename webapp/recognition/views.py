@@ -66,7 +66,8 @@ def close():
         return redirect(url_for("recognition.index", org=org.id))
     db.session.commit()
     flash(_("The school year %(year)s of %(org)s is closed: %(teachers)d teachers in %(schools)d schools.",
-            year=batch.school_year.replace("-", "–"), org=org.name, teachers=batch.teachers, schools=batch.schools), "success")
+            year=batch.school_year.replace("-", "–"), org=org.name, teachers=batch.teachers,
+            schools=batch.schools), "success")
     return redirect(url_for("recognition.batch", batch_id=batch.id))
 
 

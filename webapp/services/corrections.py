@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from flask_babel import lazy_gettext as _l
 
 from webapp.models import CreditEntry, EntrySource, Org, Role, User
-from webapp.services import ledger
+from webapp.services import ledger, notifications
 from webapp.services.errors import Conflict, NotAllowed, ServiceError
 from webapp.services.roles import roles_of
 
@@ -67,4 +67,14 @@ def correct(entry: CreditEntry, by: User, reason: str, *, hours: float | None = 
             source_ref=f"correction:{entry.id}", evidence_hash=entry.evidence_hash, recognised_by=by,
             recognised_org=by.org, title=entry.title, note=reason.strip(), rule_set=entry.rule_set)
     result.recounted = ledger.recount(entry.user, by, cause=reversal, org=by.org)
+    day = entry.earned_on.isoformat()
+    if result.replacement is not None:
+        body = _l("%(by)s corrected your entry of %(date)s from %(old)s to %(new)s hours. Reason: %(reason)s",
+                  by=by.display_name, date=day, old=f"{float(entry.hours):g}",
+                  new=f"{float(result.replacement.hours):g}", reason=reason.strip())
+    else:
+        body = _l("%(by)s reversed your entry of %(date)s (%(old)s hours). Reason: %(reason)s",
+                  by=by.display_name, date=day, old=f"{float(entry.hours):g}", reason=reason.strip())
+    notifications.notify(entry.user, "credit.corrected", title=_l("Your training hours were corrected"), body=body,
+                         link="/ledger/")
     return result

@@ -119,7 +119,8 @@ def _requirement_key(period: Period, line: ledger.Line) -> str:
 def build_report(org: Org, year: Period, known_at: datetime) -> tuple[dict, int]:
     """The summary per school of ``org``'s teachers on the last day of ``year``, from the ledger as recorded at
     ``known_at``: the requirements of the periods ended by then (the school year, its last semester, a cycle or a
-    new teacher's year ending with it); periods still running are judged when they end. Returns (report, teacher count). A bounded number of queries per ``CHUNK`` teachers."""
+    new teacher's year ending with it); periods still running are judged when they end.
+    Returns (report, teacher count). A bounded number of queries per ``CHUNK`` teachers."""
     teachers = _teachers(org, year.end)
     requirements: dict[str, dict] = {}
     categories: dict[str, str] = {}

@@ -915,8 +915,8 @@ def first_year_of(hire_date: date, months_before: float = 12, months: int = 12, 
     to the day before the hire date's anniversary ``months`` later (Sichuan [001] 三(一): "上岗前和上岗一年内")."""
     start = _add_months(hire_date, -int(months_before))
     end = _add_months(hire_date, months) - timedelta(days=1)
-    return Period("first_year", f"first-{hire_date.isoformat()}", name or "新任教师适应期（上岗前及上岗一年内）",
-                  start, end)
+    label = name or f"{hire_date.year}年{hire_date.month}月{hire_date.day}日上岗：上岗前及上岗一年内"
+    return Period("first_year", f"first-{hire_date.isoformat()}", label, start, end)
 
 
 def earliest_period_start(body: dict[str, Any], day: date) -> date:
@@ -1051,10 +1051,12 @@ class Rules:
         return kinds
 
     def periods_on(self, day: date, user: User | None = None) -> list[Period]:
-        """Every period containing ``day``: the semester, the school year, each cycle, then the months, weeks and
-        first year (of ``user``) where the rules bound them."""
+        """Every period containing ``day``: the first year of ``user`` (a new teacher) where the rules bound it, the
+        semester, the school year, each cycle, then the months and weeks where the rules bound them."""
         bounded = self.bounded_kinds()
-        kinds = [*FIXED_PERIODS, *self.cycle_kinds(), *(k for k in EXTRA_PERIODS if k in bounded)]
+        # a new teacher's own year first: while it runs it is what matters most to them
+        kinds = [*(["first_year"] if "first_year" in bounded else []), *FIXED_PERIODS, *self.cycle_kinds(),
+                 *(k for k in ("month", "week") if k in bounded)]
         return [p for p in (self.period(kind, day, user) for kind in kinds) if p is not None]
 
     def window(self, category: str) -> tuple[str, str, str] | None:
