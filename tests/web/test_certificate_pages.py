@@ -114,7 +114,7 @@ def test_a_teacher_downloads_a_certificate_and_anyone_verifies_it(app, client, d
     assert 'data-upload="mismatch"' in mismatch
     assert mismatch.index('data-upload-top="mismatch"') < mismatch.index('data-status="valid"'), \
         "a phone user reading from the top sees the mismatch before the green banner"
-    assert "The file is not a PDF file" in upload(b"just some text")
+    assert "该文件不是 PDF 文件" in upload(b"just some text"), "a visitor without an account reads Chinese"
     monkeypatch.setattr(verify, "MAX_UPLOAD_BYTES", 1000)
     assert 'data-upload="error"' in upload(b"%PDF" + b"0" * 5000)
 

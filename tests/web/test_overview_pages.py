@@ -229,8 +229,8 @@ def test_the_workbook_is_real_xlsx_and_safe_against_formulas(client, city):
     assert response.status_code == 200
     assert response.mimetype == "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
     book = load_workbook(io.BytesIO(response.data))
-    assert book.sheetnames == ["Schools", "Requirements", "Hours by category", "Teachers"]
-    schools = book["Schools"]
+    assert book.sheetnames == ["List of schools", "Requirements", "Hours by category", "List of teachers"]
+    schools = book["List of schools"]
     assert schools.freeze_panes == "A2"
     assert [c.value for c in schools[1]][:3] == ["School", "No rule set", "Teachers"]
     assert schools.column_dimensions["A"].width == 36
@@ -238,7 +238,7 @@ def test_the_workbook_is_real_xlsx_and_safe_against_formulas(client, city):
     assert evil[0].data_type == "s", "a name that looks like a formula stays text"
     assert evil[2].value == 1 and evil[2].number_format == "#,##0"
     assert evil[6].number_format == "0.0%"
-    teachers = book["Teachers"]
+    teachers = book["List of teachers"]
     names = [row[1].value for row in teachers.iter_rows(min_row=2)]
     assert sorted(names) == ["丁老师", "丙老师", "乙老师", "甲老师"]
     requirements = book["Requirements"]

@@ -128,6 +128,8 @@ def minimum_label(line: compliance.Line) -> str:
     if line.minimum_low is None:
         return "—"
     unit = MEASURE_LABELS.get(line.key.measure, "")
+    if line.exclusive and not line.minimum_low and not line.minimum_high:  # "every year must have some"
+        return _("some %(unit)s, however few", unit=unit)
     low, high = amount(line.minimum_low), amount(line.minimum_high)
     value = low if low == high else f"{low}–{high}"
     return f"{'>' if line.exclusive else '≥'} {value} {unit}"
@@ -137,6 +139,9 @@ def standing_line_text(row: CreditStanding) -> str:
     """"School year · Total 30 / ≥ 72 hours" for one teacher's line."""
     name = row.line_name if row.category else _("Total")
     unit = MEASURE_LABELS.get(row.measure, "")
+    if row.exclusive and not row.minimum:
+        return f"{period_kind_label(row.period_kind)} · {name} {amount(row.counted)} / " + str(
+            _("some %(unit)s, however few", unit=unit))
     sign = ">" if row.exclusive else "≥"
     return f"{period_kind_label(row.period_kind)} · {name} {amount(row.counted)} / {sign} {amount(row.minimum)} {unit}"
 
@@ -323,7 +328,8 @@ def overview_xlsx():
     def numbers(c: compliance.Counts, teachers: int | None = None) -> list:
         return [c.teachers if teachers is None else teachers, c.met, c.not_met, c.at_risk, c.share("at_risk")]
 
-    schools = book.sheet(_("Schools"), [Column(_("School"), 36), Column(_("No rule set"), 12, INTEGER), *counts])
+    schools = book.sheet(_("List of schools"),
+                         [Column(_("School"), 36), Column(_("No rule set"), 12, INTEGER), *counts])
     for school in view.schools:
         schools.row([school.name, school.summary.no_rules, *numbers(school.summary)])
     requirements = book.sheet(_("Requirements"), [
@@ -349,7 +355,7 @@ def overview_xlsx():
                 hours.row([school.name, kind, line.period_name, name, c.teachers, c.counted_hours,
                            c.counted_hours / c.teachers if c.teachers else 0])
     wanted = view.requirements
-    teachers = book.sheet(_("Teachers"), [
+    teachers = book.sheet(_("List of teachers"), [
         Column(_("School"), 36), Column(_("Teacher"), 14), Column(_("Standing"), 12),
         *(column for line in wanted for column in (
             Column(f"{requirement_label(line)}（{MEASURE_LABELS.get(line.key.measure, '')}）", 22, AMOUNT),

@@ -23,7 +23,9 @@ MAX_UPLOAD_BYTES = 2 * 1024 * 1024
 def form():
     raw = request.args.get("code", "").strip()
     if not raw:
-        return render_template("ledger/verify_form.html", code="", error=None)
+        asked = "code" in request.args  # submitted empty
+        return render_template("ledger/verify_form.html", code="",
+                               error=_("Enter the verification code printed on the certificate.") if asked else None)
     try:
         code = certificates.parse_code(raw)
     except certificates.InvalidCode as error:
