@@ -101,7 +101,8 @@ def test_a_requirement_filter_counts_that_line(client, city):
     line = client.get(f"/ledger/overview?line={token}").get_data(as_text=True)
     counted = totals(line)
     assert counted["met"] == 1, "甲老师 has 400 of the cycle's 360 hours"
-    assert counted["met"] + counted["not_met"] + counted["at_risk"] == 3
+    assert counted["met"] + counted["not_met"] + counted["at_risk"] == 3 == counted["teachers"], \
+        "the teachers tile counts those the requirement applies to, so the tiles add up"
 
 
 def test_officers_see_only_their_scope(client, city):

@@ -33,6 +33,7 @@ def test_a_county_officer_closes_a_year_and_reads_the_report(client, dali, db):
     client.login("zheng")
     page = client.get("/recognition/").get_data(as_text=True)
     assert "Close a school year" in page and 'value="2020-2021"' in page
+    assert 'data-pending="610523"' in page and "2020–2021学年 not closed yet" in page
     refused = client.post_form("/recognition/close", {"org": dali["county"].id, "school_year": "2020-2021"},
                           follow_redirects=True).get_data(as_text=True)
     assert "Tick the box" in refused
@@ -68,6 +69,7 @@ def test_who_may_see_and_close(client, app, dali, db):
     bureau = app.test_client()
     bureau.login("bureau")
     assert bureau.get(f"/recognition/{batch.id}").status_code == 200
+    assert 'data-pending="610523"' not in bureau.get("/recognition/").get_data(as_text=True)
     assert bureau.post_form("/recognition/close", {"org": dali["county"].id, "school_year": "2019-2020",
                                                    "confirm": "1"}).status_code == 403
     outsider = app.test_client()

@@ -9,7 +9,7 @@ from flask_login import current_user
 
 from webapp.extensions import db
 from webapp.ledger.views import MEASURE_LABELS, amount, period_kind_label
-from webapp.models import Org, RecognitionBatch, Role
+from webapp.models import Org, OrgType, RecognitionBatch, Role
 from webapp.recognition import bp
 from webapp.security import current_roles, require_role
 from webapp.services import recognition
@@ -44,8 +44,12 @@ def index():
         chosen = next((o for o in closable if o.id == int(raw)), None)
     chosen = chosen or (closable[0] if closable else None)
     years = recognition.closable_years(chosen) if chosen else []
-    return render_template("recognition/index.html", batches=recognition.batches(_visible_orgs()),
-                           closable=closable, chosen=chosen, years=years)
+    visible = _visible_orgs()
+    # the last ended school year not yet closed, per county in view (a bureau sees who is behind)
+    pending = [(county, open_years[0]) for county in visible if county.type == OrgType.COUNTY
+               for open_years in [recognition.closable_years(county)] if open_years]
+    return render_template("recognition/index.html", batches=recognition.batches(visible),
+                           closable=closable, chosen=chosen, years=years, pending=pending)
 
 
 @bp.route("/close", methods=["POST"])

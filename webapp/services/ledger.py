@@ -450,7 +450,8 @@ def _line(rules: Rules, code: str | None, bound: dict | None, hours: float, cred
     minimum, exclusive = bound.get("min"), False
     if minimum is None and bound.get("min_exclusive") is not None:
         minimum, exclusive = bound["min_exclusive"], True
-    return Line(category=code, name=rules.category_name(code) if code else "合计", measure=rules.bound_measure(bound),
+    measure = rules.bound_measure(bound) if bound else rules.display_measure()
+    return Line(category=code, name=rules.category_name(code) if code else "合计", measure=measure,
                 counted_hours=_round(hours), counted_credits=_round(credits),
                 minimum=None if minimum is None else float(minimum), exclusive=exclusive,
                 maximum=None if bound.get("max") is None else float(bound["max"]),

@@ -1126,6 +1126,15 @@ class Rules:
     def bound_measure(self, bound: dict[str, Any]) -> str:
         return bound.get("measure") or self.measure
 
+    def display_measure(self) -> str:
+        """What a line without a bound of its own is shown in: the measure of the rule set's totals when they all
+        agree (the demo city bounds totals in hours over Yueyang's credits), else ``units.measure``; so one
+        period's lines are not shown in credits beside another's in hours for the same entries."""
+        blocks = [*self.body["requirements"].values(),
+                  *(block for a in self.body["audiences"].values() for block in (a.get("requirements") or {}).values())]
+        measures = {self.bound_measure(block["total"]) for block in blocks if block and block.get("total")}
+        return measures.pop() if len(measures) == 1 else self.measure
+
     def certificates(self) -> dict[str, dict[str, Any]]:
         """Certificates the rule set defines (``certificates``): code → name, period kind, requires_met."""
         return self.body.get("certificates") or {}
