@@ -14,7 +14,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import Protocol
 
 from celery.exceptions import SoftTimeLimitExceeded
@@ -321,14 +321,14 @@ def run_import(job_id: int, chunk_rows: int = imports.CHUNK_ROWS, budget_seconds
             return "continue"
 
 
-def run_pending_imports(moment: datetime | None = None) -> int:
+def run_pending_imports(moment: datetime | None = None, *, stale_after: timedelta | None = None) -> int:
     """The sweep, in-process: run imports whose message never arrived and resume those whose worker died."""
-    return sum(run_import(job_id) == "done" for job_id in pending_imports(moment))
+    return sum(run_import(job_id) == "done" for job_id in pending_imports(moment, stale_after=stale_after))
 
 
-def pending_imports(moment: datetime | None = None) -> list[int]:
+def pending_imports(moment: datetime | None = None, *, stale_after: timedelta | None = None) -> list[int]:
     """Ids of the imports nobody is working on (for the sweep to run, or to hand to the workers)."""
-    job_ids = imports.pending_job_ids(moment)
+    job_ids = imports.pending_job_ids(moment, imports.STALE_AFTER if stale_after is None else stale_after)
     db.session.rollback()
     return job_ids
 
@@ -404,7 +404,9 @@ def _embedded_round(moment: datetime | None) -> None:
         if not run_due_service_jobs(moment).outcomes:
             break
     service_queue.take_committed()  # run above (or on the next round): nothing to hand over
-    run_pending_imports(moment)
+    # In one process nothing else can be importing while this round holds embedded_work: an import still
+    # queued (its hand-over after the upload failed, say on a busy SQLite file) is run now, not in 5 minutes.
+    run_pending_imports(moment, stale_after=timedelta(0))
     refresh_outdated_standings()
     if notifications.email_enabled():
         deliver_notifications()

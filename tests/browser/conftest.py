@@ -25,6 +25,19 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
+#: The live server's log, shown under a failing browser test (a wait that timed out says little by itself).
+SERVER_LOGS: list[Path] = []
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    outcome = yield
+    report = outcome.get_result()
+    if report.when == "call" and report.failed and SERVER_LOGS and SERVER_LOGS[-1].exists():
+        lines = SERVER_LOGS[-1].read_text(errors="replace").splitlines()[-80:]
+        report.sections.append(("live server log (last 80 lines)", "\n".join(lines)))
+
+
 @pytest.fixture(scope="session")
 def live_server(tmp_path_factory):
     """``make run`` in miniature: migrate a fresh SQLite database, seed the demo region, serve it."""
@@ -39,6 +52,7 @@ def live_server(tmp_path_factory):
         subprocess.run([*flask, *step], cwd=ROOT, env=env, check=True, capture_output=True)
     port = _free_port()
     log_path = instance / "server.log"
+    SERVER_LOGS.append(log_path)
     log = log_path.open("wb")
     server = subprocess.Popen([*flask, "run", "--port", str(port), "--no-reload"], cwd=ROOT, env=env,
                               stdout=log, stderr=subprocess.STDOUT)

@@ -160,3 +160,16 @@ def test_a_login_taken_meanwhile_rejects_that_row_only_and_no_secret_is_shown(ad
     error = sa.exc.IntegrityError("INSERT INTO user_account (password_hash) VALUES (%(password_hash)s)",
                                   {"password_hash": "$argon2id$secret"}, Exception("duplicate key\nDETAIL: x"))
     assert import_service.safe_error(error) == "Exception: duplicate key", "first line, no statement or values"
+
+
+def test_the_embedded_sweep_runs_a_queued_import_at_once(admin_client, db, region):
+    """Without Redis one process does all the work, and its round (``jobs.embedded_round``) sweeps with no
+    grace period: an import whose hand-over after the upload failed (a busy SQLite file, say) runs at the next
+    tick, not 5 minutes later."""
+    upload(admin_client, "users", users_csv(3), filename="embedded.csv")
+    job = the_job(db)
+    db.session.commit()
+    assert job.status is ImportJobStatus.QUEUED and import_service.pending_job_ids() == []
+    assert jobs.run_pending_imports(stale_after=timedelta(0)) == 1
+    assert the_job(db).status is ImportJobStatus.DONE
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(User).where(User.login.like("bulk%"))) == 3

@@ -583,10 +583,10 @@ def safe_error(error: BaseException) -> str:
     return f"{type(error).__name__}: {error}"[:2000]
 
 
-def pending_job_ids(now: datetime | None = None) -> list[int]:
-    """Jobs nobody has worked on for :data:`STALE_AFTER`: queued (their message was lost, or is stuck behind
+def pending_job_ids(now: datetime | None = None, stale_after: timedelta = STALE_AFTER) -> list[int]:
+    """Jobs nobody has worked on for ``stale_after``: queued (their message was lost, or is stuck behind
     a long queue) or running with a dead worker."""
-    stale = (now or utcnow()) - STALE_AFTER
+    stale = (now or utcnow()) - stale_after
     return list(db.session.scalars(sa.select(ImportJob.id).where(
         ImportJob.status.in_([ImportJobStatus.QUEUED, ImportJobStatus.RUNNING]), ImportJob.updated_at < stale)
         .order_by(ImportJob.id)))
