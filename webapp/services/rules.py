@@ -943,6 +943,7 @@ class Rules:
         self.measure: str = self.body["units"]["measure"]
         self._periods = self.body["periods"]
         self._bounded: set[str] | None = None
+        self._display_measure: str | None = None
 
     # categories
 
@@ -1130,10 +1131,13 @@ class Rules:
         """What a line without a bound of its own is shown in: the measure of the rule set's totals when they all
         agree (the demo city bounds totals in hours over Yueyang's credits), else ``units.measure``; so one
         period's lines are not shown in credits beside another's in hours for the same entries."""
-        blocks = [*self.body["requirements"].values(),
-                  *(block for a in self.body["audiences"].values() for block in (a.get("requirements") or {}).values())]
-        measures = {self.bound_measure(block["total"]) for block in blocks if block and block.get("total")}
-        return measures.pop() if len(measures) == 1 else self.measure
+        if self._display_measure is None:
+            blocks = [*self.body["requirements"].values(),
+                      *(block for a in self.body["audiences"].values()
+                        for block in (a.get("requirements") or {}).values())]
+            measures = {self.bound_measure(block["total"]) for block in blocks if block and block.get("total")}
+            self._display_measure = measures.pop() if len(measures) == 1 else self.measure
+        return self._display_measure
 
     def certificates(self) -> dict[str, dict[str, Any]]:
         """Certificates the rule set defines (``certificates``): code → name, period kind, requires_met."""
