@@ -23,9 +23,9 @@ from webapp.ledger import bp
 from webapp.ledger.views import (
     MEASURE_LABELS,
     _as_of,
-    _ascii,
     _Names,
     amount,
+    ascii_filename,
     period_kind_label,
 )
 from webapp.models import CreditEntry, CreditStanding, Membership, Org, OrgType, Role, StandingStatus, User
@@ -367,7 +367,7 @@ def overview_xlsx():
             if key in index:
                 cells[2 * index[key]], cells[2 * index[key] + 1] = counted, _status_text(line_state)
         teachers.row([school, name, _status_text(state), *cells])
-    filename = _ascii(f"yanxun-compliance-{org.code}-{date.today().isoformat()}.xlsx")
+    filename = ascii_filename(f"yanxun-compliance-{org.code}-{date.today().isoformat()}.xlsx")
     return Response(book.save(), mimetype="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
                     headers={"Content-Disposition": f'attachment; filename="{filename}"'})
 

@@ -263,8 +263,9 @@ def school_csv():
     filename = f"yanxun-below-minimum-{school.code}-{context['day'].isoformat()}.csv"
     # A byte-order mark, so that spreadsheet programs read the Chinese text as UTF-8.
     return Response(("\ufeff" + out.getvalue()).encode("utf-8"), mimetype="text/csv",
-                    headers={"Content-Disposition": f'attachment; filename="{_ascii(filename)}"'})
+                    headers={"Content-Disposition": f'attachment; filename="{ascii_filename(filename)}"'})
 
 
-def _ascii(name: str) -> str:
+def ascii_filename(name: str) -> str:
+    """A download's file name safe in a Content-Disposition header (letters, digits, - _ . only)."""
     return "".join(c if c.isascii() and (c.isalnum() or c in "-_.") else "_" for c in name)

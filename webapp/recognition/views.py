@@ -8,7 +8,7 @@ from flask_babel import gettext as _
 from flask_login import current_user
 
 from webapp.extensions import db
-from webapp.ledger.views import MEASURE_LABELS, amount, period_kind_label
+from webapp.ledger.views import MEASURE_LABELS, amount, ascii_filename, period_kind_label
 from webapp.models import Org, OrgType, RecognitionBatch, Role
 from webapp.recognition import bp
 from webapp.security import current_roles, require_role
@@ -110,8 +110,7 @@ def batch_xlsx(batch_id: int):
     for school in report["schools"]:
         sheet.row(row(school["name"], school))
     sheet.row(row(_("Total"), report["totals"]))
-    filename = "".join(c if c.isascii() and (c.isalnum() or c in "-_.") else "_"
-                       for c in f"yanxun-recognition-{found.org.code}-{found.school_year}.xlsx")
+    filename = ascii_filename(f"yanxun-recognition-{found.org.code}-{found.school_year}.xlsx")
     return Response(book.save(), mimetype="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
                     headers={"Content-Disposition": f'attachment; filename="{filename}"'})
 

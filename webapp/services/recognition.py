@@ -63,23 +63,29 @@ def counties_below(org: Org) -> list[Org]:
                                                         Org.path.startswith(org.path, autoescape=True))))
 
 
-def school_year_for(org: Org, day: date) -> Period:
-    """The school year containing ``day`` in the calendar of the rule set governing ``org`` then (September
-    to August when none does)."""
+def _year_on(org: Org, day: date) -> tuple[Period, bool]:
+    """The school year containing ``day`` in the calendar of the rule set governing ``org`` then (September to
+    August when none does), and whether a rule set governs it on ``day``: one lookup."""
     rule_set = rule_sets_for([org], day).get(org.id)
-    return Rules(rule_set).school_year(day) if rule_set is not None else school_year_of(day)
+    return (Rules(rule_set).school_year(day) if rule_set is not None else school_year_of(day)), rule_set is not None
+
+
+def school_year_for(org: Org, day: date) -> Period:
+    return _year_on(org, day)[0]
 
 
 def closable_years(org: Org, today: date | None = None, back: int = 6) -> list[Period]:
-    """School years of the last ``back`` that have ended, that a credit rule set governed for ``org`` and that
-    are not closed yet, newest first."""
+    """School years of the last ``back`` that have ended, that a credit rule set governed for ``org`` (on their
+    last day) and that are not closed yet, newest first."""
     today = today or date.today()
     closed = set(db.session.scalars(sa.select(RecognitionBatch.school_year).where(RecognitionBatch.org_id == org.id)))
     years: list[Period] = []
     day = school_year_for(org, today).start - timedelta(days=1)
     for _ in range(back):
-        year = school_year_for(org, day)
-        if year.key not in closed and rule_sets_for([org], year.end).get(org.id) is not None:
+        year, governed = _year_on(org, day)  # ``day`` is the last day of the year before
+        if year.end != day:  # calendars of two rule sets that disagree: ask about the year's own last day
+            governed = rule_sets_for([org], year.end).get(org.id) is not None
+        if year.key not in closed and governed:
             years.append(year)
         day = year.start - timedelta(days=1)
     return years
