@@ -3,6 +3,7 @@ each process package's models are imported when the app registers the package (`
 
 from webapp.models.audit import AuditEvent, AuditTrailIsAppendOnly
 from webapp.models.base import Base
+from webapp.models.campaign import Campaign, CampaignSchool, CampaignSchoolStatus, CampaignStatus
 from webapp.models.certificate import HOURS, Certificate, CertificateIsAppendOnly, CertificateRevocation
 from webapp.models.digest import TaskDigest
 from webapp.models.imports import ImportJob, ImportJobStatus
@@ -32,7 +33,9 @@ from webapp.models.workflow import (
 
 __all__ = [
     "ALLOWED_PARENTS", "HOURS", "ROLE_CODES", "TRAINING_TIERS", "ApiToken", "AuditEvent", "AuditTrailIsAppendOnly",
-    "BackboneLevel", "Base", "Certificate", "CertificateIsAppendOnly", "CertificateRevocation", "CreditEntry",
+    "BackboneLevel", "Base",
+    "Campaign", "CampaignSchool", "CampaignSchoolStatus", "CampaignStatus",
+    "Certificate", "CertificateIsAppendOnly", "CertificateRevocation", "CreditEntry",
     "CreditStanding", "DefinitionState", "Delegation", "EmploymentType", "EntrySource", "HumanTask", "ImportJob",
     "ImportJobStatus", "Incident", "InstanceStatus", "InstanceWatcher", "LedgerIsAppendOnly", "LoginFailure",
     "LoginThrottle", "Membership", "Notification", "Org", "OrgType", "ProcessDefinition", "ProcessInstance",

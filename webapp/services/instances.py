@@ -134,15 +134,19 @@ def _save(instance: ProcessInstance, workflow: Any) -> None:
 
 def start(key: str, *, subject_org: Org, initiator: User, data: Mapping[str, Any] | None = None,
           title: str | None = None, summary: Mapping[str, Any] | None = None,
-          by_feature: bool = False) -> ProcessInstance:
-    """Start the latest version of process ``key`` about ``subject_org``; ``initiator`` is ``${initiator}``.
+          by_feature: bool = False, definition: ProcessDefinition | None = None) -> ProcessInstance:
+    """Start the latest version of process ``key`` (or ``definition``, a version of it) about ``subject_org``;
+    ``initiator`` is ``${initiator}``.
 
     Processes whose package starts them (it creates the business record they reference) start only through it
     (``by_feature``): started with made-up data they would act on records that are not theirs.
     """
     if processes.started_by_package(key) and not by_feature:
         raise NotAllowed(_l("This process is started from its own page in YanXun, not directly."))
-    definition = definitions.latest(key)
+    if definition is None:
+        definition = definitions.latest(key)
+    elif definition.key != key:
+        raise ValueError(f"definition {definition.id} is not a version of {key!r}")
     if definition is None:
         raise NotFound(_l("No process %(key)s has been deployed.", key=key))
     runtime = get_runtime()

@@ -85,6 +85,37 @@ class NavLink:
     primary: bool = False
 
 
+@dataclass(frozen=True)
+class CampaignStage:
+    """One stage of a process run as a campaign: the county sets its deadline at launch.
+
+    The campaign gives every instance the variables ``<key>_deadline`` (the deadline), ``<key>_remind_at``
+    (that many days before it) and ``<key>_overdue_at`` (a day after it), as ISO date-times with the offset,
+    for the diagram's due dates and reminder timers; extending a deadline updates them and moves the timers.
+    """
+
+    key: str
+    label: Text
+    #: BPMN ids of the user tasks of this stage (an instance is in the stage while one of them is open).
+    task_ids: frozenset[str]
+    #: The stage's deadline by default, in days after the launch.
+    default_days: int = 14
+
+
+@dataclass(frozen=True)
+class CampaignSpec:
+    """What a process run as a campaign over schools tells the campaign building block."""
+
+    stages: tuple[CampaignStage, ...]
+    #: (school, campaign) -> the variables its instance starts with (beside the deadlines and ``campaign_id``);
+    #: raises ``ServiceError`` when the school cannot take part (its words are shown on the board).
+    start_variables: Callable[[Any, Any], dict[str, Any]]
+    #: What the campaign is called by default for a period, e.g. "2026–2027 学年第一学期总结".
+    default_title: Callable[[str], str] | None = None
+    #: Extra board and spreadsheet columns: (key of ``CampaignSchool.facts``, label); the process keeps the facts.
+    facts: tuple[tuple[str, Text], ...] = ()
+
+
 @dataclass
 class ProcessPackage:
     """One process as the generic layers see it. Only ``key`` and ``name`` are required."""
@@ -127,6 +158,8 @@ class ProcessPackage:
     home: tuple[NavLink, ...] = ()
     #: Demo records for the demo people (login -> user) as of a day; returns a one-line summary.
     demo: Callable[[Mapping[str, User], date], str] | None = None
+    #: Set when the county runs the process as a campaign over schools (webapp.services.campaigns).
+    campaign: CampaignSpec | None = None
 
 
 _packages: dict[str, ProcessPackage] = {}
@@ -142,6 +175,11 @@ def register(package: ProcessPackage) -> ProcessPackage:
             raise ValueError(f"form key {form_key!r} is claimed by both {owner.key} and {package.key}")
         _by_form_key[form_key] = package
     return package
+
+
+def campaign_packages() -> list[ProcessPackage]:
+    """The processes a county can launch as a campaign."""
+    return [p for p in _packages.values() if p.campaign is not None]
 
 
 def get(key: str | None) -> ProcessPackage | None:
