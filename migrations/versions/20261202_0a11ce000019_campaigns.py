@@ -60,7 +60,7 @@ def upgrade():
         sa.Column('org_id', sa.Integer(), nullable=False),
         sa.Column('process_key', sa.String(length=100), nullable=False),
         sa.Column('period', sa.String(length=40), nullable=False),
-        sa.Column('instance_id', sa.Integer(), nullable=True),
+        sa.Column('instance_id', sa.BigInteger(), nullable=True),
         sa.Column('status', sa.Enum(*SCHOOL_STATUS, name='status', native_enum=False, create_constraint=True,
                                     length=32), nullable=False),
         sa.Column('error', sa.Text(), nullable=True),
