@@ -160,6 +160,11 @@ class ProcessPackage:
     demo: Callable[[Mapping[str, User], date], str] | None = None
     #: Set when the county runs the process as a campaign over schools (webapp.services.campaigns).
     campaign: CampaignSpec | None = None
+    #: Form keys whose open tasks are withdrawn (closed with a reason, the flow going on without them) when their
+    #: assignee leaves the instance's organisation: moves school, is deactivated, or stops being a teacher there.
+    withdrawn_when_assignee_leaves: frozenset[str] = frozenset()
+    #: One of those tasks was withdrawn: (task, reason) -> None, under the instance lock.
+    on_withdrawn: Callable[[HumanTask, str], None] | None = None
 
 
 _packages: dict[str, ProcessPackage] = {}
