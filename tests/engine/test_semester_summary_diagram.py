@@ -128,7 +128,7 @@ def test_reminders_fire_at_the_dates_the_campaign_gave_and_the_task_stays_open()
     assert run.reminders() == []
     run.tick(7.01)  # (the engine fires a timeDate timer just after its moment, not at it)
     assert run.reminders() == [("personal", "before")]
-    run.tick(11)
+    run.tick(11.01)
     assert run.reminders() == [("personal", "before"), ("personal", "overdue")]
     assert [t.bpmn_id for t in run.ready()] == ["PersonalSummary"]
 
