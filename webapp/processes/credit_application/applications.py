@@ -14,10 +14,7 @@ only while the application is returned. Reviews (formKey ``credit.review``) are 
 from __future__ import annotations
 
 import hashlib
-import os
-import tempfile
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -40,9 +37,11 @@ from webapp.models.base import utcnow
 from webapp.processes.credit_application.handlers import leader_reviews, needs_county
 from webapp.processes.credit_application.models import RELEASED_STATUSES, Application, ApplicationStatus, Evidence
 from webapp.services import audit, instances, tasks, watchers
+from webapp.services import uploads as file_uploads
 from webapp.services.errors import Conflict, FormRejected, NotAllowed, NotFound, ServiceError
 from webapp.services.processes import BulkResult
 from webapp.services.rules import LEVELS, Rules, rule_set_for
+from webapp.services.uploads import Upload
 
 PROCESS_KEY = "credit_application"
 #: The forms of this process's tasks; they are completed only through this module's rules.
@@ -50,92 +49,33 @@ FORM_KEYS = frozenset({"credit.application", "credit.review"})
 REVIEW_TASKS = ("leader_review", "school_review", "county_review")
 REVISE_TASK = "revise"
 DECISIONS = ("approve", "return", "reject")
-#: File signatures of the accepted evidence types (extension -> (content type, magic prefixes)).
-FILE_TYPES = {
-    "pdf": ("application/pdf", (b"%PDF-",)),
-    "jpg": ("image/jpeg", (b"\xff\xd8\xff",)),
-    "jpeg": ("image/jpeg", (b"\xff\xd8\xff",)),
-    "png": ("image/png", (b"\x89PNG\r\n\x1a\n",)),
-    "docx": ("application/vnd.openxmlformats-officedocument.wordprocessingml.document", (b"PK\x03\x04",)),
-}
 FIELDS = ("category", "item_code", "level", "organiser", "start_date", "end_date", "hours_requested", "description")
 ORGANISER_MAX, DESCRIPTION_MAX = 200, 4000
 
 
-@dataclass(frozen=True)
-class Upload:
-    """One file as the browser sent it."""
-
-    file_name: str
-    data: bytes
-
-
-# -- settings and storage -------------------------------------------------------------------------------------
+# -- settings and storage (webapp.services.uploads) -----------------------------------------------------------
 
 def _settings() -> dict[str, Any]:
     return current_app.config["YANXUN"]
 
 
-def allowed_types() -> list[str]:
-    return [t.strip().lower() for t in str(_settings()["EVIDENCE_TYPES"]).split(",") if t.strip()]
-
-
-def evidence_dir() -> Path:
-    configured = _settings().get("EVIDENCE_DIR")
-    return Path(configured) if configured else Path(current_app.instance_path) / "evidence"
+allowed_types = file_uploads.allowed_types
 
 
 def evidence_path(evidence: Evidence) -> Path:
-    return evidence_dir() / evidence.storage_path
+    return file_uploads.path_of(evidence.storage_path)
 
 
-def _store(data: bytes, sha: str) -> str:
-    """Write the file once per content (``<sha[:2]>/<sha>``); an orphan left by a rolled-back request is
-    harmless because the name is its content."""
-    relative = f"{sha[:2]}/{sha}"
-    target = evidence_dir() / relative
-    if not target.exists():
-        target.parent.mkdir(parents=True, exist_ok=True)
-        handle, temporary = tempfile.mkstemp(dir=target.parent)
-        with os.fdopen(handle, "wb") as out:
-            out.write(data)
-        os.replace(temporary, target)
-    return relative
-
-
-def check_uploads(uploads: Iterable[Upload]) -> list[str]:
-    """Messages for every file that is too big, empty, of a type not accepted, or not what its name says."""
-    limit = int(_settings()["EVIDENCE_MAX_BYTES"])
-    types = allowed_types()
-    messages = []
-    for upload in uploads:
-        extension = upload.file_name.rsplit(".", 1)[-1].lower() if "." in upload.file_name else ""
-        accepted = extension in types or (extension == "jpeg" and "jpg" in types)
-        if not accepted:
-            messages.append(str(_l("%(name)s: only these file types are accepted: %(types)s.",
-                                   name=upload.file_name, types=", ".join(types))))
-        elif not upload.data:
-            messages.append(str(_l("%(name)s is empty.", name=upload.file_name)))
-        elif len(upload.data) > limit:
-            messages.append(str(_l("%(name)s is larger than %(size)s MB.", name=upload.file_name,
-                                   size=f"{limit / 1024 / 1024:g}")))
-        elif not upload.data.startswith(FILE_TYPES[extension][1]):
-            messages.append(str(_l("%(name)s is not a real %(type)s file.", name=upload.file_name,
-                                   type=extension.upper())))
-    return messages
-
-
-def _add_evidence(application: Application, uploads: Iterable[Upload], actor: User) -> None:
+def _add_evidence(application: Application, files: Iterable[Upload], actor: User) -> None:
     present = {e.sha256 for e in application.evidence}
-    for upload in uploads:
-        sha = hashlib.sha256(upload.data).hexdigest()
+    for upload in files:
+        sha = upload.sha256
         if sha in present:
             continue
         present.add(sha)
-        extension = upload.file_name.rsplit(".", 1)[-1].lower()
         application.evidence.append(Evidence(
-            file_name=os.path.basename(upload.file_name)[:255], content_type=FILE_TYPES[extension][0],
-            size=len(upload.data), sha256=sha, storage_path=_store(upload.data, sha), uploaded_by_id=actor.id))
+            file_name=upload.base_name, content_type=upload.content_type, size=len(upload.data), sha256=sha,
+            storage_path=file_uploads.store(upload), uploaded_by_id=actor.id))
 
 
 # -- the catalogue -----------------------------------------------------------------------------------------
@@ -248,7 +188,7 @@ def submit(teacher: User, values: Mapping[str, Any], uploads: list[Upload]) -> A
         clean = _clean(values, rules)
     except FormRejected as rejected:
         errors.update(rejected.errors)
-    file_messages = check_uploads(uploads)
+    file_messages = file_uploads.check(uploads)
     if not uploads:
         file_messages.append(str(_l("Attach at least one evidence file.")))
     elif len(uploads) > int(_settings()["EVIDENCE_MAX_FILES"]):
@@ -307,7 +247,7 @@ def resubmit(application: Application, actor: User, values: Mapping[str, Any], u
         errors.update(rejected.errors)
     removing = {int(i) for i in remove_ids}
     keep = [e for e in application.evidence if e.id not in removing]
-    file_messages = check_uploads(uploads)
+    file_messages = file_uploads.check(uploads)
     if not keep and not uploads:
         file_messages.append(str(_l("Attach at least one evidence file.")))
     elif len(keep) + len(uploads) > int(_settings()["EVIDENCE_MAX_FILES"]):

@@ -13,12 +13,10 @@ from webapp.inbox import pages
 from webapp.models import HumanTask
 from webapp.processes.credit_application import applications
 from webapp.processes.credit_application.models import Application, ApplicationStatus, Evidence
-from webapp.services import instances, tasks, timeline
+from webapp.services import instances, tasks, timeline, uploads
 from webapp.services.errors import Conflict, FormRejected, NotAllowed, NotFound, ServiceError
 
 bp = Blueprint("applications", __name__, url_prefix="/applications", template_folder="templates")
-
-INLINE_TYPES = {"application/pdf", "image/jpeg", "image/png"}
 
 
 def _visible(application_id: int) -> Application:
@@ -167,7 +165,7 @@ def evidence(application_id: int, evidence_id: int):
     path = applications.evidence_path(item)
     if not path.is_file():
         abort(404)
-    inline = item.content_type in INLINE_TYPES and request.args.get("download") != "1"
+    inline = item.content_type in uploads.INLINE_TYPES and request.args.get("download") != "1"
     response = send_file(path, mimetype=item.content_type, as_attachment=not inline, download_name=item.file_name,
                          max_age=0)
     response.headers["Content-Security-Policy"] = "default-src 'none'; img-src 'self'; style-src 'unsafe-inline'"
