@@ -66,9 +66,10 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app.register_blueprint(api_bp)
     app.register_blueprint(notifications_bp)
 
-    from webapp.processes import credit_application
+    from webapp.processes import credit_application, semester_summary
 
-    for package in (credit_application,):  # each process registers itself: the generic layers never import one
+    # Each process registers itself: the generic layers never import one.
+    for package in (credit_application, semester_summary):
         package.register(app)
     return app
 

@@ -251,13 +251,18 @@ def fire_due_timers(instance: ProcessInstance, now: datetime | None = None) -> l
     return due
 
 
-def deliver_message(instance_id: int, name: str, payload: Mapping[str, Any], actor: User) -> ProcessInstance:
+def deliver_message(instance_id: int, name: str, payload: Mapping[str, Any], actor: User,
+                    authorise: Callable[[ProcessInstance, User], None] | None = None) -> ProcessInstance:
     """Correlate message ``name`` to the instance waiting for it (Camunda 7's message correlation): its waiting
     catch event, boundary event or receive task goes on with ``payload`` as data. Only administrators (and the
-    integrations acting as one) send messages."""
-    if not role_service.has_role(actor, Role.ADMIN):
+    integrations acting as one) send messages, unless a process's own action sends it and ``authorise`` (called
+    under the instance lock; raises ``NotAllowed``) decides who may, e.g. the school officer who closes a
+    collection."""
+    if authorise is None and not role_service.has_role(actor, Role.ADMIN):
         raise NotAllowed(_l("Only an administrator (or an integration acting as one) may send a process a message."))
     instance = lock_instance(instance_id)
+    if authorise is not None:
+        authorise(instance, actor)
     if instance.status is not InstanceStatus.RUNNING:
         raise Conflict(_l("This process is not running, so it waits for no message."))
     if name not in (instance.waiting_messages or []):

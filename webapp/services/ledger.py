@@ -571,16 +571,23 @@ class TeacherShortfall:
         return [(p.period, line) for p in self.progress.periods for line in p.shortfalls]
 
 
-def below_minimum(school: Org, on: date | None = None) -> list[TeacherShortfall]:
-    """The teachers of ``school`` (role ``teacher`` held at it or below it on ``on``) who miss at least one
-    minimum of the periods containing that day, with their progress."""
+def teachers_of(school: Org, on: date | None = None) -> list[User]:
+    """The active teachers of ``school``: holders of the role ``teacher`` at it or below it (its subgroups) on
+    ``on`` (today), by name."""
     day = on or date.today()
     teacher_ids = (sa.select(RoleAssignment.user_id)
                    .where(RoleAssignment.role == Role.TEACHER, RoleAssignment.org_id.in_(descendant_ids(school)),
                           valid_on(RoleAssignment, day)))
-    teachers = list(db.session.scalars(
+    return list(db.session.scalars(
         sa.select(User).options(joinedload(User.org))
         .where(User.id.in_(teacher_ids), User.active.is_(True)).order_by(User.display_name, User.id)))
+
+
+def below_minimum(school: Org, on: date | None = None) -> list[TeacherShortfall]:
+    """The teachers of ``school`` (role ``teacher`` held at it or below it on ``on``) who miss at least one
+    minimum of the periods containing that day, with their progress."""
+    day = on or date.today()
+    teachers = teachers_of(school, day)
     standings = progress_of_many(teachers, day, fallback_org=school)
     return [TeacherShortfall(t, standings[t.id]) for t in teachers
             if standings[t.id].rule_set is not None and not standings[t.id].met]
