@@ -336,3 +336,23 @@ def test_no_subgroups_passes_straight_through(runtime: WorkflowRuntime) -> None:
     workflow = runtime.start(spec_json, {"subgroups": [], **stage_variables(DEADLINE)}, initiator="s1", now=T0)
     [review] = runtime.ready_user_tasks(workflow)
     assert (review.bpmn_id, review.local) == ("school_review", {})
+
+
+# -- inside an embedded subprocess ---------------------------------------------------------------------------------
+
+def test_tasks_and_timers_inside_a_subprocess_and_after_it_see_the_new_values(runtime: WorkflowRuntime) -> None:
+    spec_json = compiled({"campaign_stage.bpmn": diagram("campaign_stage.bpmn")}).spec_json
+    workflow = runtime.start(spec_json, stage_variables(DEADLINE), initiator="county1", now=T0)
+    [report] = runtime.ready_user_tasks(workflow)
+    assert (report.bpmn_id, report.due_at) == ("school_report", DEADLINE)
+    assert runtime.next_timer_at(workflow) == REMIND_AT
+    workflow = saved(runtime, spec_json, workflow)
+    assert runtime.set_variables(workflow, stage_variables(EXTENDED)) == ["stage_remind"]
+    assert runtime.ready_user_tasks(workflow)[0].due_at == EXTENDED
+    assert runtime.next_timer_at(workflow) == datetime(2026, 3, 15, 9, 0, tzinfo=BEIJING)
+    runtime.tick(workflow, now=REMIND_AT + timedelta(hours=1))
+    assert service_ids(runtime, workflow) == []
+    runtime.complete_user_task(workflow, report.task_id, {}, now=T0 + timedelta(days=2))
+    [check_task] = runtime.ready_user_tasks(workflow)  # the variables left the subprocess with the new values
+    assert (check_task.bpmn_id, check_task.due_at) == ("county_check", EXTENDED + timedelta(days=1))
+    assert runtime.next_timer_at(workflow) is None
