@@ -134,6 +134,18 @@ def test_extending_the_deadline_moves_due_dates_and_waiting_timers(runtime: Work
     assert {t.due_at for t in runtime.ready_user_tasks(workflow)} == {EXTENDED + timedelta(days=3)}
 
 
+def test_a_timer_moved_into_the_past_fires_at_the_next_tick(runtime: WorkflowRuntime) -> None:
+    _spec_json, workflow = collection(runtime)
+    now = T0 + timedelta(days=1)
+    with frozen_clock(now):
+        assert runtime.set_variables(workflow, {"personal_remind_at": T0.isoformat()}) == ["remind", "overdue"]
+    assert service_ids(runtime, workflow) == []  # nothing runs until the instance is ticked
+    assert runtime.next_timer_at(workflow) == T0
+    runtime.tick(workflow, now=now)
+    assert service_ids(runtime, workflow) == ["send_reminder"]
+    assert runtime.next_timer_at(workflow) == OVERDUE_AT
+
+
 def test_the_closing_message_cancels_the_open_teacher_tasks_and_goes_on_once(runtime: WorkflowRuntime) -> None:
     spec_json, workflow = collection(runtime)
     runtime.complete_user_task(workflow, by_teacher(runtime, workflow)["li"], {"summary": "李的总结"}, now=T0)

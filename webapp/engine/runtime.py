@@ -332,13 +332,17 @@ class WorkflowRuntime:
           :meth:`tick`), a timeDuration timer keeps its moment (durations count from when the timer started),
           a timeCycle timer keeps its schedule unless its expression reads a variable whose value changed, in which
           case its schedule starts again from now (engine clock) with all its repetitions;
-        * user tasks' due and follow-up dates are expressions evaluated when read, so :meth:`ready_user_tasks`
-          reports the new dates, and :meth:`next_timer_at` the moved timers.
+        * user tasks' due and follow-up dates (and assignees, candidates) are expressions evaluated when read, so
+          :meth:`ready_user_tasks` reports the new dates, and :meth:`next_timer_at` the moved timers. Unlike
+          Camunda 7, which fixes a task's due date and assignee when the task is created (moving them takes
+          ``taskService.saveTask``), an open task's due date here follows the variable: what extending a deadline
+          needs.
 
-        Nothing runs: a timer moved into the past fires at the next :meth:`tick`. Names must be variable names and
-        values JSON-serialisable (else :class:`StateInvalid`, ``data_not_serializable``, before anything changes);
-        a finished instance is refused (``instance_completed``). Timer values are checked before anything changes
-        (an invalid one raises :class:`ExpressionError` naming the timer).
+        Nothing runs: a timer moved into the past fires at the next :meth:`tick`. Refused before anything changes,
+        with :class:`StateInvalid`: a name that is not a variable name (``variable_name_invalid``), a value that is
+        not JSON-serialisable (``data_not_serializable``, as :meth:`dump`); with :class:`ExpressionError` naming the
+        timer: a timer value that is not a date (or, for a cycle, a repeating interval). A finished instance is
+        refused (``instance_completed``).
         """
         values = _storable_variables(values)
         with self._engine(None):
