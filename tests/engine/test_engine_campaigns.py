@@ -112,6 +112,16 @@ def test_the_reminder_fires_at_its_time_and_the_teachers_tasks_stay_open(runtime
     assert service_ids(runtime, workflow) == []
 
 
+def test_the_reminder_sees_what_the_teachers_done_so_far_set(runtime: WorkflowRuntime) -> None:
+    """As in Camunda 7, where a completed instance's variables are on the process when the timer fires."""
+    _spec_json, workflow = collection(runtime)
+    runtime.complete_user_task(workflow, by_teacher(runtime, workflow)["wang"], {"summary": "王的总结"}, now=T0)
+    runtime.tick(workflow, now=REMIND_AT + timedelta(minutes=1))
+    [reminder] = runtime.started_service_tasks(workflow)
+    assert runtime.service_call(workflow, reminder.task_id).data["summary"] == "王的总结"
+    assert sorted(by_teacher(runtime, workflow)) == ["li", "zhao"]
+
+
 def test_extending_the_deadline_moves_due_dates_and_waiting_timers(runtime: WorkflowRuntime) -> None:
     spec_json, workflow = collection(runtime)
     workflow = saved(runtime, spec_json, workflow)

@@ -31,6 +31,7 @@ from typing import Any
 
 from SpiffWorkflow.bpmn.serializer.default.task_spec import MultiInstanceTaskConverter
 from SpiffWorkflow.bpmn.specs.bpmn_task_spec import BpmnTaskSpec
+from SpiffWorkflow.bpmn.specs.control import BoundaryEventSplit
 from SpiffWorkflow.bpmn.specs.defaults import ParallelMultiInstanceTask as BaseParallel
 from SpiffWorkflow.bpmn.specs.defaults import SequentialMultiInstanceTask as BaseSequential
 from SpiffWorkflow.bpmn.specs.mixins.events.intermediate_event import BoundaryEvent
@@ -230,7 +231,7 @@ def _share_with_attached_events(my_task: Any, values: dict[str, Any]) -> None:
     (a reminder, or a message interrupting the activity) sees what the instances completed so far set.
     """
     split = my_task.parent
-    if split is None or not values:
+    if split is None or not isinstance(split.task_spec, BoundaryEventSplit) or not values:
         return
     for event in split.children:
         if event is not my_task and isinstance(event.task_spec, BoundaryEvent) \
