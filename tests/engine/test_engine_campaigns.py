@@ -112,7 +112,7 @@ def test_the_reminder_fires_at_its_time_and_the_teachers_tasks_stay_open(runtime
     assert service_ids(runtime, workflow) == []
 
 
-def test_the_reminder_sees_what_the_teachers_done_so_far_set(runtime: WorkflowRuntime) -> None:
+def test_the_reminder_path_sees_what_finished_teachers_set(runtime: WorkflowRuntime) -> None:
     """As in Camunda 7, where a completed instance's variables are on the process when the timer fires."""
     _spec_json, workflow = collection(runtime)
     runtime.complete_user_task(workflow, by_teacher(runtime, workflow)["wang"], {"summary": "王的总结"}, now=T0)
