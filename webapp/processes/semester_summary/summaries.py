@@ -634,9 +634,10 @@ def mine(teacher: User) -> sa.Select:
 
 
 def may_watch(instance: ProcessInstance, user: User) -> bool:
-    """The collection page: the school's officer and principal, and whoever can see the instance's tasks."""
-    if is_school_officer(user, instance.subject_org):
+    """The school's collection page: its training officer and principal, the county centre above it and the
+    administrators; a teacher sees only their own summary."""
+    if role_service.has_role(user, Role.ADMIN):
         return True
-    return any(h.user.id == user.id for h in role_service.resolve(Role.PRINCIPAL, instance.subject_org).holders) \
-        or tasks.can_see_instance(instance, user)
-
+    school = instance.subject_org
+    return any(h.user.id == user.id for role in (Role.SCHOOL_OFFICER, Role.PRINCIPAL, Role.COUNTY_OFFICER)
+               for h in role_service.resolve(role, school).holders)
