@@ -525,9 +525,9 @@ def board_xlsx(campaign: Campaign, *, stage: str | None = None, state: str | Non
                Column(str(_l("Accepted at")), 18), *[Column(label, 14) for _key, label in every.fact_columns],
                Column(str(_l("Why it did not start")), 30)]
     book = Xlsx()
-    sheet = book.sheet(str(_l("Campaign board")), columns)
     taken = local(now or utcnow())
-    sheet.row([f"{campaign.title} · {_l('as of %(time)s', time=_when(taken))}", *[None] * (len(columns) - 1)])
+    sheet = book.sheet(str(_l("Campaign board")), columns,
+                       heading=f"{campaign.title} · {_l('as of %(time)s', time=_when(taken))}")
     for row in every.rows:
         sheet.row([row.school, row.stage_label, row.status_label, str(_l("Yes")) if row.late else "",
                    _when(row.deadline), row.returned_count, _when(row.submitted_at), _when(row.accepted_at),
