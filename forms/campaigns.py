@@ -17,6 +17,7 @@ from wtforms import (
     StringField,
     TextAreaField,
 )
+from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, Optional
 from wtforms.widgets import CheckboxInput, ListWidget
 
@@ -39,7 +40,7 @@ class CheckboxList(SelectMultipleField):
 
 
 class LaunchForm(BaseForm):
-    process = SelectField(_l("Process"), choices=[], validators=[InputRequired(_l("Choose the process."))])
+    process_key = SelectField(_l("Process"), choices=[], validators=[InputRequired(_l("Choose the process."))])
     title = StringField(_l("Title"), validators=[DataRequired(_l("Give the campaign a title.")), Length(max=200)])
     period = StringField(_l("Period"), validators=[DataRequired(_l("Give the period, e.g. 2026-2027-1.")),
                                                    Length(max=40)],
@@ -50,8 +51,8 @@ class LaunchForm(BaseForm):
     period_end = DateField(_l("Period ends"), validators=[DataRequired(_l("Enter the last day."))],
                            invalid_value_message=_BAD_DATE)
     scope = RadioField(_l("Schools"), default=SCOPE_ALL, choices=[
-        (SCOPE_ALL, _l("Every school")), (SCOPE_GROUP, _l("A school group or zone")),
-        (SCOPE_PICK, _l("Schools I pick"))])
+        SelectChoice(SCOPE_ALL, _l("Every school")), SelectChoice(SCOPE_GROUP, _l("A school group or zone")),
+        SelectChoice(SCOPE_PICK, _l("Schools I pick"))])
     group = SelectField(_l("School group or zone"), coerce=_id, choices=[], validate_choice=False,
                         validators=[Optional()])
     schools = CheckboxList(_l("Pick schools"), coerce=int, choices=[], validate_choice=False,

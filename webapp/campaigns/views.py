@@ -9,6 +9,7 @@ from flask import Response, abort, current_app, flash, jsonify, redirect, render
 from flask_babel import format_datetime
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
+from wtforms.fields.choices import SelectChoice
 
 from forms.campaigns import SCOPE_ALL, SCOPE_GROUP, SCOPE_PICK, CloseForm, ExtendForm, LaunchForm
 from webapp import background
@@ -40,9 +41,10 @@ def _page_number() -> int:
     return max(1, int(raw)) if raw.isdigit() else 1
 
 
-def queue(campaign: Campaign, mode: str) -> None:
-    """Hand the campaign's background work to the workers (without Redis: run it now); after the commit."""
-    background.enqueue(current_app, background.LAUNCH_CAMPAIGN, campaign_id=campaign.id, mode=mode)
+def queue(campaign_id: int, mode: str) -> None:
+    """Hand the campaign's background work to the workers (without Redis: run it now); after the commit, with the id
+    read before it (reading the committed row again would open a transaction the job's commits sit inside)."""
+    background.enqueue(current_app, background.LAUNCH_CAMPAIGN, campaign_id=campaign_id, mode=mode)
 
 
 @bp.route("/")
@@ -110,17 +112,17 @@ def new():
     org = _scope_org(orgs)
     packages = processes.campaign_packages()
     form = LaunchForm()
-    form.process.choices = [(p.key, str(p.name)) for p in packages]
-    key = form.process.data if request.method == "POST" else request.args.get("process") or (
+    form.process_key.choices = [SelectChoice(p.key, str(p.name)) for p in packages]
+    key = form.process_key.data if request.method == "POST" else request.args.get("process") or (
         packages[0].key if packages else None)
     package = processes.get(key) if key else None
     spec = package.campaign if package is not None else None
     schools = list(db.session.scalars(campaigns.schools_in(org)))
     groups = _groups(org)
-    form.group.choices = [(None, "—"), *[(g.id, g.name) for g in groups]]
-    form.schools.choices = [(s.id, s.name) for s in schools]
+    form.group.choices = [SelectChoice("", "—"), *[SelectChoice(g.id, g.name) for g in groups]]
+    form.schools.choices = [SelectChoice(s.id, s.name) for s in schools]
     if request.method == "GET":
-        form.process.data = key
+        form.process_key.data = key
         if spec is not None and spec.default_title is not None and not form.title.data:
             form.title.data = spec.default_title(request.args.get("period", ""))
     defaults = campaigns.default_deadlines(key) if spec is not None else {}
@@ -138,9 +140,10 @@ def new():
                 field = error.field if error.field in form._fields else None
                 form.add_error(field, error.message)
             else:
+                campaign_id = campaign.id
                 db.session.commit()
-                queue(campaign, "start")
-                return redirect(url_for("campaigns.show", campaign_id=campaign.id))
+                queue(campaign_id, "start")
+                return redirect(url_for("campaigns.show", campaign_id=campaign_id))
     entered = {stage.key: request.form.get(f"deadline_{stage.key}") or
                defaults[stage.key].strftime("%Y-%m-%dT%H:%M") for stage in (spec.stages if spec else ())}
     return render_template("campaigns/new.html", form=form, org=org, orgs=orgs, spec=spec, entered=entered,
@@ -164,7 +167,7 @@ def show(campaign_id: int):
     view = campaigns.board(campaign, **filters, page=_page_number(), per_page=PER_PAGE)
     manage = campaigns.may_manage(user, campaign) and campaign.status.value != "closed"
     extend_form, close_form = ExtendForm(), CloseForm()
-    extend_form.stage.choices = [(s.key, str(s.label)) for s in spec.stages]
+    extend_form.stage.choices = [SelectChoice(s.key, str(s.label)) for s in spec.stages]
     deadlines = [(stage, campaigns.deadline(campaign, stage.key)) for stage in spec.stages
                  if stage.key in (campaign.deadlines or {})]
     return render_template("campaigns/show.html", campaign=campaign, view=view, filters=filters,
@@ -197,7 +200,7 @@ def extend(campaign_id: int):
     if not campaigns.may_manage(user, campaign):
         abort(403)
     form = ExtendForm()
-    form.stage.choices = [(s.key, str(s.label)) for s in campaigns.spec_of(campaign.process_key).stages]
+    form.stage.choices = [SelectChoice(s.key, str(s.label)) for s in campaigns.spec_of(campaign.process_key).stages]
     if not form.validate_on_submit():
         for _label, message in form.error_list:
             flash(message, "danger")
@@ -210,9 +213,9 @@ def extend(campaign_id: int):
         return redirect(url_for("campaigns.show", campaign_id=campaign.id))
     db.session.commit()
     if not done:
-        queue(campaign, "extend")
+        queue(campaign_id, "extend")
     flash(_("The deadline is extended; the schools' tasks and reminders follow it."), "success")
-    return redirect(url_for("campaigns.show", campaign_id=campaign.id))
+    return redirect(url_for("campaigns.show", campaign_id=campaign_id))
 
 
 @bp.route("/<int:campaign_id>/close", methods=["POST"])
@@ -235,6 +238,6 @@ def close(campaign_id: int):
         return redirect(url_for("campaigns.show", campaign_id=campaign.id))
     db.session.commit()
     if not done:
-        queue(campaign, "close")
+        queue(campaign_id, "close")
     flash(_("The campaign is closed; the schools' open tasks are cancelled."), "success")
-    return redirect(url_for("campaigns.show", campaign_id=campaign.id))
+    return redirect(url_for("campaigns.show", campaign_id=campaign_id))
