@@ -147,8 +147,8 @@ def _statements(db, client, path):
     return len(seen), response.get_data(as_text=True)
 
 
-def test_the_board_costs_the_same_statements_for_few_and_many_schools(app, db, region, make_org, make_user,  # noqa: F811
-                                                                      campaign_process, county_people):
+def test_the_board_costs_the_same_statements_for_few_and_many_schools(app, db, region, make_org, make_user,
+                                                                      campaign_process, county_people):  # noqa: F811
     people = county_people
     officer = _client(app, "county1")
     few = launch(people, region, schools=people["schools"][:2])
