@@ -293,3 +293,52 @@ def test_a_leaver_s_summary_tasks_are_withdrawn(db, region, campaign_process, co
     reasons = [e.after["reason"] for e in db.session.scalars(sa.select(AuditEvent)
                                                               .where(AuditEvent.action == "task.withdraw"))]
     assert "No longer a teacher at this school" in reasons
+
+
+def test_extend_moves_the_variables_due_dates_and_the_reminder_timer(db, region, campaign_process,  # noqa: F811
+                                                                     county_people):  # noqa: F811
+    people = county_people
+    campaign = _launched(db, people, region)
+    instance = _rows(campaign)["一县一中"].instance
+    old_timer = instance.next_timer_at
+    new_deadline = campaigns.deadline(campaign, "summary") + timedelta(days=5)
+    with pytest.raises(ServiceError) as caught:
+        campaigns.extend(campaign, "summary", campaigns.deadline(campaign, "review") + timedelta(days=1),
+                         people["county"])
+    assert caught.value.field == "deadline" and "cannot come before" in str(caught.value), "stages keep their order"
+    db.session.rollback()
+    with pytest.raises(ServiceError):
+        campaigns.extend(campaign, "summary", utcnow() - timedelta(hours=1), people["county"])
+    db.session.rollback()
+    with pytest.raises(NotAllowed):
+        campaigns.extend(campaign, "summary", new_deadline, people["far_county"])
+    db.session.rollback()
+    assert campaigns.extend(campaign, "summary", new_deadline, people["county"]) is True
+    db.session.commit()
+    assert campaigns.deadline(campaign, "summary") == new_deadline
+    db.session.refresh(instance)
+    runtime = instances.get_runtime()
+    variables = runtime.variables(runtime.load(instances.engine_definition(instance.definition),
+                                               instance.state_json))
+    assert variables["summary_deadline"] == campaigns.local(new_deadline).isoformat()
+    assert variables["summary_remind_at"] == campaigns.local(new_deadline - timedelta(days=3)).isoformat()
+    assert instance.next_timer_at == old_timer + timedelta(days=5), "the reminder timer is re-armed"
+    for task in instances.open_tasks(instance):
+        assert task.due_at == new_deadline
+        assert all(candidate.due_at in (None, new_deadline) for candidate in task.candidates)
+    event = db.session.scalar(sa.select(AuditEvent).where(AuditEvent.action == "campaign.extend"))
+    assert event.before["deadline"] != event.after["deadline"]
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(AuditEvent).where(
+        AuditEvent.action == "instance.variables")) == 2
+
+
+def test_extend_of_many_goes_to_the_job(db, region, campaign_process, county_people):  # noqa: F811
+    campaign = _launched(db, county_people, region)
+    new_deadline = campaigns.deadline(campaign, "summary") + timedelta(days=2)
+    assert campaigns.extend(campaign, "summary", new_deadline, county_people["county"], inline_limit=1) is False
+    db.session.commit()
+    assert jobs.run_campaign(campaign.id, "extend", batch=1, budget_seconds=0) == ("continue",
+                                                                                  _rows(campaign)["一县一中"].id)
+    assert jobs.run_campaign(campaign.id, "extend", after_id=_rows(campaign)["一县一中"].id)[0] == "done"
+    for name in ("一县一中", "一县二中"):
+        assert all(task.due_at == new_deadline for task in instances.open_tasks(_rows(campaign)[name].instance))

@@ -579,7 +579,10 @@ def extend(campaign: Campaign, stage_key: str, new_deadline: datetime, actor: Us
     if new_deadline is None:
         raise ServiceError(_l("Give the new deadline."), field="deadline")
     wanted = {**deadlines_of(campaign), stage_key: new_deadline}
-    stored = _checked_deadlines(spec, wanted, changed=stage_key)
+    try:
+        stored = _checked_deadlines(spec, wanted, changed=stage_key)
+    except ServiceError as error:  # the form has one deadline field
+        raise ServiceError(error.message, field="deadline") from error
     before = dict(campaign.deadlines)
     campaign.deadlines = stored
     audit.record("campaign.extend", actor=actor, obj=campaign, before={"stage": stage_key, "deadline": before.get(
