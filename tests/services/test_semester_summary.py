@@ -24,7 +24,7 @@ from webapp.models import (
     Role,
     TaskStatus,
 )
-from webapp.processes.semester_summary import demo, records, summaries
+from webapp.processes.semester_summary import records, summaries
 from webapp.processes.semester_summary.models import (
     PersonalStatus,
     PersonalSummary,
@@ -32,7 +32,7 @@ from webapp.processes.semester_summary.models import (
     SubgroupSummary,
 )
 from webapp.processes.semester_summary.stages import COMPILE, PERSONAL, REVIEW, SIGN, SUBGROUP
-from webapp.services import definitions, instances, ledger, rules, timeline
+from webapp.services import campaigns, definitions, instances, ledger, rules, timeline
 from webapp.services.errors import Conflict, FormRejected, NotAllowed, ServiceError
 from webapp.services.uploads import Upload
 
@@ -113,7 +113,8 @@ def school(db, region, make_user, tmp_path, evidence_dir):
 
 
 def launch(school, personal_deadline: datetime | None = None):
-    """Start the school's instance as the campaign core does (a Campaign, its CampaignSchool, the variables)."""
+    """Start the school's instance as the campaign core does (a Campaign, its CampaignSchool, the variables);
+    written out rather than ``campaigns.launch`` so a test may give a deadline already past."""
     from webapp.extensions import db
 
     personal_deadline = personal_deadline or datetime(2027, 1, 10, 17, tzinfo=CST)
@@ -125,8 +126,7 @@ def launch(school, personal_deadline: datetime | None = None):
                         launched_by_id=school["county"].id, deadlines={k: v.isoformat() for k, v in deadlines.items()})
     db.session.add(campaign)
     db.session.flush()
-    data = {"campaign_id": campaign.id, **summaries.start_variables(school["org"], campaign),
-            **demo.variables(PERIOD[1], PERIOD[2], PERIOD[0], deadlines)}
+    data = campaigns.start_variables(campaign, school["org"])  # the core's variables, then the process's
     instance = instances.start("semester_summary", subject_org=school["org"], initiator=school["county"], data=data,
                                title=campaign.title, by_feature=True)
     db.session.add(CampaignSchool(campaign_id=campaign.id, org_id=school["org"].id, process_key="semester_summary",
@@ -394,11 +394,11 @@ def test_closing_the_collection_waits_for_the_deadline_and_lists_the_missing(db,
 
 
 def test_a_teacher_who_leaves_is_withdrawn_with_the_reason(db, school) -> None:
+    """The campaign core withdraws the leaver's task (``withdrawn_when_assignee_leaves``) and tells the package."""
     instance = launch(school)
-    task = task_of(instance, PERSONAL, school["t2"])
-    instances.complete_task(task, school["t2"], {"withdrawn": True}, lambda _t, _u: None)
-    summaries.withdrawn(task, "调往二县实验小学")
+    [task] = campaigns.withdraw_tasks_of_leaver(school["t2"], school["org"], "调往二县实验小学", school["officer"])
     db.session.commit()
+    assert task.status is TaskStatus.CANCELLED
     summary = db.session.scalar(sa.select(PersonalSummary).where(PersonalSummary.teacher_id == school["t2"].id))
     assert (summary.status, summary.withdrawn_reason) == (PersonalStatus.WITHDRAWN, "调往二县实验小学")
     assert board(instance).facts == {"personal_in": 0, "personal_expected": 3}
@@ -432,3 +432,15 @@ def test_a_leader_of_two_subgroups_writes_one_summary_for_each(db, school, regio
     db.session.commit()
     assert db.session.scalar(sa.select(sa.func.count()).select_from(SubgroupSummary)) == 2
     assert [t.bpmn_id for t in instances.open_tasks(instance)] == [COMPILE]
+
+
+def test_the_core_reminds_the_teachers_still_writing(db, school) -> None:
+    from webapp.models import Notification
+
+    instance = launch(school)
+    submit(instance, school["t1"])
+    instances.fire_due_timers(instance, datetime(2027, 1, 8, 12, tzinfo=CST))  # after personal_remind_at
+    db.session.commit()
+    reminded = set(db.session.scalars(sa.select(Notification.user_id).where(
+        Notification.kind == "campaign.remind.before", Notification.instance_id == instance.id)))
+    assert reminded == {school[login].id for login in ("t2", "t3", "l1")}

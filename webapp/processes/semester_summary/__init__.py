@@ -17,7 +17,7 @@ from flask_babel import lazy_gettext as _l
 
 import forms.summary  # noqa: F401  (registers the summary.* form keys the diagram names)
 from webapp.models import Role
-from webapp.processes.semester_summary import campaign_link, demo, records, summaries, views
+from webapp.processes.semester_summary import demo, records, summaries, views
 from webapp.processes.semester_summary.stages import FORM_KEYS, PROCESS_KEY, STAGE_TASKS
 from webapp.services import processes
 
@@ -49,7 +49,6 @@ PACKAGE = processes.ProcessPackage(
 
 
 def register(app: Flask) -> None:
-    """Add the process to the registry, the stand-in reminder topic to the runtime and its pages to ``app``."""
+    """Add the process to the registry and its pages to ``app`` (the core registers ``campaign.remind``)."""
     processes.register(PACKAGE)
-    campaign_link.register_stand_ins()
     app.register_blueprint(views.bp)

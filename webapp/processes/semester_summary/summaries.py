@@ -576,7 +576,7 @@ def sign(task: HumanTask, actor: User, decision: str, comment: str = "") -> Scho
     data = {"decision": "approve" if decision == "sign" else "return", "signed": decision == "sign", "comment": comment}
     instances.complete_task(task, actor, data, tasks.authorise_complete)
     if decision == "sign":
-        campaign_link.record(task.instance_id, CampaignSchoolStatus.SUBMITTED, facts=_facts(task.instance))
+        campaign_link.record(task.instance, CampaignSchoolStatus.SUBMITTED, facts=_facts(task.instance))
     return record
 
 
@@ -598,7 +598,7 @@ def county_review(task: HumanTask, actor: User, decision: str, comment: str = ""
     db.session.flush()
     data = {"decision": "approve" if accepted else "return", "accepted": accepted, "comment": comment}
     instances.complete_task(task, actor, data, tasks.authorise_complete)
-    campaign_link.record(task.instance_id, CampaignSchoolStatus.ACCEPTED if accepted
+    campaign_link.record(task.instance, CampaignSchoolStatus.ACCEPTED if accepted
                          else CampaignSchoolStatus.RETURNED, facts=_facts(task.instance))
     return record
 
