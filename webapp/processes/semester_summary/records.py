@@ -75,8 +75,6 @@ def describe_completion(event: AuditEvent, instance: ProcessInstance) -> list[st
         return [_("Signed the school summary") if data["signed"] else _("Returned to the school officer")]
     if step == REVIEW and "accepted" in data:
         return [_("Accepted the school summary") if data["accepted"] else _("Returned to the school")]
-    if step == PERSONAL and data.get("withdrawn"):
-        return [_("Withdrawn: the teacher left the school")]
     return []
 
 
