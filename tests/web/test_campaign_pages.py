@@ -45,7 +45,7 @@ def test_launch_through_the_form_then_the_board(app, db, region, campaign_proces
     people = county_people
     _english(db, people["county"])
     officer = _client(app, "county1")
-    page = officer.get("/campaigns/new").get_data(as_text=True)
+    page = officer.get("/campaigns/new?process=campaign_test").get_data(as_text=True)
     assert "个人总结" in page and "学校汇总" in page and 'type="datetime-local"' in page, page[page.find("<h1"):][:1500]
     refused = officer.post_form("/campaigns/new", _launch_form(people, deadline_summary=_when(-1)))
     assert refused.status_code == 200 and "already passed" in refused.get_data(as_text=True)
