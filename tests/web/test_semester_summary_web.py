@@ -121,3 +121,11 @@ def test_closing_before_the_deadline_is_refused_on_the_page(client, db, people):
     assert "has not passed" in page
     switch(client, "tch2")
     assert client.get(f"/summaries/instances/{instance.id}").status_code == 404  # a teacher sees their own only
+
+
+def test_the_officer_finds_the_collection_page_from_the_navigation(client, db, people):
+    instance = launch(people)
+    client.login("officer1")
+    assert 'href="/summaries/school"' in client.get("/").get_data(as_text=True)
+    listing = client.get("/summaries/school").get_data(as_text=True)
+    assert f'href="/summaries/instances/{instance.id}"' in listing

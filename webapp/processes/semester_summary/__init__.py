@@ -34,7 +34,9 @@ PACKAGE = processes.ProcessPackage(
     describe_completion=records.describe_completion,
     steps_to_come=records.steps_to_come,
     demo=demo.seed,
-    nav=(processes.NavLink("summaries.index", _l("My semester summaries"), frozenset({Role.TEACHER})),),
+    nav=(processes.NavLink("summaries.index", _l("My semester summaries"), frozenset({Role.TEACHER})),
+         processes.NavLink("summaries.school", _l("School semester summaries"),
+                           frozenset({Role.SCHOOL_OFFICER, Role.PRINCIPAL}))),
     home=(processes.NavLink("summaries.index", _l("My semester summaries"), frozenset({Role.TEACHER})),),
     campaign=processes.CampaignSpec(
         stages=(processes.CampaignStage("personal", _l("Personal summaries"), STAGE_TASKS["personal"]),

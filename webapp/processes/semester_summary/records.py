@@ -61,8 +61,7 @@ def summarise(instance_ids: Sequence[int]) -> dict[int, RowSummary]:
         rows[instance.id] = RowSummary(
             reference=str(instance.id),
             headline=f"{school.name} · {period_label(period) if period else instance.title}",
-            facts=(stage_of(open_steps.get(instance.id, set())),),
-            link=f"/summaries/instances/{instance.id}")  # also built outside a request (notices from workers)
+            facts=(stage_of(open_steps.get(instance.id, set())),))  # the collection page is not everyone's
     return rows
 
 

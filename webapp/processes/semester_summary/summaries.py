@@ -54,6 +54,7 @@ from webapp.processes.semester_summary.stages import (
     CLOSE_MESSAGE,
     COMPILE,
     PERSONAL,
+    PROCESS_KEY,
     REVIEW,
     SIGN,
     SUBGROUP,
@@ -641,3 +642,13 @@ def may_watch(instance: ProcessInstance, user: User) -> bool:
     school = instance.subject_org
     return any(h.user.id == user.id for role in (Role.SCHOOL_OFFICER, Role.PRINCIPAL, Role.COUNTY_OFFICER)
                for h in role_service.resolve(role, school).holders)
+
+
+def watched_by(user: User) -> sa.Select:
+    """The summaries of the schools where ``user`` is the training officer or the principal, newest first."""
+    schools = sa.select(RoleAssignment.org_id).where(
+        RoleAssignment.user_id == user.id, RoleAssignment.role.in_([Role.SCHOOL_OFFICER, Role.PRINCIPAL]),
+        valid_on(RoleAssignment, date.today()))
+    return (sa.select(ProcessInstance).where(ProcessInstance.process_key == PROCESS_KEY,
+                                             ProcessInstance.subject_org_id.in_(schools))
+            .order_by(ProcessInstance.started_at.desc(), ProcessInstance.id.desc()))

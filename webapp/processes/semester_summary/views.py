@@ -50,6 +50,15 @@ def index():
                            period_label=records.period_label)
 
 
+@bp.route("/school")
+@login_required
+def school():
+    """The school officer's and the principal's list of their schools' summaries, each to its collection page."""
+    page = db.paginate(summaries.watched_by(current_user), per_page=current_app.config["YANXUN"]["PAGE_SIZE"],
+                       error_out=False)
+    return render_template("semester_summary/school.html", page=page)
+
+
 @bp.route("/instances/<int:instance_id>")
 @login_required
 def instance(instance_id: int):
@@ -154,7 +163,8 @@ def task_page(task: HumanTask):
     ledger's aggregates, the school's summary)."""
     instance = task.instance
     extra: dict[str, Any] = {"template": TEMPLATE, "labels": LABELS, "period": summaries.period_of(instance),
-                             "period_label": records.period_label}
+                             "period_label": records.period_label,
+                             "can_watch": summaries.may_watch(instance, current_user)}
     if task.form_key == "summary.personal":
         return _personal_page(task, **extra)
     if task.form_key == "summary.subgroup":
