@@ -95,7 +95,7 @@ def test_only_officers_in_scope_see_and_act(app, db, region, campaign_process, c
     assert stranger.get(f"/campaigns/{campaign.id}.xlsx").status_code == 404
     assert stranger.get(f"/campaigns/{campaign.id}/progress.json").status_code == 404
     assert stranger.post_form(f"/campaigns/{campaign.id}/close", {"reason": "x"}).status_code == 404
-    assert "学期总结" not in stranger.get("/campaigns/").get_data(as_text=True)
+    assert "2026–2027 学年第一学期总结" not in stranger.get("/campaigns/").get_data(as_text=True)
     school_officer = _client(app, "officer9")
     assert school_officer.get(f"/campaigns/{campaign.id}").status_code == 404
     assert school_officer.get("/campaigns/new").status_code == 403

@@ -207,7 +207,7 @@ def test_remind_handler_tells_the_assignees_once(db, region, campaign_process, c
     db.session.commit()
     notes = list(db.session.scalars(sa.select(Notification).where(Notification.kind == "campaign.remind.before")))
     assert sorted(note.user.login for note in notes) == ["teacher1", "teacher2"]
-    assert "个人总结 is due on" in notes[0].title and "please finish it in time" in notes[0].title
+    assert "」个人总结将于 " in notes[0].title and notes[0].title.endswith("截止，请及时完成")
     # The same stage reminded again (a second timer, a retry) tells nobody twice.
     from webapp.engine.services import ServiceCall
 
@@ -222,7 +222,7 @@ def test_remind_handler_tells_the_assignees_once(db, region, campaign_process, c
     assert db.session.scalar(sa.select(sa.func.count()).select_from(Notification)
                              .where(Notification.kind == "campaign.remind.before")) == 2
     overdue = list(db.session.scalars(sa.select(Notification).where(Notification.kind == "campaign.remind.overdue")))
-    assert len(overdue) == 2 and "your task is not done yet" in overdue[0].title
+    assert len(overdue) == 2 and "你的任务尚未完成" in overdue[0].title
 
 
 def test_close_cancels_running_instances_with_the_reason_and_tells_the_people(db, region, campaign_process,  # noqa: F811
@@ -274,7 +274,7 @@ def test_a_leaver_s_summary_tasks_are_withdrawn(db, region, campaign_process, co
                                                             HumanTask.assignee_id == leaver.id))
     assert withdrawn.status is TaskStatus.CANCELLED and withdrawn.completed_at is not None
     event = db.session.scalar(sa.select(AuditEvent).where(AuditEvent.action == "task.withdraw"))
-    reason = "The teacher has moved to another school"  # the default language's words (zh_CN once translated)
+    reason = "教师已调离本校"  # in the default language
     assert event.after["reason"] == reason
     assert withdrawn_calls == [(withdrawn.id, reason)]
     (other,) = instances.open_tasks(instance)
@@ -292,7 +292,7 @@ def test_a_leaver_s_summary_tasks_are_withdrawn(db, region, campaign_process, co
         t.bpmn_id == "compile" for t in instances.open_tasks(other_instance))
     reasons = [e.after["reason"] for e in db.session.scalars(sa.select(AuditEvent)
                                                               .where(AuditEvent.action == "task.withdraw"))]
-    assert "No longer a teacher at this school" in reasons
+    assert "已不再担任本校教师" in reasons
 
 
 def test_extend_moves_the_variables_due_dates_and_the_reminder_timer(db, region, campaign_process,  # noqa: F811
