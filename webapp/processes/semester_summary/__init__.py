@@ -17,7 +17,7 @@ from flask_babel import lazy_gettext as _l
 
 import forms.summary  # noqa: F401  (registers the summary.* form keys the diagram names)
 from webapp.models import Role
-from webapp.processes.semester_summary import campaign_link, demo, records, summaries, views
+from webapp.processes.semester_summary import archive, campaign_link, demo, records, summaries, views
 from webapp.processes.semester_summary.stages import FORM_KEYS, PROCESS_KEY, STAGE_TASKS
 from webapp.services import processes
 
@@ -34,7 +34,8 @@ PACKAGE = processes.ProcessPackage(
     describe_completion=records.describe_completion,
     steps_to_come=records.steps_to_come,
     demo=demo.seed,
-    nav=(processes.NavLink("summaries.index", _l("My semester summaries"), frozenset({Role.TEACHER})),),
+    nav=(processes.NavLink("summaries.index", _l("My semester summaries"), frozenset({Role.TEACHER})),
+         processes.NavLink("summary_archive.index", _l("School semester summaries"), archive.ARCHIVE_ROLES)),
     home=(processes.NavLink("summaries.index", _l("My semester summaries"), frozenset({Role.TEACHER})),),
     campaign=processes.CampaignSpec(
         stages=(processes.CampaignStage("personal", _l("Personal summaries"), STAGE_TASKS["personal"]),
@@ -52,4 +53,5 @@ def register(app: Flask) -> None:
     """Add the process to the registry, the stand-in reminder topic to the runtime and its pages to ``app``."""
     processes.register(PACKAGE)
     campaign_link.register_stand_ins()
+    app.register_blueprint(archive.bp)  # first: its /summaries/ (the archive) wins over views' teacher list
     app.register_blueprint(views.bp)
