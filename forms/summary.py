@@ -41,6 +41,10 @@ SELF_CHECK_STATUSES = (("done", _l("Carried out")), ("partial", _l("Partly carri
                        ("not_done", _l("Not carried out")))
 
 
+def _status_choices() -> list[SelectChoice]:
+    return [SelectChoice(value, label) for value, label in SELF_CHECK_STATUSES]
+
+
 class _CheckboxList(SelectMultipleField):
     widget = ListWidget(prefix_label=False)
     option_widget = CheckboxInput()
@@ -82,16 +86,16 @@ class SubgroupSummaryForm(BaseForm):
 
 @register("summary.compile")
 class SchoolCompileForm(BaseForm):
-    planning = SelectField(SELF_CHECK_DUTIES[0][1], choices=SELF_CHECK_STATUSES,
+    planning = SelectField(SELF_CHECK_DUTIES[0][1], choices=_status_choices(),
                            validators=[InputRequired(_l("Choose how far this duty was carried out."))])
     planning_note = StringField(_l("Note"), validators=[Optional(), Length(max=500)])
-    credit_review = SelectField(SELF_CHECK_DUTIES[1][1], choices=SELF_CHECK_STATUSES,
+    credit_review = SelectField(SELF_CHECK_DUTIES[1][1], choices=_status_choices(),
                                 validators=[InputRequired(_l("Choose how far this duty was carried out."))])
     credit_review_note = StringField(_l("Note"), validators=[Optional(), Length(max=500)])
-    evaluation = SelectField(SELF_CHECK_DUTIES[2][1], choices=SELF_CHECK_STATUSES,
+    evaluation = SelectField(SELF_CHECK_DUTIES[2][1], choices=_status_choices(),
                              validators=[InputRequired(_l("Choose how far this duty was carried out."))])
     evaluation_note = StringField(_l("Note"), validators=[Optional(), Length(max=500)])
-    archiving = SelectField(SELF_CHECK_DUTIES[3][1], choices=SELF_CHECK_STATUSES,
+    archiving = SelectField(SELF_CHECK_DUTIES[3][1], choices=_status_choices(),
                             validators=[InputRequired(_l("Choose how far this duty was carried out."))])
     archiving_note = StringField(_l("Note"), validators=[Optional(), Length(max=500)])
     newsletters = IntegerField(_l("Training newsletters issued"), validators=[

@@ -431,16 +431,15 @@ def withdrawn(task: HumanTask, reason: str) -> None:
 # -- subgroup summaries ------------------------------------------------------------------------------------
 
 def subgroup_of(task: HumanTask) -> Org:
-    """The subgroup a SubgroupSummary task is for: the one of the school its assignee leads."""
+    """The subgroup a SubgroupSummary task is for: the first of the school's subgroups its assignee leads that has
+    no summary yet (a leader of two subgroups has two tasks)."""
     led = db.session.scalars(sa.select(Org).join(RoleAssignment, RoleAssignment.org_id == Org.id).where(
         RoleAssignment.user_id == task.assignee_id, RoleAssignment.role == Role.SUBGROUP_LEADER,
         Org.parent_id == task.subject_org_id).order_by(Org.code)).all()
     done = set(db.session.scalars(sa.select(SubgroupSummary.subgroup_id).where(
         SubgroupSummary.instance_id == task.instance_id, SubgroupSummary.submitted_at.is_not(None))))
-    codes = {s["code"]: s for s in start_data(task.instance).get("subgroups") or []
-             if s.get("leader") == (task.assignee.login if task.assignee else None)}
     for org in led:
-        if org.code in codes and org.id not in done:
+        if org.id not in done:
             return org
     if led:
         return led[0]

@@ -123,7 +123,7 @@ def _personal_page(task: HumanTask, **extra: Any):
     form = PersonalSummaryForm(request.form if request.method == "POST" else None, obj=summary,
                                accept=uploads.allowed_types(), existing=existing)
     instance = task.instance
-    extra.update(summary=summary, hours=summaries.semester_hours(
+    extra.update(personal=summary, hours=summaries.semester_hours(
         task.assignee, instance.subject_org, summaries.period_of(instance)) if task.assignee else None)
     if request.method == "GET" or form.action.data != "save":
         return pages.handle_completion(task, form, lambda: summaries.save_personal(
