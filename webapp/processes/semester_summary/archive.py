@@ -20,7 +20,7 @@ from datetime import UTC, date, datetime
 from typing import Any
 
 import sqlalchemy as sa
-from flask import Blueprint, abort, current_app, redirect, render_template, request, send_file, url_for
+from flask import Blueprint, abort, current_app, render_template, request, send_file
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user, login_required
 from sqlalchemy.orm import joinedload, selectinload
@@ -152,8 +152,8 @@ def _in_scope(orgs: tuple[Org, ...]) -> sa.ColumnElement[bool]:
 def index():
     """The school's summaries of every semester, newest first; over several schools with filters and pages."""
     who = reader()
-    if not who.archive_orgs:
-        return redirect(url_for("summary_archive.mine"))
+    if not who.archive_orgs:  # a teacher: their own (the address the package's teacher link has always had)
+        return mine()
     scope = _in_scope(who.archive_orgs)
     wide = bool(who.above_orgs) or any(org.type is not OrgType.SCHOOL for org in who.school_orgs)
     school_id = request.args.get("school", type=int)
