@@ -82,6 +82,8 @@ class Reader:
     above_orgs: tuple[Org, ...]
     #: Subgroups the user leads (or stands in for the leader of).
     led_subgroups: tuple[Org, ...]
+    #: The user teaches somewhere (has personal summaries of their own).
+    teaches: bool = False
 
     @property
     def archive_orgs(self) -> tuple[Org, ...]:
@@ -106,7 +108,8 @@ def reader() -> Reader:
                 found.setdefault(item.org.id, item.org)
         return tuple(found.values())
 
-    return Reader(current_user, orgs(SCHOOL_ROLES), orgs(ABOVE_ROLES), orgs(frozenset({Role.SUBGROUP_LEADER})))
+    return Reader(current_user, orgs(SCHOOL_ROLES), orgs(ABOVE_ROLES), orgs(frozenset({Role.SUBGROUP_LEADER})),
+                  teaches=any(item.role is Role.TEACHER and item.delegated_by is None for item in held))
 
 
 def may_read_school(who: Reader, school: Org) -> bool:
@@ -179,7 +182,8 @@ def index():
             Org, Org.id == SchoolSummary.school_id).where(scope).order_by(SchoolSummary.period.desc())))
     return render_template("semester_summary/archive/index.html", page=page, rows=rows, wide=wide,
                            schools=schools, periods=periods, school_id=school_id, period=period,
-                           filtered=bool(school_id or period), labels=LABELS, period_label=records.period_label)
+                           filtered=bool(school_id or period), teaches=who.teaches, labels=LABELS,
+                           period_label=records.period_label)
 
 
 @bp.route("/mine")
