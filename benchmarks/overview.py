@@ -71,7 +71,8 @@ def _semester(day: date) -> str:
     return f"{_school_year(day)}-{1 if day.month >= 9 or day.month == 1 else 2}"
 
 
-def _fill(conn, n_teachers: int, county_teachers: int, rule_set_id: int) -> dict:
+def _fill(conn, n_teachers: int, county_teachers: int, rule_set_id: int,
+          per_school: int = TEACHERS_PER_SCHOOL) -> dict:
     """Orgs, teachers, their role assignments and ledger entries, by COPY; returns counts and a few ids."""
     rng = random.Random(2026)
     now = datetime.now(UTC).isoformat()
@@ -92,14 +93,14 @@ def _fill(conn, n_teachers: int, county_teachers: int, rule_set_id: int) -> dict
         county_ids.append(county)
         orgs.append(f"{county}\tXB-K{k}\t县区{k + 1}\tcounty\t{city_id}\t/{city_id}/{county}/\t1\t\\N\t\\N\t\\N\t\\N\tt"
                     f"\t{now}\t{now}\n")
-        for s in range((size + TEACHERS_PER_SCHOOL - 1) // TEACHERS_PER_SCHOOL):
+        for s in range((size + per_school - 1) // per_school):
             org_id += 1
             schools += 1
             school = org_id
             first_school = first_school or school
             orgs.append(f"{school}\tXB-K{k}-S{s}\t县区{k + 1}第{s + 1}学校\tschool\t{county}\t"
                         f"/{city_id}/{county}/{school}/\t2\tprimary\t\\N\t\\N\t\\N\tt\t{now}\t{now}\n")
-            for _ in range(min(TEACHERS_PER_SCHOOL, size - s * TEACHERS_PER_SCHOOL)):
+            for _ in range(min(per_school, size - s * per_school)):
                 user_id += 1
                 hired = date(rng.randint(1990, 2025), 9, 1)
                 class_teacher = "t" if rng.random() < 0.4 else "f"

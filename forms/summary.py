@@ -102,7 +102,7 @@ class SchoolCompileForm(BaseForm):
         InputRequired(_l("Enter the number of newsletters, 0 or more.")),
         NumberRange(min=0, max=1000, message=_l("Enter the number of newsletters, 0 or more."))],
         render_kw={"min": "0", "inputmode": "numeric"},
-        description=_l("At least 2 a semester ([003] 不少于2期的研修简报)."))
+        description=_l("At least 2 a semester."))
     body = _body(_l("School summary"), _l("Write the school's summary."))
 
     def self_check(self) -> dict[str, dict[str, str]]:

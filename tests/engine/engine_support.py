@@ -44,8 +44,8 @@ def error_codes(report: Report) -> list[str]:
 
 def process_xml(process_id: str, nodes: list[tuple[str, str, str, str]],
                 flows: list[tuple[str, str, str | None]], *, name: str = "测试流程") -> str:
-    """A Camunda 7 diagram with DI: ``nodes`` are (tag, id, attributes, body XML: extension elements go before the
-    flow references, anything else after),
+    """A Camunda 7 diagram with DI: ``nodes`` are (tag, id, attributes, body XML: leading extension elements go
+    before the flow references, anything else after),
     ``flows`` (source, target, condition).
 
     Shapes are laid out in a row; edges go straight. Enough for the deploy check and the engine."""
@@ -68,7 +68,8 @@ def process_xml(process_id: str, nodes: list[tuple[str, str, str, str]],
     for index, (tag, node_id, attributes, body) in enumerate(nodes):
         refs = "".join(f"<bpmn:incoming>{f}</bpmn:incoming>" for f in incoming.get(node_id, []))
         refs += "".join(f"<bpmn:outgoing>{f}</bpmn:outgoing>" for f in outgoing.get(node_id, []))
-        head, tail = (body, "") if body.startswith("<bpmn:extensionElements") else ("", body)
+        end = body.find("</bpmn:extensionElements>") + len("</bpmn:extensionElements>")
+        head, tail = (body[:end], body[end:]) if body.startswith("<bpmn:extensionElements") else ("", body)
         node_xml.append(f'<bpmn:{tag} id="{node_id}" {attributes}>{head}{refs}{tail}</bpmn:{tag}>')
         shapes.append(f'<bpmndi:BPMNShape id="{node_id}_di" bpmnElement="{node_id}">'
                       f'<dc:Bounds x="{150 + 150 * index}" y="80" width="100" height="80" /></bpmndi:BPMNShape>')

@@ -12,8 +12,6 @@ import xml.etree.ElementTree as ET
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-import pytest
-
 from webapp.engine import ServiceCall, ServiceRegistry, WorkflowRuntime, check_definition
 
 DIAGRAM = Path(__file__).resolve().parents[2] / "workflows" / "semester_summary" / "semester_summary.bpmn"
@@ -168,9 +166,7 @@ def test_the_principal_and_then_the_county_return_it_to_the_school() -> None:
     assert run.runtime.is_completed(run.workflow)
 
 
-@pytest.mark.xfail(strict=True, reason="engine: next_timer_at() keeps only event types ending in "
-                   "'TimerEventDefinition', and SpiffWorkflow calls a timeDate timer 'TimeDateEventDefinition', so an "
-                   "instance waiting only on timeDate timers is never ticked (webapp/engine/runtime.py)")
 def test_the_instance_says_when_its_first_timedate_timer_is_due() -> None:
+    """The reminder is the earliest of the waiting timeDate timers: the tick finds the instance then."""
     run = Run(["t1"], [])
     assert run.runtime.next_timer_at(run.workflow) == T0 + timedelta(days=7)

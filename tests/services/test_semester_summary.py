@@ -413,3 +413,22 @@ def test_inbox_rows_and_titles_say_school_period_and_stage(db, school) -> None:
     assert records.default_title("2026-2027-2") == "2026–2027 school year, second semester summary"
     assert records.steps_to_come(instance) == ["Subgroup summaries", "School summary and self-check",
                                                "Principal's signature", "County review"]
+
+
+def test_a_leader_of_two_subgroups_writes_one_summary_for_each(db, school, region) -> None:
+    from webapp.services.users import assign_role
+
+    assign_role(school["l1"], Role.SUBGROUP_LEADER, region["chinese"])
+    db.session.commit()
+    instance = launch(school)
+    for login in ("t1", "t2", "t3", "l1"):
+        submit(instance, school[login])
+    first, second = open_tasks(instance, SUBGROUP)
+    assert {summaries.subgroup_of(first).name, summaries.subgroup_of(second).name} == {"数学备课组", "语文备课组"}
+    chinese = second if summaries.subgroup_of(second).name == "语文备课组" else first
+    assert [m.teacher.login for m in summaries.members(instance, summaries.subgroup_of(chinese))] == ["tch3"]
+    for task in (first, second):
+        summaries.submit_subgroup(task, school["l1"], "组总结")
+    db.session.commit()
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(SubgroupSummary)) == 2
+    assert [t.bpmn_id for t in instances.open_tasks(instance)] == [COMPILE]

@@ -1,7 +1,7 @@
 """The workflow engine: the only package that imports SpiffWorkflow, and it imports nothing of Flask or the app.
 
 Deploy: :func:`check_definition` (one report of every problem; compiled definitions when clean).
-Run: :class:`WorkflowRuntime` (start, load/dump, user tasks, timers, service tasks, history).
+Run: :class:`WorkflowRuntime` (start, load/dump, user tasks, variables, timers, service tasks, history).
 Errors: everything raised is an :class:`EngineError`; after one, discard the workflow object.
 """
 

@@ -10,7 +10,9 @@ These classes replace them (the parser builds them for every activity with ``mul
 * each instance sees ``loopCounter`` (0, 1, ...) and the ``camunda:elementVariable`` (its item of the
   collection) as its own variables; neither reaches the process;
 * every other variable an instance sets (form fields, output parameters, a subprocess's variables) is set on the
-  process when the instance completes, as Camunda's ``setVariable`` does: the instance completed last wins;
+  process when the instance completes, as Camunda's ``setVariable`` does: the instance completed last wins; the
+  boundary events waiting on the activity get them too, so a path they start (a reminder, an interrupting message)
+  sees them;
 * ``completionCondition`` is evaluated after each completed instance with the process variables, that
   instance's element variable and ``loopCounter``, and ``nrOfInstances``, ``nrOfActiveInstances`` and
   ``nrOfCompletedInstances``; when it holds, the instances still open are cancelled and the flow goes on;
@@ -29,8 +31,10 @@ from typing import Any
 
 from SpiffWorkflow.bpmn.serializer.default.task_spec import MultiInstanceTaskConverter
 from SpiffWorkflow.bpmn.specs.bpmn_task_spec import BpmnTaskSpec
+from SpiffWorkflow.bpmn.specs.control import BoundaryEventSplit
 from SpiffWorkflow.bpmn.specs.defaults import ParallelMultiInstanceTask as BaseParallel
 from SpiffWorkflow.bpmn.specs.defaults import SequentialMultiInstanceTask as BaseSequential
+from SpiffWorkflow.bpmn.specs.mixins.events.intermediate_event import BoundaryEvent
 from SpiffWorkflow.bpmn.specs.mixins.multiinstance_task import MultiInstanceTask
 from SpiffWorkflow.util.task import TaskState
 
@@ -138,6 +142,8 @@ class CamundaMultiInstance(MultiInstanceTask):
             entries.append({**own, **deepcopy(changed)})
             entries.sort(key=lambda entry: entry.get(LOOP_COUNTER, 0))
             my_task.data[self.collect] = entries
+        _share_with_attached_events(my_task, {**changed, **({self.collect: my_task.data[self.collect]}
+                                                              if self.collect else {})})
         my_task.internal_data["merged"].append(str(child.id))
         state["completed"] += 1
         self._after_instance(my_task, own)
@@ -215,6 +221,51 @@ class CamundaMultiInstanceConverter(MultiInstanceTaskConverter):
         dct = super().to_dict(spec)
         dct.update(collection=spec.collection, element_variable=spec.element_variable, collect=spec.collect)
         return dct
+
+
+def _share_with_attached_events(my_task: Any, values: dict[str, Any]) -> None:
+    """Give the boundary events still waiting on the activity the variables an instance just set.
+
+    SpiffWorkflow's boundary event holds a copy of the data from when the activity started, and the path it starts
+    inherits that copy; in Camunda 7 the instance set them on the process, so a path leaving by a boundary event
+    (a reminder, or a message interrupting the activity) sees what the instances completed so far set.
+    """
+    split = my_task.parent
+    if split is None or not isinstance(split.task_spec, BoundaryEventSplit) or not values:
+        return
+    for event in split.children:
+        if event is not my_task and isinstance(event.task_spec, BoundaryEvent) \
+                and event.has_state(TaskState.NOT_FINISHED_MASK):
+            event.data.update(deepcopy(values))
+
+
+def instance_local_names(task: Any) -> set[str]:
+    """The variables local to the multi-instance instances ``task`` belongs to (their element variable and
+    ``loopCounter``), as Camunda 7 keeps them local to each instance's execution: ``task`` is an instance, or is
+    inside one (a subprocess instance's tasks, nested instances). Empty outside multi-instance activities."""
+    names: set[str] = set()
+    current = task
+    while current is not None:
+        parent = current.parent
+        if parent is None:  # the root of a subprocess: go on from the task that runs it
+            parent_id = getattr(current.workflow, "parent_task_id", None)
+            current = current.workflow.top_workflow.get_task_from_id(parent_id) if parent_id is not None else None
+            continue
+        spec = parent.task_spec
+        if isinstance(spec, CamundaMultiInstance) and "key_or_index" in current.internal_data:
+            names.add(LOOP_COUNTER)
+            if spec.element_variable:
+                names.add(spec.element_variable)
+        current = parent
+    return names
+
+
+def note_process_variables(task: Any, values: dict[str, Any]) -> None:
+    """``values`` were set on the process while ``task`` (a running instance) was open: they are not the
+    instance's own, so completing it neither copies them as its changes nor lists them in ``collect``."""
+    seen = task.internal_data.get("mi_seen")
+    if seen is not None:
+        seen.update({key: _fingerprint(value) for key, value in values.items()})
 
 
 def _label(spec: Any) -> str:

@@ -31,7 +31,12 @@ from SpiffWorkflow.bpmn.serializer.migration.version_migration import MIGRATIONS
 from SpiffWorkflow.bpmn.serializer.workflow import VERSION as SERIALIZER_VERSION
 from SpiffWorkflow.bpmn.specs.defaults import EndEvent
 from SpiffWorkflow.bpmn.specs.event_definitions import MessageEventDefinition
-from SpiffWorkflow.bpmn.specs.event_definitions.timer import TimerEventDefinition
+from SpiffWorkflow.bpmn.specs.event_definitions.timer import (
+    CycleTimerEventDefinition,
+    DurationTimerEventDefinition,
+    TimeDateEventDefinition,
+    TimerEventDefinition,
+)
 from SpiffWorkflow.camunda.specs.event_definitions import MessageEventDefinition as CamundaMessageEventDefinition
 from SpiffWorkflow.exceptions import TaskNotFoundException, WorkflowException
 from SpiffWorkflow.util.task import TaskState
@@ -49,7 +54,7 @@ from .errors import (
 from .events import throw_error
 from .expressions import SandboxEnvironment, SandboxScriptEngine, is_juel, resolve_list, resolve_single, split_list
 from .forms import FormFieldInfo, field_infos, validate_form
-from .multiinstance import CamundaMultiInstance
+from .multiinstance import CamundaMultiInstance, instance_local_names, note_process_variables
 from .services import (
     ServiceCall,
     ServiceRegistry,
@@ -61,7 +66,7 @@ from .services import (
     service_topic,
 )
 from .specs import TopicServiceTask, build_registry, spec_from_json
-from .timers import frozen_clock, resolve_due
+from .timers import BoundaryCycleTimerEventDefinition, frozen_clock, recalculated_timer, resolve_due
 from .timers import now as clock_now
 
 DEFAULT_PRIORITY = 50  # Camunda's default task priority
@@ -101,6 +106,9 @@ class UserTaskInfo:
     documentation: str | None
     properties: dict[str, Any]
     inputs: dict[str, Any]
+    #: The task's own variables as an instance of a multi-instance activity (its element variable, e.g.
+    #: ``{"subgroup": {...}, "loopCounter": 1}``; those of enclosing instances too); ``{}`` elsewhere.
+    local: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -273,6 +281,8 @@ class WorkflowRuntime:
             documentation=spec.documentation,
             properties=extensions,
             inputs={name: evaluate_parameter(param, evaluate) for name, param in camunda.get("inputs", {}).items()},
+            local={name: copy.deepcopy(task.data[name]) for name in sorted(instance_local_names(task))
+                   if name in task.data},
         )
 
     def complete_user_task(self, workflow: BpmnWorkflow, task_id: str, data: Mapping[str, Any], *,
@@ -302,6 +312,70 @@ class WorkflowRuntime:
             task.run()
             self._run_on(workflow)
 
+    # -- variables ---------------------------------------------------------------------------------------------
+
+    def set_variables(self, workflow: BpmnWorkflow, values: Mapping[str, Any]) -> list[str]:
+        """Set process variables on a running instance and re-arm its waiting timers; the bpmn ids of the timers
+        re-armed (each once, in the order of the task tree).
+
+        As Camunda 7's ``runtimeService.setVariables(processInstanceId, values)`` followed by
+        ``managementService.recalculateJobDuedate`` for every timer job:
+
+        * every value is set on the process scope: every task of the instance (waiting, ready, predicted, inside
+          subprocesses and multi-instance activities, and the finished ones, whose data SpiffWorkflow still merges
+          at joins and :meth:`variables` reads) and the workflow's own data see it. A name that is local to a
+          multi-instance instance (its element variable, ``loopCounter``) keeps its local value inside that
+          instance, as the instance's local variable hides the process one in Camunda; the instance does not
+          report the new values as its own when it completes (so ``collect`` does not list them);
+        * every waiting timer that has not fired is re-armed (see :func:`~webapp.engine.timers.recalculated_timer`):
+          a timeDate timer takes the new value of its expression (a date in the past fires at the next
+          :meth:`tick`), a timeDuration timer keeps its moment (durations count from when the timer started),
+          a timeCycle timer keeps its schedule unless its expression reads a variable whose value changed, in which
+          case its schedule starts again from now (engine clock) with all its repetitions;
+        * user tasks' due and follow-up dates (and assignees, candidates) are expressions evaluated when read, so
+          :meth:`ready_user_tasks` reports the new dates, and :meth:`next_timer_at` the moved timers. Unlike
+          Camunda 7, which fixes a task's due date and assignee when the task is created (moving them takes
+          ``taskService.saveTask``), an open task's due date here follows the variable: what extending a deadline
+          needs.
+
+        Nothing runs: a timer moved into the past fires at the next :meth:`tick`. Refused before anything changes,
+        with :class:`StateInvalid`: a name that is not a variable name (``variable_name_invalid``), a value that is
+        not JSON-serialisable (``data_not_serializable``, as :meth:`dump`); with :class:`ExpressionError` naming the
+        timer: a timer value that is not a date (or, for a cycle, a repeating interval). A finished instance is
+        refused (``instance_completed``).
+        """
+        values = _storable_variables(values)
+        with self._engine(None):
+            if workflow.is_completed():
+                raise EngineError("The instance has finished; its variables can no longer be set",
+                                  code="instance_completed")
+            scopes = [workflow, *workflow.subprocesses.values()]
+            tasks = [task for scope in scopes for task in scope.tasks.values()]
+            updates: list[tuple[Any, dict[str, Any]]] = []
+            timers: list[tuple[Any, Any]] = []
+            for task in tasks:
+                hidden = instance_local_names(task)
+                update = {name: value for name, value in values.items() if name not in hidden}
+                changed = {name for name, value in update.items() if task.data.get(name, _MISSING) != value}
+                updates.append((task, update))
+                event_value = recalculated_timer(task, {**task.data, **update}, changed)
+                if event_value is not None:
+                    timers.append((task, event_value))
+            for task, update in updates:  # every new timer value is valid: now change the instance
+                task.data.update(copy.deepcopy(update))
+                if task.state & TaskState.NOT_FINISHED_MASK:
+                    note_process_variables(task, update)
+            for scope in scopes:
+                running = scope.top_workflow.get_task_from_id(scope.parent_task_id) if scope.parent_task_id else None
+                hidden = instance_local_names(running) if running is not None else set()
+                scope.data.update(copy.deepcopy({k: v for k, v in values.items() if k not in hidden}))
+            rearmed: list[str] = []
+            for task, event_value in timers:
+                task.internal_data["event_value"] = event_value
+                if task.task_spec.bpmn_id not in rearmed:
+                    rearmed.append(task.task_spec.bpmn_id)
+            return rearmed
+
     # -- timers and messages -----------------------------------------------------------------------------------
 
     def tick(self, workflow: BpmnWorkflow, now: datetime | None = None) -> None:
@@ -316,7 +390,7 @@ class WorkflowRuntime:
         with self._engine(None):
             events = workflow.waiting_events()
         for event in events:
-            if event.event_type.endswith("TimerEventDefinition") and isinstance(event.value, str):
+            if event.event_type in _TIMER_EVENT_TYPES and isinstance(event.value, str):
                 try:
                     times.append(TimerEventDefinition.get_datetime(event.value))
                 except ValueError:
@@ -528,6 +602,30 @@ class WorkflowRuntime:
                 raise
             except Exception as exc:
                 raise _wrap(exc) from exc
+
+
+_MISSING = object()
+#: ``PendingBpmnEvent.event_type`` of the timers (the class name of their definition; a timeDate timer's is
+#: ``TimeDateEventDefinition``, which does not end in ``TimerEventDefinition``).
+_TIMER_EVENT_TYPES = frozenset(cls.__name__ for cls in (TimeDateEventDefinition, DurationTimerEventDefinition,
+                                                        CycleTimerEventDefinition, BoundaryCycleTimerEventDefinition))
+
+
+def _storable_variables(values: Mapping[str, Any]) -> dict[str, Any]:
+    """``values`` as a plain dict, or :class:`StateInvalid` for a name that is no variable name or a value that is
+    not JSON-serialisable."""
+    checked: dict[str, Any] = {}
+    for name, value in dict(values).items():
+        if not isinstance(name, str) or not name.isidentifier():
+            raise StateInvalid(f"Variable name {name!r} is not a variable name (letters, digits, _)",
+                               code="variable_name_invalid", params={"variable": str(name)})
+        try:
+            json.dumps(value, allow_nan=False)
+        except (TypeError, ValueError) as exc:
+            raise StateInvalid(f"Variable {name!r} holds a value that cannot be stored: {exc}",
+                               code="data_not_serializable", params={"variable": name}) from exc
+        checked[name] = copy.deepcopy(value)
+    return checked
 
 
 def _wrap(exc: Exception) -> EngineError:

@@ -14,14 +14,18 @@ from __future__ import annotations
 
 import ast
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from contextvars import ContextVar
 from datetime import UTC, date, datetime, time, tzinfo
 from typing import Any
 
 from SpiffWorkflow.bpmn.specs.event_definitions import timer as _spiff_timer
-from SpiffWorkflow.bpmn.specs.event_definitions.timer import CycleTimerEventDefinition, TimerEventDefinition
+from SpiffWorkflow.bpmn.specs.event_definitions.timer import (
+    CycleTimerEventDefinition,
+    TimeDateEventDefinition,
+    TimerEventDefinition,
+)
 from SpiffWorkflow.util.task import TaskState
 
 from .errors import ExpressionError
@@ -172,6 +176,61 @@ def is_naive_date(value: str) -> bool:
     except ValueError:
         return False
     return parsed.tzinfo is None
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Re-arming waiting timers after variables changed (Camunda 7: ManagementService.recalculateJobDuedate)
+# ---------------------------------------------------------------------------------------------------------
+
+def referenced_names(expression: str) -> set[str] | None:
+    """The names a (Python) timer expression reads; None when it cannot be parsed."""
+    try:
+        tree = ast.parse(expression, mode="eval")
+    except SyntaxError:
+        return None
+    return {node.id for node in ast.walk(tree) if isinstance(node, ast.Name)}
+
+
+def recalculated_timer(task: Any, data: Mapping[str, Any], changed: set[str]) -> Any:
+    """The new ``event_value`` of waiting timer ``task`` once its variables are ``data``, or None to keep it.
+
+    * timeDate: its expression is evaluated again (a literal gives the same date again);
+    * timeDuration: kept -- the duration counts from when the timer started, as in Camunda 7;
+    * timeCycle: kept, unless its expression reads a variable in ``changed``: then the new value is
+      evaluated and its schedule starts again from now, with all its repetitions (Camunda's
+      ``recalculateJobDuedate(jobId, false)``). A literal cycle never moves.
+
+    Only timers that wait and have not fired are re-armed; timers of events with several definitions are
+    kept. Raises :class:`ExpressionError` (``timer_invalid``) when the new value is not of the timer's kind.
+    """
+    definition = getattr(task.task_spec, "event_definition", None)
+    if task.state != TaskState.WAITING or task.internal_data.get("event_fired") \
+            or task.internal_data.get("event_value") is None:
+        return None
+    if isinstance(definition, TimeDateEventDefinition):
+        return _evaluate_timer(task, definition.expression, data, "timeDate")
+    if isinstance(definition, CycleTimerEventDefinition):
+        names = referenced_names(definition.expression)
+        if not (names or set()) & changed:
+            return None
+        value = _evaluate_timer(task, definition.expression, data, "timeCycle")
+        cycles, start, duration = TimerEventDefinition.parse_iso_recurring_interval(value)
+        return {"cycles": cycles, "next": start.isoformat(), "duration": duration.total_seconds()}
+    return None
+
+
+def _evaluate_timer(task: Any, expression: str, data: Mapping[str, Any], kind: str) -> str:
+    engine = task.workflow.script_engine
+    try:
+        value = engine.environment.evaluate(expression, dict(data))
+        if not isinstance(value, str):
+            raise ExpressionError(f"Timer {expression!r} gave a {type(value).__name__}, not "
+                                  f"{_KIND_NAMES[kind]}", code="timer_invalid", expression=expression)
+        check_iso(kind, value)
+    except ExpressionError as exc:
+        exc.with_task(task)
+        raise
+    return value
 
 
 # ---------------------------------------------------------------------------------------------------------

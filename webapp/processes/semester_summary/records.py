@@ -59,7 +59,8 @@ def summarise(instance_ids: Sequence[int]) -> dict[int, RowSummary]:
     for instance, school in found:
         period = periods.get(instance.id, "")
         rows[instance.id] = RowSummary(
-            reference=school.code, headline=f"{school.name} · {period_label(period) if period else instance.title}",
+            reference=str(instance.id),
+            headline=f"{school.name} · {period_label(period) if period else instance.title}",
             facts=(stage_of(open_steps.get(instance.id, set())),),
             link=f"/summaries/instances/{instance.id}")  # also built outside a request (notices from workers)
     return rows

@@ -431,18 +431,18 @@ def withdrawn(task: HumanTask, reason: str) -> None:
 # -- subgroup summaries ------------------------------------------------------------------------------------
 
 def subgroup_of(task: HumanTask) -> Org:
-    """The subgroup a SubgroupSummary task is for: the first of the school's subgroups its assignee leads that has
-    no summary yet (a leader of two subgroups has two tasks)."""
-    led = db.session.scalars(sa.select(Org).join(RoleAssignment, RoleAssignment.org_id == Org.id).where(
-        RoleAssignment.user_id == task.assignee_id, RoleAssignment.role == Role.SUBGROUP_LEADER,
-        Org.parent_id == task.subject_org_id).order_by(Org.code)).all()
-    done = set(db.session.scalars(sa.select(SubgroupSummary.subgroup_id).where(
-        SubgroupSummary.instance_id == task.instance_id, SubgroupSummary.submitted_at.is_not(None))))
-    for org in led:
-        if org.id not in done:
-            return org
-    if led:
-        return led[0]
+    """The subgroup a SubgroupSummary task is for: the multi-instance's own ``subgroup`` while the task is open;
+    once done, the one its summary was written for."""
+    info = instances.user_task_info(task) if task.status is TaskStatus.OPEN else None
+    code = ((info.local if info is not None else {}).get("subgroup") or {}).get("code")
+    if code:
+        found = db.session.scalar(sa.select(Org).where(Org.code == code, Org.parent_id == task.subject_org_id))
+        if found is not None:
+            return found
+    done = db.session.scalar(sa.select(SubgroupSummary).where(
+        SubgroupSummary.instance_id == task.instance_id, SubgroupSummary.leader_id == task.assignee_id))
+    if done is not None:
+        return done.subgroup
     raise NotFound(_l("This task is not part of a semester summary."))
 
 
@@ -634,9 +634,10 @@ def mine(teacher: User) -> sa.Select:
 
 
 def may_watch(instance: ProcessInstance, user: User) -> bool:
-    """The collection page: the school's officer and principal, and whoever can see the instance's tasks."""
-    if is_school_officer(user, instance.subject_org):
+    """The school's collection page: its training officer and principal, the county centre above it and the
+    administrators; a teacher sees only their own summary."""
+    if role_service.has_role(user, Role.ADMIN):
         return True
-    return any(h.user.id == user.id for h in role_service.resolve(Role.PRINCIPAL, instance.subject_org).holders) \
-        or tasks.can_see_instance(instance, user)
-
+    school = instance.subject_org
+    return any(h.user.id == user.id for role in (Role.SCHOOL_OFFICER, Role.PRINCIPAL, Role.COUNTY_OFFICER)
+               for h in role_service.resolve(role, school).holders)
