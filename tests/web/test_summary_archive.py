@@ -18,6 +18,7 @@ from webapp.processes.semester_summary.models import PersonalSummary, SchoolSumm
 from webapp.processes.semester_summary.stages import COMPILE, PERSONAL, PROCESS_KEY, REVIEW, SIGN, SUBGROUP
 from webapp.services import definitions, instances
 from webapp.services.uploads import Upload
+from webapp.services.users import delegate
 
 PERIOD, NEXT = "2026-2027-1", "2026-2027-2"
 PAPER = PDF + b"paper of teacher1"
@@ -41,7 +42,12 @@ def people(db, chain, region, make_user):  # noqa: F811
         "missing": make_user("teacher3", org=school, roles=((Role.TEACHER, school),)),
         "leaving": make_user("teacher4", org=school, roles=((Role.TEACHER, school),)),
         "far_teacher": make_user("teacher9", org=region["school2"], roles=((Role.TEACHER, region["school2"]),)),
+        "bureau": make_user("bureau1", roles=((Role.BUREAU_OFFICER, region["city"]),)),
+        "deputy": make_user("deputy1", org=school),
     }
+    # deputy1 stands in for the principal (代理): reads what the principal reads, for the days of the delegation
+    delegate(extra["principal"], extra["deputy"], role=Role.PRINCIPAL, valid_from=date.today() - timedelta(days=1),
+             valid_to=date.today() + timedelta(days=7))
     found = {**chain, **extra}
     for person in found.values():
         person.locale = "en"
@@ -154,8 +160,8 @@ def test_the_print_layout_is_a4_with_the_heading_and_the_principals_signature(ap
 
 
 @pytest.mark.parametrize(("login", "status"), [
-    ("officer1", 200), ("principal1", 200), ("leader1", 200), ("leader2", 200), ("county1", 200),
-    ("teacher1", 404), ("teacher9", 404), ("officer2", 404), ("county2", 404)])
+    ("officer1", 200), ("principal1", 200), ("deputy1", 200), ("leader1", 200), ("leader2", 200), ("county1", 200),
+    ("bureau1", 200), ("teacher1", 404), ("teacher9", 404), ("officer2", 404), ("county2", 404)])
 def test_who_reads_the_school_summary(app, archive, login, status):
     assert _client(app, login).get(f"/summaries/schools/{archive['record'].id}").status_code == status
 
@@ -167,8 +173,8 @@ def test_an_unknown_school_summary_is_404(app, archive):
 # -- a teacher's personal summary ---------------------------------------------------------------------------
 
 @pytest.mark.parametrize(("login", "status"), [
-    ("teacher1", 200), ("officer1", 200), ("principal1", 200), ("leader1", 200), ("county1", 200),
-    ("leader2", 404), ("teacher3", 404), ("teacher9", 404), ("officer2", 404), ("county2", 404)])
+    ("teacher1", 200), ("officer1", 200), ("principal1", 200), ("deputy1", 200), ("leader1", 200), ("county1", 200),
+    ("bureau1", 200), ("leader2", 404), ("teacher3", 404), ("teacher9", 404), ("officer2", 404), ("county2", 404)])
 def test_who_reads_a_personal_summary_and_its_files(app, archive, login, status):
     summary = archive["personal"]
     client = _client(app, login)
@@ -279,3 +285,17 @@ def test_open_personal_tasks_link_from_my_list(app, db, people, region):
     assert task.status is TaskStatus.OPEN
     page = _client(app, "teacher1").get("/summaries/mine").get_data(as_text=True)
     assert f'href="/inbox/tasks/{task.id}"' in page and "Draft" in page
+
+
+def test_a_cancelled_summary_stays_in_the_archive_marked_cancelled(app, db, people, region, make_user):
+    from webapp.services import instance_admin
+
+    admin = make_user("admin9", roles=((Role.ADMIN, region["city"]),))
+    record = run(db, region["school"], [people["teacher"]], officer=people["officer"], principal=people["principal"],
+                 county=people["county"], decision=None)
+    instance_admin.cancel(record.instance_id, admin, "重复发起")
+    db.session.commit()
+    rows = _client(app, "county1").get("/summaries/").get_data(as_text=True)
+    assert "Cancelled" in rows[rows.index('id="archive-rows"'):]
+    page = _client(app, "officer1").get(f"/summaries/schools/{record.id}").get_data(as_text=True)
+    assert "Cancelled" in page and "本学期校本研修按计划完成。" in page
