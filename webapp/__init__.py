@@ -43,10 +43,14 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     jobs.init_app(app)
     background.init_app(app)
     runtime.configure(settings)
+    from webapp.services import campaigns
+
+    campaigns.register_handlers()  # the core's own service topic (campaign.remind)
 
     from webapp.admin import bp as admin_bp
     from webapp.api import bp as api_bp
     from webapp.auth import bp as auth_bp
+    from webapp.campaigns import bp as campaigns_bp
     from webapp.health import bp as health_bp
     from webapp.home import bp as home_bp
     from webapp.inbox import bp as inbox_bp
@@ -65,6 +69,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app.register_blueprint(health_bp)
     app.register_blueprint(api_bp)
     app.register_blueprint(notifications_bp)
+    app.register_blueprint(campaigns_bp)
 
     from webapp.processes import credit_application, semester_summary
 

@@ -41,6 +41,10 @@ DIGEST_MINUTES = "0,15,30,45"
 #: A CSV import (``job_id``), and the sweep of imports nobody is working on.
 RUN_IMPORT = "yanxun.run_import"
 RUN_IMPORTS = "yanxun.run_imports"
+#: A campaign's background work (``campaign_id``, ``mode``: start, extend or close), and the sweep of what was cut
+#: short.
+LAUNCH_CAMPAIGN = "yanxun.launch_campaign"
+RUN_CAMPAIGNS = "yanxun.run_campaigns"
 #: Every teacher's standing recomputed (``credit_standing``), daily at this time (the local time zone).
 REFRESH_STANDINGS = "yanxun.refresh_standings"
 STANDINGS_AT = {"hour": 2, "minute": 30}
@@ -91,6 +95,7 @@ def beat_schedule(settings: dict[str, Any]) -> dict[str, dict[str, Any]]:
         schedule["run-service-jobs"] = {"task": RUN_SERVICE_JOBS, "schedule": float(tick),
                                         "options": {"expires": tick}}
         schedule["run-imports"] = {"task": RUN_IMPORTS, "schedule": float(tick), "options": {"expires": tick}}
+        schedule["run-campaigns"] = {"task": RUN_CAMPAIGNS, "schedule": float(tick), "options": {"expires": tick}}
     if sweep:
         schedule["deliver-notifications"] = {"task": DELIVER_NOTIFICATIONS, "schedule": float(sweep),
                                              "options": {"expires": sweep}}
@@ -190,6 +195,21 @@ def _register_jobs(app: Flask, celery: Celery) -> None:
         for job_id in job_ids:
             enqueue(app, RUN_IMPORT, job_id=job_id)
         return len(job_ids)
+
+    @celery.task(name=LAUNCH_CAMPAIGN, shared=False)
+    def launch_campaign(campaign_id: int, mode: str = "start", after_id: int = 0) -> str:
+        outcome, last = jobs.run_campaign(campaign_id, mode, after_id=after_id, budget_seconds=budget())
+        dispatch_queued()  # a started instance may have reached an async service task
+        if outcome == "continue":
+            enqueue(app, LAUNCH_CAMPAIGN, campaign_id=campaign_id, mode=mode, after_id=last)
+        return outcome
+
+    @celery.task(name=RUN_CAMPAIGNS, shared=False)
+    def run_campaigns() -> int:
+        work = jobs.pending_campaigns()
+        for campaign_id, mode in work:
+            enqueue(app, LAUNCH_CAMPAIGN, campaign_id=campaign_id, mode=mode)
+        return len(work)
 
     @celery.task(name=RUN_SERVICE_JOBS, shared=False)
     def run_service_jobs() -> dict[str, int]:

@@ -26,6 +26,7 @@ from webapp.extensions import db
 from webapp.models import ImportJobStatus, ProcessInstance, ServiceJobStatus, User
 from webapp.models.base import utcnow
 from webapp.services import (
+    campaigns,
     digest,
     imports,
     instances,
@@ -333,6 +334,77 @@ def pending_imports(moment: datetime | None = None, *, stale_after: timedelta | 
     return job_ids
 
 
+# -- campaigns -----------------------------------------------------------------------------------------------------
+
+#: What a campaign job does: start the pending schools, give the running instances the campaign's deadlines, or
+#: cancel the running instances of a closed campaign.
+CAMPAIGN_MODES = ("start", "extend", "close")
+
+
+def start_pending(campaign_id: int, *, batch: int = campaigns.BATCH,
+                  budget_seconds: float | None = None) -> campaigns.Progress | None:
+    """Start the pending schools of a launching campaign, ``batch`` per transaction; a crash or the end of the budget
+    leaves the rest pending for the next run. Returns the progress, None when another job holds the campaign or it
+    is not launching."""
+    spent = _budget(budget_seconds)
+    while True:
+        campaign = campaigns.lock_launching(campaign_id)
+        if campaign is None:
+            db.session.rollback()
+            return None
+        campaigns.start_batch(campaign, batch)
+        progress = campaigns.progress(campaign)
+        db.session.commit()
+        if progress.status != "launching" or spent():
+            return progress
+
+
+def run_campaign(campaign_id: int, mode: str = "start", *, after_id: int = 0, batch: int = campaigns.BATCH,
+                 budget_seconds: float | None = None) -> tuple[str, int]:
+    """One campaign job: ``done``, ``skipped`` or ``continue`` (the budget ran out: hand it over again from the row
+    returned)."""
+    if mode not in CAMPAIGN_MODES:
+        raise ValueError(f"unknown campaign job mode {mode!r}")
+    if mode == "start":
+        progress = start_pending(campaign_id, batch=batch, budget_seconds=budget_seconds)
+        if progress is None:
+            return "skipped", 0
+        return ("continue" if progress.status == "launching" else "done"), 0
+    spent = _budget(budget_seconds)
+    while True:
+        campaign = campaigns.lock(campaign_id)
+        if mode == "extend":
+            with force_locale(current_app.config["YANXUN"]["DEFAULT_LOCALE"]):
+                last = campaigns.apply_deadlines(campaign, None, after_id=after_id, limit=batch)
+            db.session.commit()
+            if last is None:
+                return "done", 0
+            after_id = last
+        else:
+            finished = campaigns.cancel_running(campaign, None, limit=batch)
+            db.session.commit()
+            if finished:
+                return "done", 0
+        if spent():
+            return "continue", after_id
+
+
+def pending_campaigns(moment: datetime | None = None, *,
+                      stale_after: timedelta | None = None) -> list[tuple[int, str]]:
+    """(campaign id, mode) of the work nobody is doing: launches gone stale, closes cut short."""
+    stale = campaigns.STALE_AFTER if stale_after is None else stale_after
+    work = [(campaign_id, "start") for campaign_id in campaigns.stale_launches(moment, stale)]
+    work += [(campaign_id, "close") for campaign_id in campaigns.closing_campaigns()]
+    db.session.rollback()
+    return work
+
+
+def run_pending_campaigns(moment: datetime | None = None, *, stale_after: timedelta | None = None) -> int:
+    """The sweep, in-process."""
+    return sum(run_campaign(campaign_id, mode)[0] == "done"
+               for campaign_id, mode in pending_campaigns(moment, stale_after=stale_after))
+
+
 @dataclass
 class StandingsReport:
     teachers: int = 0
@@ -407,6 +479,7 @@ def _embedded_round(moment: datetime | None) -> None:
     # In one process nothing else can be importing while this round holds embedded_work: an import still
     # queued (its hand-over after the upload failed, say on a busy SQLite file) is run now, not in 5 minutes.
     run_pending_imports(moment, stale_after=timedelta(0))
+    run_pending_campaigns(moment, stale_after=timedelta(0))
     refresh_outdated_standings()
     if notifications.email_enabled():
         deliver_notifications()

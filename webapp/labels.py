@@ -124,6 +124,12 @@ AUDIT_ACTION_LABELS = {
     "task.delegate": _l("Handed over"),  # before 2026-12: a transfer without a reason
     "task.transfer": _l("Transferred"),
     "task.urge": _l("Urged"),
+    "task.withdraw": _l("Withdrawn: the assignee left"),
+    "instance.variables": _l("Process data changed"),
+    "campaign.launch": _l("Campaign launched"),
+    "campaign.open": _l("Campaign open: every school's process started"),
+    "campaign.extend": _l("Campaign deadline extended"),
+    "campaign.close": _l("Campaign closed"),
     "instance.copy": _l("Copied to others"),
     "task.comment": _l("Commented"),
     "timer.fire": _l("Reminder time reached"),

@@ -22,6 +22,7 @@ from webapp.background import (
     DAILY_DIGEST,
     DELIVER_NOTIFICATIONS,
     REFRESH_STANDINGS,
+    RUN_CAMPAIGNS,
     RUN_IMPORTS,
     RUN_SERVICE_JOB,
     RUN_SERVICE_JOBS,
@@ -54,7 +55,7 @@ def test_celery_is_bound_to_the_settings(tmp_path):
     schedule = conf.beat_schedule
     assert {name: entry["task"] for name, entry in schedule.items()} == {
         "tick-timers": TICK_TIMERS, "run-service-jobs": RUN_SERVICE_JOBS, "run-imports": RUN_IMPORTS,
-        "deliver-notifications": DELIVER_NOTIFICATIONS, "daily-digest": DAILY_DIGEST,
+        "run-campaigns": RUN_CAMPAIGNS, "deliver-notifications": DELIVER_NOTIFICATIONS, "daily-digest": DAILY_DIGEST,
         "refresh-standings": REFRESH_STANDINGS}
     assert schedule["refresh-standings"]["schedule"] == crontab(minute=30, hour=2)
     assert schedule["tick-timers"]["schedule"] == 15 and schedule["deliver-notifications"]["schedule"] == 90

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from flask import flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
+from flask_login import current_user
 from sqlalchemy.orm import selectinload
 
 from forms.admin import AssignmentForm, ConfirmForm
@@ -102,7 +103,8 @@ def assignment_edit(assignment_id: int):
                 user_service.check_assignment(assignment.user, form.role.data, org, valid_from=form.valid_from.data,
                                               valid_to=form.valid_to.data, exclude=assignment)
                 user_service.update_assignment(assignment, role=form.role.data, org=org,
-                                               valid_from=form.valid_from.data, valid_to=form.valid_to.data)
+                                               valid_from=form.valid_from.data, valid_to=form.valid_to.data,
+                                               actor=current_user._get_current_object())
             except ServiceError as error:
                 db.session.rollback()
                 form.add_error(error.field, error.message)
@@ -127,7 +129,7 @@ def assignment_end(assignment_id: int):
     if form.validate_on_submit():
         before = _snapshot(assignment)
         try:
-            user_service.end_assignment(assignment)
+            user_service.end_assignment(assignment, actor=current_user._get_current_object())
         except ServiceError as error:
             db.session.rollback()
             flash(str(error), "danger")

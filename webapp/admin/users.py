@@ -167,7 +167,8 @@ def user_edit(user_id: int):
         if not form.errors:
             before = _snapshot(user)
             try:
-                user_service.update_user(user, login=form.login.data, **profile)
+                user_service.update_user(user, login=form.login.data, actor=current_user._get_current_object(),
+                                         **profile)
                 _set_subgroup(user, subgroup)
             except ServiceError as error:
                 db.session.rollback()
@@ -214,7 +215,7 @@ def user_deactivate(user_id: int):
     if form.validate_on_submit():
         before = _snapshot(user)
         try:
-            user_service.set_user_active(user, False)
+            user_service.set_user_active(user, False, actor=current_user._get_current_object())
         except ServiceError as error:
             db.session.rollback()
             flash(str(error), "danger")

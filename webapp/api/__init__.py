@@ -16,6 +16,7 @@ csrf.exempt(bp)  # checked in auth.authenticate for cookie requests only: token 
 
 from webapp.api import (  # noqa: E402, F401  (attach to bp)
     auth,
+    campaigns,
     definitions,
     errors,
     instances,

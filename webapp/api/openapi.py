@@ -75,6 +75,39 @@ SCHEMAS: dict[str, Any] = {
                               "description": "pending: a protected process's new version waiting for an "
                                              "administrator other than the deployer."}),
     "Decision": _obj(note={**STR, "description": "Why (required when refusing); at most 500 characters."}),
+    "Campaign": _obj(
+        ("id", "process_key", "version", "title", "period", "status", "deadlines", "progress"),
+        id=INT, process_key=STR, version={**INT, "description": "The process version every school's instance runs."},
+        title=STR, period=STR, period_start=DATE, period_end=DATE, org=ANY_OBJECT,
+        status={"type": "string", "enum": ["launching", "open", "closed"]},
+        deadlines={"type": "object", "additionalProperties": TIME, "description": "Stage key to deadline."},
+        remind_days=INT, note=NULL_STR, launched_at=TIME,
+        progress=_obj(("status", "total", "started", "failed", "done"), status=STR, total=INT, started=INT,
+                      failed=INT, done=INT),
+        closed_at=NULL_TIME, close_reason=NULL_STR),
+    "CampaignPage": _page("Campaign"),
+    "CampaignBoardRow": _obj(
+        ("school", "stage", "status", "late"), school=ANY_OBJECT,
+        stage={**STR, "description": "A stage key, or done, cancelled, not_started, failed, other."},
+        stage_label=STR, status={"type": "string", "enum": ["pending", "failed", "in_progress", "submitted",
+                                                             "returned", "accepted", "cancelled"]},
+        status_label=STR, late=BOOL, deadline=NULL_TIME, returned_count=INT, submitted_at=NULL_TIME,
+        accepted_at=NULL_TIME, facts=ANY_OBJECT, instance_id=NULL_INT, error=NULL_STR),
+    "CampaignDetail": {"allOf": [_ref("Campaign"), _obj(("board",), board=_obj(
+        ("items", "total", "page", "per_page", "pages", "stages", "states"),
+        items=_array(_ref("CampaignBoardRow")), total=INT, page=INT, per_page=INT, pages=INT,
+        stages=_array(_obj(("key", "label", "count"), key=STR, label=STR, count=INT)),
+        states={"type": "object", "additionalProperties": INT,
+                "description": "submitted, late, returned, accepted, failed: how many schools."}))]},
+    "LaunchCampaign": _obj(
+        ("process_key", "title", "period", "period_start", "period_end", "org_id", "school_ids", "deadlines"),
+        process_key=STR, title=STR, period={**STR, "description": "e.g. 2026-2027-1; once per school and process."},
+        period_start=DATE, period_end=DATE,
+        org_id={**INT, "description": "Where the caller is a county or bureau officer (or below it)."},
+        school_ids=_array(INT), deadlines={"type": "object", "additionalProperties": TIME,
+                                           "description": "Every stage key of the process to its deadline."},
+        remind_days={**INT, "default": 3}, note=NULL_STR),
+    "ExtendCampaign": _obj(("stage", "deadline"), stage=STR, deadline=TIME),
     "Reason": _obj(("reason",), reason={**STR, "description": "Why; goes on the record. At most 500 characters."}),
     "DefinitionWithVersions": {"allOf": [_ref("Definition"), _obj(versions=_array(_ref("Definition")))]},
     "DefinitionDetail": {"allOf": [_ref("Definition"), _obj(files=_array(STR),
@@ -426,6 +459,31 @@ def _paths() -> dict[str, Any]:
                         description="404 unless I am the person who is away; 409 when it is revoked or over "
                                     "already. The substitute is notified."),
         },
+        "/campaigns": {
+            "get": _op("listCampaigns", "campaigns", "Campaigns I may see, newest first",
+                       {"200": _ok(_ref("CampaignPage"))}, errors=("422",), parameters=PAGING),
+            "post": _op("launchCampaign", "campaigns", "Launch a campaign over schools (county and bureau officers)",
+                        {"201": _ok(_ref("Campaign"), "Launched; the schools' instances start in the background.")},
+                        errors=("400", "403", "422"), body=_body(_ref("LaunchCampaign")), mutating=True),
+        },
+        "/campaigns/{campaign_id}": {
+            "get": _op("getCampaign", "campaigns", "A campaign with one page of its board and the counts",
+                       {"200": _ok(_ref("CampaignDetail"))}, errors=("404", "422"), parameters=[
+                           _path_param("campaign_id"), *PAGING, _query("stage", STR, "Only schools in this stage."),
+                           _query("state", {"type": "string", "enum": ["submitted", "late", "returned", "accepted",
+                                                                        "failed"]}, "Only schools in this state."),
+                           _query("q", STR, "Part of a school's name.")]),
+        },
+        "/campaigns/{campaign_id}/extend": {
+            "post": _op("extendCampaign", "campaigns", "Move a stage's deadline (running instances follow)",
+                        {"200": _ok(_ref("Campaign"))}, errors=("400", "403", "404", "409", "422"),
+                        parameters=[_path_param("campaign_id")], body=_body(_ref("ExtendCampaign")), mutating=True),
+        },
+        "/campaigns/{campaign_id}/close": {
+            "post": _op("closeCampaign", "campaigns", "Close a campaign: its running instances are cancelled",
+                        {"200": _ok(_ref("Campaign"))}, errors=("400", "403", "404", "409", "422"),
+                        parameters=[_path_param("campaign_id")], body=_body(_ref("Reason")), mutating=True),
+        },
         "/openapi.json": {
             "get": {"operationId": "openapi", "tags": ["meta"], "summary": "This document (no login needed)",
                     "security": [], "responses": {"200": _ok(ANY_OBJECT)}},
@@ -442,7 +500,8 @@ def document() -> dict[str, Any]:
                                 "(see the Error schema); messages follow the user's language."},
         "servers": [{"url": "/api/v1"}],
         "security": [{"bearerToken": []}, {"sessionCookie": []}],
-        "tags": [{"name": name} for name in ("definitions", "instances", "tasks", "tokens", "substitutes", "meta")],
+        "tags": [{"name": name} for name in ("definitions", "instances", "tasks", "campaigns", "tokens", "substitutes",
+                                                          "meta")],
         "paths": _paths(),
         "components": {
             "schemas": SCHEMAS,

@@ -61,6 +61,13 @@ def resume(instance_id: int, actor: User, reason: str) -> ProcessInstance:
 def cancel(instance_id: int, actor: User, reason: str) -> ProcessInstance:
     instance, reason = _checked(instance_id, actor, reason, (InstanceStatus.RUNNING, InstanceStatus.INCIDENT,
                                                              InstanceStatus.SUSPENDED))
+    return cancel_instance(instance, actor, reason)
+
+
+def cancel_instance(instance: ProcessInstance, actor: User, reason: str, *, notice: object = None) -> ProcessInstance:
+    """Cancel a (locked, not ended) instance, already authorised: the one cancel path. Open tasks close as cancelled,
+    waiting jobs are dropped, the package's ``on_cancel`` runs, the audit and the watchers hear of it, and the
+    initiator is told (``notice``: the title of that notice, if not "an administrator cancelled")."""
     before = instance.status
     instance.status = InstanceStatus.CANCELLED
     instance.ended_at = utcnow()
@@ -73,7 +80,7 @@ def cancel(instance_id: int, actor: User, reason: str) -> ProcessInstance:
     package = processes.get(instance.process_key)
     if package is not None and package.on_cancel is not None:  # under the instance lock
         package.on_cancel(instance, actor, reason)
-    _record(instance, actor, "instance.cancel", before, reason)
+    _record(instance, actor, "instance.cancel", before, reason, notice=notice)
     watchers.instance_ended(instance)
     return instance
 
@@ -91,10 +98,11 @@ def _notice(action: str, title: str) -> object:
     return _l("An administrator cancelled “%(title)s”", title=title)
 
 
-def _record(instance: ProcessInstance, actor: User, action: str, before: InstanceStatus, reason: str) -> None:
+def _record(instance: ProcessInstance, actor: User, action: str, before: InstanceStatus, reason: str, *,
+            notice: object = None) -> None:
     db.session.flush()
     audit.record(action, actor=actor, obj=instance, instance_id=instance.id, before={"status": before.value},
                  after={"status": instance.status.value, "reason": reason})
     if instance.initiator is not None and instance.initiator_id != actor.id:
-        notifications.notify(instance.initiator, action, title=_notice(action, instance.title), body=reason,
+        notifications.notify(instance.initiator, action, title=notice or _notice(action, instance.title), body=reason,
                              link=f"/inbox/instances/{instance.id}", instance_id=instance.id)

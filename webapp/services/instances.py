@@ -275,6 +275,36 @@ def deliver_message(instance_id: int, name: str, payload: Mapping[str, Any], act
     return instance
 
 
+def set_variables(instance: ProcessInstance, values: Mapping[str, Any], actor: User | None) -> ProcessInstance:
+    """Set process variables of a running instance (Camunda 7's ``setVariables``): waiting ``timeDate`` timers that
+    read them are re-armed, and the due dates of the open tasks follow (``dueDate="${x_deadline}"``).
+
+    Locks the instance; the caller commits. Engine errors raise :class:`ActionFailed`.
+    """
+    instance = lock_instance(instance.id)
+    if instance.status not in (InstanceStatus.RUNNING, InstanceStatus.SUSPENDED, InstanceStatus.INCIDENT):
+        raise Conflict(_l("This process is not running, so its data cannot change."))
+    runtime = get_runtime()
+    with _acting(instance, "variables", actor) as context:
+        before = {name: value for name, value in runtime.variables(context.workflow).items() if name in values}
+        rearmed = runtime.set_variables(context.workflow, dict(values))
+        _refresh_due_dates(instance, runtime.ready_user_tasks(context.workflow))
+        audit.record("instance.variables", actor=actor, obj=instance, instance_id=instance.id,
+                     before=_json_safe(before), after={**_json_safe(values), "timers": list(rearmed or [])})
+    return instance
+
+
+def _refresh_due_dates(instance: ProcessInstance, ready: list[UserTaskInfo]) -> None:
+    """The open rows' ``due_at`` (and their candidates') from the engine's READY tasks."""
+    due = {info.task_id: info.due_at for info in ready}
+    for row in _open_rows(instance.id).values():
+        if row.task_guid in due and row.due_at != due[row.task_guid]:
+            row.due_at = due[row.task_guid]
+            db.session.execute(sa.update(TaskCandidate).where(TaskCandidate.task_id == row.id)
+                               .values(due_at=row.due_at).execution_options(synchronize_session=False))
+            db.session.expire(row, ["candidates"])
+
+
 def due_timers(instance: ProcessInstance, now: datetime | None = None) -> list[str]:
     """The timers of ``instance`` due at ``now`` (as :func:`fire_due_timers` names them), read from the stored
     state without firing anything; empty when the state cannot be read."""

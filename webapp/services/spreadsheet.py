@@ -44,12 +44,18 @@ class Xlsx:
         self._header_font = Font(bold=True)
         self._header_fill = PatternFill("solid", fgColor="DDE7F3")
 
-    def sheet(self, title: str, columns: list[Column]) -> Sheet:
+    def sheet(self, title: str, columns: list[Column], *, heading: str | None = None) -> Sheet:
+        """A sheet with ``columns``; ``heading`` (e.g. what the sheet shows and when it was taken) is a bold line
+        above the header row."""
         worksheet = self.book.create_sheet(title=title[:31])
         for index, column in enumerate(columns, start=1):
             worksheet.column_dimensions[get_column_letter(index)].width = column.width
-        worksheet.freeze_panes = "A2"
+        worksheet.freeze_panes = "A3" if heading else "A2"
         sheet = Sheet(worksheet, columns)
+        if heading:
+            cell = sheet.text(heading)
+            cell.font = self._header_font
+            worksheet.append([cell])
         header = []
         for column in columns:
             cell = sheet.text(column.title)

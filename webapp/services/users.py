@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from datetime import date
 from typing import Any
 
@@ -29,6 +30,13 @@ from webapp.services import api_tokens, sessions
 from webapp.services.errors import ServiceError
 from webapp.services.passwords import hash_password
 from webapp.services.roles import valid_on
+
+#: Called when someone leaves a school: (user, school or None for everywhere, reason code, actor). The campaigns
+#: module registers the withdrawal of their tasks here at app start (it imports this module's neighbours, so this
+#: module cannot import it).
+leaving_hooks: list[Callable[[User, Org | None, str, User | None], None]] = []
+#: The reasons, as the hooks get them.
+LEFT_SCHOOL, DEACTIVATED, NO_LONGER_TEACHER = "left_school", "deactivated", "no_longer_teacher"
 
 LOGIN_PATTERN = re.compile(r"^[A-Za-z0-9_.\-]{3,64}$")
 #: What an audit event records of a user, a role assignment and a delegation, before and after a change.
@@ -92,11 +100,16 @@ def create_user(*, login: str, password: str, display_name: str, **profile: Any)
     return user
 
 
-def update_user(user: User, *, login: str, **profile: Any) -> User:
+def update_user(user: User, *, login: str, actor: User | None = None, **profile: Any) -> User:
+    """Change the account; moving to another school withdraws the tasks the processes withdraw when their assignee
+    leaves (:data:`leaving_hooks`)."""
     _check_login(login, exclude_id=user.id)
+    old_school = school_of(user.org)
     user.login = login
     _apply_profile(user, profile)
     db.session.flush()
+    if old_school is not None and (user.org is None or not user.org.path.startswith(old_school.path)):
+        _left(user, old_school, LEFT_SCHOOL, actor)
     return user
 
 
@@ -112,13 +125,16 @@ def set_password(user: User, password: str, *, actor: User | None, ip: str | Non
     return {"sessions_ended": ended, "api_tokens_revoked": revoked}
 
 
-def set_user_active(user: User, active: bool) -> None:
+def set_user_active(user: User, active: bool, *, actor: User | None = None) -> None:
     if not active and db.session.scalar(sa.select(RoleAssignment.id).where(
             RoleAssignment.user_id == user.id, RoleAssignment.role == Role.ADMIN,
             RoleAssignment.active.is_(True)).limit(1)) is not None:
         _keep_an_administrator(user=user)
+    was_active = user.active
     user.active = active
     db.session.flush()
+    if was_active and not active:
+        _left(user, None, DEACTIVATED, actor)
 
 
 def set_primary_subgroup(user: User, subgroup: Org) -> Membership:
@@ -160,13 +176,45 @@ def assign_role(user: User, role: Role | str, org: Org, *, valid_from: date | No
 
 
 def update_assignment(assignment: RoleAssignment, *, role: Role | str, org: Org, valid_from: date | None,
-                      valid_to: date | None) -> RoleAssignment:
+                      valid_to: date | None, actor: User | None = None) -> RoleAssignment:
     _check_period(valid_from, valid_to)
     _check_admin_scope(role, org)
+    was_teacher_at = assignment.org if assignment.role is Role.TEACHER else None
     assignment.role, assignment.org = Role(role), org
     assignment.valid_from, assignment.valid_to = valid_from, valid_to
     db.session.flush()
+    if was_teacher_at is not None and (assignment.role is not Role.TEACHER or assignment.org_id != was_teacher_at.id
+                                       or not _in_force(assignment)):
+        _no_longer_teacher(assignment.user, was_teacher_at, actor)
     return assignment
+
+
+def _in_force(assignment: RoleAssignment) -> bool:
+    day = date.today()
+    return bool(assignment.active and (assignment.valid_from is None or assignment.valid_from <= day)
+                and (assignment.valid_to is None or assignment.valid_to >= day))
+
+
+def _no_longer_teacher(user: User, org: Org, actor: User | None) -> None:
+    school = school_of(org)
+    if school is not None:
+        _left(user, school, NO_LONGER_TEACHER, actor)
+
+
+def _left(user: User, school: Org | None, reason: str, actor: User | None) -> None:
+    for hook in leaving_hooks:
+        hook(user, school, reason, actor)
+
+
+def school_of(org: Org | None) -> Org | None:
+    """The school ``org`` is or belongs to (a subgroup's school), None above or beside schools."""
+    if org is None:
+        return None
+    if org.type is OrgType.SCHOOL:
+        return org
+    ids = [int(part) for part in org.path.strip("/").split("/") if part.isdigit()]
+    return db.session.scalar(sa.select(Org).where(Org.id.in_(ids), Org.type == OrgType.SCHOOL)
+                             .order_by(Org.depth.desc()).limit(1)) if ids else None
 
 
 def _other_admins(excluding_user: User | None = None, excluding: RoleAssignment | None = None) -> int:
@@ -185,7 +233,7 @@ def _keep_an_administrator(*, user: User | None = None, assignment: RoleAssignme
         raise ServiceError(_l("This is the last administrator; make someone else administrator first."))
 
 
-def end_assignment(assignment: RoleAssignment, on: date | None = None) -> None:
+def end_assignment(assignment: RoleAssignment, on: date | None = None, *, actor: User | None = None) -> None:
     """End the assignment now; its end date becomes ``on`` (today by default) and the row stays as history."""
     if assignment.role is Role.ADMIN:
         _keep_an_administrator(assignment=assignment)
@@ -194,6 +242,8 @@ def end_assignment(assignment: RoleAssignment, on: date | None = None) -> None:
     if assignment.valid_to is None or assignment.valid_to >= day:
         assignment.valid_to = max(day, assignment.valid_from or day)
     db.session.flush()
+    if assignment.role is Role.TEACHER:
+        _no_longer_teacher(assignment.user, assignment.org, actor)
 
 
 def _check_delegation(from_user: User, to_user: User, valid_from: date | None, valid_to: date | None) -> None:

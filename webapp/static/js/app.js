@@ -12,6 +12,8 @@
  *                          of the data-amount attributes of the matching elements.
  *   data-evidence-preview  on a box, with data-for (a file input's id) and data-max-bytes: shows the chosen
  *                          files (pictures as thumbnails) and marks those over the limit.
+ *   data-filter-list       on a search box, with a selector as its value: hides the [data-filter-text] items of
+ *                          that list whose text does not contain what is typed (the campaign's school picker).
  */
 (function () {
   "use strict";
@@ -109,4 +111,16 @@
   } else {
     wireEvidencePreviews();
   }
+
+  document.addEventListener("input", function (event) {
+    var box = event.target.closest("[data-filter-list]");
+    if (!box) {
+      return;
+    }
+    var wanted = box.value.trim().toLowerCase();
+    var list = document.querySelector(box.getAttribute("data-filter-list"));
+    Array.prototype.forEach.call(list ? list.querySelectorAll("[data-filter-text]") : [], function (item) {
+      item.hidden = wanted !== "" && item.getAttribute("data-filter-text").toLowerCase().indexOf(wanted) === -1;
+    });
+  });
 }());
