@@ -61,7 +61,7 @@ def test_the_teacher_writes_and_submits_on_the_task_page(client, db, people):
     assert task.status is TaskStatus.COMPLETED
     stale = post(client, f"/inbox/tasks/{task.id}", {"body": "再交一次", "action": "submit"})
     assert stale.status_code == 302 and task.status is TaskStatus.COMPLETED
-    mine = client.get("/summaries/").get_data(as_text=True)
+    mine = client.get("/summaries/mine").get_data(as_text=True)
     assert "2026–2027 school year, first semester" in mine and "Submitted" in mine
 
 

@@ -17,7 +17,7 @@ from flask_babel import lazy_gettext as _l
 
 import forms.summary  # noqa: F401  (registers the summary.* form keys the diagram names)
 from webapp.models import Role
-from webapp.processes.semester_summary import demo, records, summaries, views
+from webapp.processes.semester_summary import archive, demo, records, summaries, views
 from webapp.processes.semester_summary.stages import FORM_KEYS, PROCESS_KEY, STAGE_TASKS
 from webapp.services import processes
 
@@ -34,10 +34,11 @@ PACKAGE = processes.ProcessPackage(
     describe_completion=records.describe_completion,
     steps_to_come=records.steps_to_come,
     demo=demo.seed,
-    nav=(processes.NavLink("summaries.index", _l("My semester summaries"), frozenset({Role.TEACHER})),
+    nav=(processes.NavLink("summary_archive.mine", _l("My semester summaries"), frozenset({Role.TEACHER})),
          processes.NavLink("summaries.school", _l("School semester summaries"),
-                           frozenset({Role.SCHOOL_OFFICER, Role.PRINCIPAL}))),
-    home=(processes.NavLink("summaries.index", _l("My semester summaries"), frozenset({Role.TEACHER})),),
+                           frozenset({Role.SCHOOL_OFFICER, Role.PRINCIPAL})),
+         processes.NavLink("summary_archive.index", _l("Semester summary archive"), archive.ARCHIVE_ROLES)),
+    home=(processes.NavLink("summary_archive.mine", _l("My semester summaries"), frozenset({Role.TEACHER})),),
     campaign=processes.CampaignSpec(
         stages=(processes.CampaignStage("personal", _l("Personal summaries"), STAGE_TASKS["personal"]),
                 processes.CampaignStage("subgroup", _l("Subgroup summaries"), STAGE_TASKS["subgroup"], 21),
@@ -53,4 +54,5 @@ PACKAGE = processes.ProcessPackage(
 def register(app: Flask) -> None:
     """Add the process to the registry and its pages to ``app`` (the core registers ``campaign.remind``)."""
     processes.register(PACKAGE)
+    app.register_blueprint(archive.bp)
     app.register_blueprint(views.bp)

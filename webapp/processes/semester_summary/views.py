@@ -40,16 +40,6 @@ def _instance(instance_id: int) -> ProcessInstance:
     return instance
 
 
-@bp.route("/")
-@login_required
-def index():
-    page = db.paginate(summaries.mine(current_user), per_page=current_app.config["YANXUN"]["PAGE_SIZE"],
-                       error_out=False)
-    open_tasks = {s.id: summaries.personal_task(s) for s in page.items}
-    return render_template("semester_summary/index.html", page=page, open_tasks=open_tasks,
-                           period_label=records.period_label)
-
-
 @bp.route("/school")
 @login_required
 def school():
