@@ -42,7 +42,7 @@ class CheckboxList(SelectMultipleField):
 class LaunchForm(BaseForm):
     process_key = SelectField(_l("Process"), choices=[], validators=[InputRequired(_l("Choose the process."))])
     title = StringField(_l("Title"), validators=[DataRequired(_l("Give the campaign a title.")), Length(max=200)])
-    period = StringField(_l("Period"), validators=[DataRequired(_l("Give the period, e.g. 2026-2027-1.")),
+    period = StringField(_l("Period key"), validators=[DataRequired(_l("Give the period, e.g. 2026-2027-1.")),
                                                    Length(max=40)],
                          description=_l("A short key such as 2026-2027-1 (first semester); a school takes part once "
                                         "per process and period."))
@@ -64,7 +64,7 @@ class LaunchForm(BaseForm):
 
 
 class ExtendForm(BaseForm):
-    stage = SelectField(_l("Stage"), choices=[], validators=[InputRequired(_l("Choose the stage."))])
+    stage = SelectField(_l("Step to extend"), choices=[], validators=[InputRequired(_l("Choose the step."))])
     deadline = DateTimeLocalField(_l("New deadline"), format=["%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M"],
                                   validators=[DataRequired(_l("Enter the new deadline."))])
 

@@ -253,7 +253,8 @@ def test_the_school_figures_are_the_ledgers_worked_out_by_hand(db, school) -> No
       丁 (l1): nothing                                  → below all three
     Hours: 研修活动 20 + 16 + 18 = 54, 研修成果 8 + 7 + 7 = 22, 校本研修 76, 网络研修 30 (the reversed 30 is not
     live; the August 5 hours are outside the semester). Below: activity 2 (乙, 丁), outcome 1 (丁), online 3
-    (乙, 丙, 丁). Meeting every line: 甲 alone, 1 of 4 = 25 %.
+    (乙, 丙, 丁). The attainment rate judges the lines due in the semester (the semester's own two): 甲 and 丙 meet
+    both, 2 of 4 = 50 %; the school year's online line is shown with its count but judged when the year ends.
     """
     t1, t2, t3 = school["t1"], school["t2"], school["t3"]
     post = ledger.post_entry
@@ -280,7 +281,8 @@ def test_the_school_figures_are_the_ledgers_worked_out_by_hand(db, school) -> No
     assert {r["label"]: r["below"] for r in figures["requirements"]} == {
         "2026–2027学年第一学期 · 研修活动 ≥ 18": 2, "2026–2027学年第一学期 · 研修成果 ≥ 7": 1,
         "2026–2027学年 · 网络研修 ≥ 30": 3}
-    assert (figures["teachers"], figures["meeting"], figures["attainment_rate"]) == (4, 1, 0.25)
+    assert (figures["teachers"], figures["meeting"], figures["attainment_rate"]) == (4, 2, 0.5)
+    assert [r["due"] for r in figures["requirements"]] == [True, True, False]
     hours = db.session.scalar(sa.select(PersonalSummary).where(PersonalSummary.teacher_id == t2.id)).hours
     assert {c["code"]: c["hours"] for c in hours["categories"]}["school_activity"] == 16
     assert [(line["label"], line["met"]) for line in hours["lines"]] == [

@@ -192,7 +192,7 @@ def test_board_xlsx_has_every_row_with_a_title_line(db, region, campaign_process
     sheet = load_workbook(io.BytesIO(data)).active
     values = [[cell for cell in row] for row in sheet.iter_rows(values_only=True)]
     assert values[0][0].startswith("2026–2027 学年第一学期总结 · ")
-    assert values[1][:3] == ["School", "Stage", "Status"]
+    assert values[1][:3] == ["School", "Current step", "Status"]
     assert "已交总结" in values[1]
     assert sorted(row[0] for row in values[2:]) == ["一县一中", "一县三中", "一县二中"]
 

@@ -83,7 +83,7 @@ SCHOOL_STATUS_WORDS = {
     CampaignSchoolStatus.RETURNED: _l("Returned"), CampaignSchoolStatus.ACCEPTED: _l("Accepted"),
     CampaignSchoolStatus.CANCELLED: _l("Cancelled"),
 }
-CAMPAIGN_STATUS_WORDS = {CampaignStatus.LAUNCHING: _l("Launching"), CampaignStatus.OPEN: _l("Open"),
+CAMPAIGN_STATUS_WORDS = {CampaignStatus.LAUNCHING: _l("Launching"), CampaignStatus.OPEN: _l("Under way"),
                          CampaignStatus.CLOSED: _l("Closed")}
 #: The board's status filters: what each one means, in words.
 STATE_WORDS = {"submitted": _l("Submitted"), "late": _l("Overdue"), "returned": _l("Returned"),
@@ -519,7 +519,7 @@ def board_xlsx(campaign: Campaign, *, stage: str | None = None, state: str | Non
                now: datetime | None = None) -> bytes:
     """Every row of the board (no pages) as an .xlsx workbook: a title row, then the header and the schools."""
     every = board(campaign, stage=stage, state=state, text=text, page=1, per_page=10**9, now=now)
-    columns = [Column(str(_l("School")), 28), Column(str(_l("Stage")), 16), Column(str(_l("Status")), 12),
+    columns = [Column(str(_l("School")), 28), Column(str(_l("Current step")), 16), Column(str(_l("Status")), 12),
                Column(str(_l("Overdue")), 8), Column(str(_l("Deadline")), 18),
                Column(str(_l("Times returned")), 10, INTEGER), Column(str(_l("Submitted at")), 18),
                Column(str(_l("Accepted at")), 18), *[Column(label, 14) for _key, label in every.fact_columns],
@@ -714,6 +714,8 @@ def remind(call: ServiceCall) -> dict[str, Any] | None:
     if stage is None:
         raise ValueError(f"campaign.remind: the process has no stage {stage_key!r}")
     due = deadline(campaign, stage_key)
+    if when == "before" and utcnow() >= due:
+        return None  # the deadline has passed (the timer fired late, or was moved): the overdue notice says it
     sent = dict((row.facts or {}).get(REMINDED) or {})
     tasks = list(db.session.scalars(
         sa.select(HumanTask).where(HumanTask.instance_id == instance_id, HumanTask.status == TaskStatus.OPEN,

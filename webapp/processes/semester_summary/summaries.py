@@ -197,16 +197,24 @@ def _in_semester(progress_period: Any, period: Period) -> bool:
         period.start <= progress_period.end <= period.end
 
 
-def _requirement_lines(progress: ledger.Progress, period: Period) -> list[tuple[tuple[str, str], str, Any]]:
-    """((period kind, category), label, line) of every line with a minimum in a period of the semester."""
+def _due_in(progress_period: Any, period: Period) -> bool:
+    """A period that ends in the semester: its lines are judged now (a school year or a cycle around the semester
+    is still running, so its lines are shown but not yet judged)."""
+    return period.start <= progress_period.end <= period.end
+
+
+def _requirement_lines(progress: ledger.Progress, period: Period) -> list[tuple[tuple[str, str], str, Any, bool]]:
+    """((period kind, category), label, line, due in the semester) of every line with a minimum in a period of
+    the semester."""
     found = []
     for period_progress in progress.periods:
         if not _in_semester(period_progress.period, period):
             continue
+        due = _due_in(period_progress.period, period)
         for line in period_progress.lines:
             if line.has_minimum:
                 label = f"{period_progress.period.name} · {line.name} ≥ {line.minimum:g}"
-                found.append(((period_progress.period.kind, line.category or ""), label, line))
+                found.append(((period_progress.period.kind, line.category or ""), label, line, due))
     return found
 
 
@@ -219,32 +227,35 @@ def semester_hours(teacher: User, school: Org, period: Period) -> dict[str, Any]
     progress = ledger.progress_of_many([teacher], period.end, fallback_org=school)[teacher.id]
     return {"categories": _category_lines(rules, by_category),
             "lines": [{"label": label, "counted": line.counted, "minimum": line.minimum, "met": line.met}
-                      for _key, label, line in _requirement_lines(progress, period)]}
+                      for _key, label, line, _due in _requirement_lines(progress, period)]}
 
 
 def aggregates(school: Org, teachers: list[User], period: Period) -> dict[str, Any]:
     """The school's figures for the semester, from the ledger: hours per category (the live entries earned in
     the period by the teachers asked for a summary), per requirement line the number of teachers below its
-    minimum, and the attainment rate (teachers meeting every line of the periods ending in or containing the
-    semester, over all of them)."""
+    minimum, and the attainment rate: the teachers meeting every line due in the semester (of the periods ending in
+    it) over all of them, None when no line is due (the school year's and the cycle's lines are judged when they
+    end)."""
     by_category: dict[str, float] = {}
     if teachers:
         for _user, category, hours in db.session.execute(_live_entries([t.id for t in teachers], period)):
             by_category[category] = by_category.get(category, 0.0) + float(hours or 0)
     progress = ledger.progress_of_many(teachers, period.end, fallback_org=school) if teachers else {}
     below: dict[tuple[str, str], dict[str, Any]] = {}
-    meeting = 0
+    meeting, judged = 0, False
     for teacher in teachers:
         lines = _requirement_lines(progress[teacher.id], period)
-        if progress[teacher.id].rule_set is not None and all(line.met for _k, _l, line in lines):
+        due = [line for _k, _l, line, is_due in lines if is_due]
+        judged = judged or bool(due)
+        if progress[teacher.id].rule_set is not None and due and all(line.met for line in due):
             meeting += 1
-        for key, label, line in lines:
-            row = below.setdefault(key, {"label": label, "below": 0})
+        for key, label, line, is_due in lines:
+            row = below.setdefault(key, {"label": label, "below": 0, "due": is_due})
             row["below"] += 0 if line.met else 1
     count = len(teachers)
     return {"teachers": count, "categories": _category_lines(_rules_for(school, period), by_category),
-            "requirements": list(below.values()), "meeting": meeting,
-            "attainment_rate": round(meeting / count, 4) if count else None}
+            "requirements": list(below.values()), "meeting": meeting if judged else None,
+            "attainment_rate": round(meeting / count, 4) if count and judged else None}
 
 
 # -- personal summaries -------------------------------------------------------------------------------------
