@@ -91,7 +91,7 @@ def _chosen_schools(form: LaunchForm, org: Org, schools: list[Org]) -> list[Org]
 
 def _deadlines(spec: processes.CampaignSpec, form: LaunchForm) -> dict[str, datetime]:
     found: dict[str, datetime] = {}
-    for stage in spec.stages:
+    for stage in spec.timed_stages:
         raw = request.form.get(f"deadline_{stage.key}", "").strip()
         if not raw:
             continue
@@ -145,7 +145,7 @@ def new():
                 queue(campaign_id, "start")
                 return redirect(url_for("campaigns.show", campaign_id=campaign_id))
     entered = {stage.key: request.form.get(f"deadline_{stage.key}") or
-               defaults[stage.key].strftime("%Y-%m-%dT%H:%M") for stage in (spec.stages if spec else ())}
+               defaults[stage.key].strftime("%Y-%m-%dT%H:%M") for stage in (spec.timed_stages if spec else ())}
     return render_template("campaigns/new.html", form=form, org=org, orgs=orgs, spec=spec, entered=entered,
                            packages=packages, scopes=(SCOPE_ALL, SCOPE_GROUP, SCOPE_PICK), school_count=len(schools))
 
@@ -167,8 +167,8 @@ def show(campaign_id: int):
     view = campaigns.board(campaign, **filters, page=_page_number(), per_page=PER_PAGE)
     manage = campaigns.may_manage(user, campaign) and campaign.status.value != "closed"
     extend_form, close_form = ExtendForm(), CloseForm()
-    extend_form.stage.choices = [SelectChoice(s.key, str(s.label)) for s in spec.stages]
-    deadlines = [(stage, campaigns.deadline(campaign, stage.key)) for stage in spec.stages
+    extend_form.stage.choices = [SelectChoice(s.key, str(s.label)) for s in spec.timed_stages]
+    deadlines = [(stage, campaigns.deadline(campaign, stage.key)) for stage in spec.timed_stages
                  if stage.key in (campaign.deadlines or {})]
     return render_template("campaigns/show.html", campaign=campaign, view=view, filters=filters,
                            progress=campaigns.progress(campaign), manage=manage, extend_form=extend_form,
@@ -200,7 +200,8 @@ def extend(campaign_id: int):
     if not campaigns.may_manage(user, campaign):
         abort(403)
     form = ExtendForm()
-    form.stage.choices = [SelectChoice(s.key, str(s.label)) for s in campaigns.spec_of(campaign.process_key).stages]
+    form.stage.choices = [SelectChoice(s.key, str(s.label))
+                          for s in campaigns.spec_of(campaign.process_key).timed_stages]
     if not form.validate_on_submit():
         for _label, message in form.error_list:
             flash(message, "danger")

@@ -178,7 +178,7 @@ def default_deadlines(process_key: str, start: datetime | None = None) -> dict[s
     day = local(start or utcnow()).date()
     return {stage.key: datetime.combine(day + timedelta(days=stage.default_days), datetime.max.time(),
                                         zone()).replace(microsecond=0, second=0)
-            for stage in spec_of(process_key).stages}
+            for stage in spec_of(process_key).timed_stages}
 
 
 def launch(process_key: str, *, title: str, period: str, period_start: date, period_end: date, org: Org,
@@ -243,7 +243,7 @@ def _checked_deadlines(spec: processes.CampaignSpec, deadlines: Mapping[str, dat
     moment = now or utcnow()
     stored: dict[str, str] = {}
     previous: tuple[processes.CampaignStage, datetime] | None = None
-    for stage in spec.stages:
+    for stage in spec.timed_stages:
         at = deadlines.get(stage.key)
         if at is None:
             raise ServiceError(_l("Give the deadline of “%(stage)s”.", stage=stage.label),
@@ -574,7 +574,7 @@ def extend(campaign: Campaign, stage_key: str, new_deadline: datetime, actor: Us
     if campaign.status is CampaignStatus.CLOSED:
         raise Conflict(_l("This campaign is closed."))
     spec = spec_of(campaign.process_key)
-    if stage_key not in {stage.key for stage in spec.stages}:
+    if stage_key not in {stage.key for stage in spec.timed_stages}:
         raise ServiceError(_l("Choose one of the campaign's stages."), field="stage")
     if new_deadline is None:
         raise ServiceError(_l("Give the new deadline."), field="deadline")

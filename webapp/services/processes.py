@@ -100,6 +100,8 @@ class CampaignStage:
     task_ids: frozenset[str]
     #: The stage's deadline by default, in days after the launch.
     default_days: int = 14
+    #: False for a stage the county itself does (its review): shown on the board, with no deadline to set.
+    timed: bool = True
 
 
 @dataclass(frozen=True)
@@ -114,6 +116,11 @@ class CampaignSpec:
     default_title: Callable[[str], str] | None = None
     #: Extra board and spreadsheet columns: (key of ``CampaignSchool.facts``, label); the process keeps the facts.
     facts: tuple[tuple[str, Text], ...] = ()
+
+    @property
+    def timed_stages(self) -> tuple[CampaignStage, ...]:
+        """The stages with a deadline set at launch (and its reminder and overdue variables)."""
+        return tuple(stage for stage in self.stages if stage.timed)
 
 
 @dataclass

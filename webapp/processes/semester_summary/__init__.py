@@ -18,7 +18,7 @@ from flask_babel import lazy_gettext as _l
 import forms.summary  # noqa: F401  (registers the summary.* form keys the diagram names)
 from webapp.models import Role
 from webapp.processes.semester_summary import archive, demo, records, summaries, views
-from webapp.processes.semester_summary.stages import FORM_KEYS, PROCESS_KEY, STAGE_TASKS
+from webapp.processes.semester_summary.stages import FORM_KEYS, PROCESS_KEY, REVIEW, STAGE_TASKS
 from webapp.services import processes
 
 PACKAGE = processes.ProcessPackage(
@@ -42,7 +42,8 @@ PACKAGE = processes.ProcessPackage(
     campaign=processes.CampaignSpec(
         stages=(processes.CampaignStage("personal", _l("Personal summaries"), STAGE_TASKS["personal"]),
                 processes.CampaignStage("subgroup", _l("Subgroup summaries"), STAGE_TASKS["subgroup"], 21),
-                processes.CampaignStage("school", _l("School summary and self-check"), STAGE_TASKS["school"], 28)),
+                processes.CampaignStage("school", _l("School summary and self-check"), STAGE_TASKS["school"], 28),
+                processes.CampaignStage("county", _l("County review"), frozenset({REVIEW}), timed=False)),
         start_variables=summaries.start_variables,
         default_title=records.default_title,
         facts=(("personal_in", _l("Personal summaries in")), ("personal_expected", _l("Personal summaries due")))),
