@@ -480,10 +480,15 @@ def sync_tasks(instance: ProcessInstance, workflow: Any, *, completed: HumanTask
             db.session.expire(row, ["candidates"])
     notifications.tasks_closed(closed)
     known = {user.login: user for user in (actor, instance.initiator) if user is not None and user.active}
+    arriving = [info for info in ready if info.task_id not in open_rows]
+    known.update(_users_by_login(sorted({login for info in arriving for login in
+                                         (*info.candidate_users, *([info.assignee] if info.assignee else []))
+                                         if login not in known})))  # one query for all (a multi-instance: many)
+    scopes: dict[str, int | None] = {}
     created, unassignable = [], []
     for info in ready:
         if info.task_id not in open_rows:
-            task = _new_task(instance, info, known)
+            task = _new_task(instance, info, known, scopes)
             if task.assignee is not None or task.candidates:
                 created.append((info, task))
             else:
@@ -494,8 +499,7 @@ def sync_tasks(instance: ProcessInstance, workflow: Any, *, completed: HumanTask
         raise _unassignable_error(unassignable[0][0])
     db.session.add_all([task for _info, task in created])
     db.session.flush()
-    for _info, task in created:
-        notifications.task_opened(task, actor=actor)
+    notifications.tasks_opened([task for _info, task in created], actor=actor)
     if unassignable:
         _stop_unassignable(instance, unassignable[0][0], action or ("start" if new else "complete" if completed
                                                                     else "service"), actor)
@@ -544,7 +548,9 @@ def _users_by_login(logins: list[str]) -> dict[str, User]:
     return {user.login: user for user in users}
 
 
-def _new_task(instance: ProcessInstance, info: UserTaskInfo, known: Mapping[str, User]) -> HumanTask:
+def _new_task(instance: ProcessInstance, info: UserTaskInfo, known: Mapping[str, User],
+              scopes: dict[str, int | None] | None = None) -> HumanTask:
+    """The inbox row of a new task; ``scopes`` keeps each role's scope for the instance's further new tasks."""
     logins = [*info.candidate_users, *([info.assignee] if info.assignee else [])]
     named = {login: known[login] for login in logins if login in known}
     named.update(_users_by_login([login for login in logins if login not in known]))
@@ -557,7 +563,12 @@ def _new_task(instance: ProcessInstance, info: UserTaskInfo, known: Mapping[str,
         if code not in ROLE_CODES:
             raise EngineIncident(f"Task {info.name or info.bpmn_id!r} names the unknown role {code!r}",
                                  code="unknown_role", bpmn_id=info.bpmn_id, task_id=info.task_id)
-        scope = role_service.scope_of(code, instance.subject_org)
+        if scopes is None or code not in scopes:
+            scope = role_service.scope_of(code, instance.subject_org)
+            if scopes is not None:
+                scopes[code] = scope
+        else:
+            scope = scopes[code]
         task.candidates.append(TaskCandidate(role=Role(code), org_id=scope or instance.subject_org_id,
                                              claimable=claimable, due_at=info.due_at))
     for login in info.candidate_users:

@@ -87,7 +87,7 @@ def _render(text: Text) -> str:
 
 
 def notify(user: User, kind: str, *, title: Text, body: Text = "", link: str | None = None,
-           instance_id: int | None = None) -> Notification | None:
+           instance_id: int | None = None, flush: bool = True) -> Notification | None:
     """Tell ``user`` that ``kind`` happened; None when the account is inactive.
 
     ``title`` and ``body`` are rendered now, in the recipient's language. ``link`` must be a local path.
@@ -101,22 +101,25 @@ def notify(user: User, kind: str, *, title: Text, body: Text = "", link: str | N
     note = Notification(user_id=user.id, kind=kind, title=rendered_title, body=rendered_body, link=link,
                         instance_id=instance_id, created_at=utcnow())
     db.session.add(note)
-    db.session.flush()
+    if flush:
+        db.session.flush()
     after_commit.add(_WRITTEN, True)
     return note
 
 
-def notify_many(users: Iterable[User], kind: str, **values: Any) -> list[Notification]:
-    """:func:`notify` each distinct user once."""
+def notify_many(users: Iterable[User], kind: str, *, flush: bool = True, **values: Any) -> list[Notification]:
+    """:func:`notify` each distinct user once (one flush for all, none when ``flush`` is false)."""
     seen: set[int] = set()
     written = []
     for user in users:
         if user.id in seen:
             continue
         seen.add(user.id)
-        note = notify(user, kind, **values)
+        note = notify(user, kind, flush=False, **values)
         if note is not None:
             written.append(note)
+    if written and flush:
+        db.session.flush()
     return written
 
 
@@ -152,21 +155,33 @@ def task_recipients(task: HumanTask, *, limit: int = MAX_TASK_RECIPIENTS) -> lis
 TASK_OPENED = "task.opened"
 
 
-def task_opened(task: HumanTask, *, actor: User | None = None) -> list[Notification]:
-    """A new inbox task: tell the people who can act on it (not ``actor``, who caused it and is looking)."""
+def tasks_opened(tasks: Sequence[HumanTask], *, actor: User | None = None) -> list[Notification]:
+    """:func:`task_opened` for each of ``tasks``, describing each instance's record once (a multi-instance opens
+    one task per teacher)."""
+    summaries: dict[tuple[int, str], list[str]] = {}
+    written = [note for task in tasks for note in task_opened(task, actor=actor, summaries=summaries, flush=False)]
+    if written:
+        db.session.flush()
+    return written
+
+
+def task_opened(task: HumanTask, *, actor: User | None = None,
+                summaries: dict[tuple[int, str], list[str]] | None = None, flush: bool = True) -> list[Notification]:
+    """A new inbox task: tell the people who can act on it (not ``actor``, who caused it and is looking).
+    ``summaries`` keeps the records' descriptions by instance and language for the next tasks."""
     if task.form_key in processes.quiet_forms():  # the process sends a more specific notice
         return []
     instance = task.instance
-    summaries: dict[str, list[str]] = {}
+    described = {} if summaries is None else summaries
 
     def record() -> list[str]:
         """What the record is (its number, headline and facts), in the reader's language; once per language."""
-        locale = str(get_locale())
-        if locale not in summaries:
+        key = (instance.id, str(get_locale()))
+        if key not in described:
             summary = processes.summaries([instance]).get(instance.id)
-            summaries[locale] = [] if summary is None else [
+            described[key] = [] if summary is None else [
                 f"{_l('No. %(ref)s', ref=summary.reference)} · {summary.headline}", " · ".join(summary.facts)]
-        return summaries[locale]
+        return described[key]
 
     def body() -> str:
         lines = [*record(), str(_l("Organisation: %(org)s", org=task.subject_org.name))]
@@ -180,7 +195,7 @@ def task_opened(task: HumanTask, *, actor: User | None = None) -> list[Notificat
     return notify_many(recipients, TASK_OPENED,
                        title=_l("A task waits for you: %(task)s – %(title)s", task=one_line(task.name, QUOTED_MAX),
                                 title=one_line(instance.title, QUOTED_MAX)),
-                       body=body, link=_task_link(task.id), instance_id=instance.id)
+                       body=body, link=_task_link(task.id), instance_id=instance.id, flush=flush)
 
 
 def tasks_closed(closed: Sequence[HumanTask]) -> int:
