@@ -151,6 +151,8 @@ class HumanTask(Base):
     __table_args__ = (
         sa.Index("ix_human_task_open_assignee", "assignee_id", postgresql_where=sa.text("status = 'open'")),
         sa.Index("ix_human_task_open_claimed", "claimed_by_id", postgresql_where=sa.text("status = 'open'")),
+        # An instance's open tasks by step: a campaign board groups 12,000 of them per school from this index alone.
+        sa.Index("ix_human_task_open_instance", "instance_id", "bpmn_id", postgresql_where=sa.text("status = 'open'")),
         # "Done by me", newest first, is one index range (benchmarks/inbox.py).
         sa.Index("ix_human_task_done", "completed_by_id", "completed_at", "id"),  # read backwards: newest first
         # The claimable tasks: a small index of the open, unassigned, unclaimed ones.

@@ -287,7 +287,7 @@ def start_school(row: CampaignSchool, campaign: Campaign, actor: User) -> None:
     try:
         school = row.org
         instance = instances.start(campaign.process_key, subject_org=school, initiator=actor,
-                                   data=start_variables(campaign, school), title=f"{campaign.title} · {school.name}",
+                                   data=start_variables(campaign, school), title=campaign.title,
                                    by_feature=True, definition=campaign.definition)
         savepoint.commit()
     except (ServiceError, instances.ActionFailed) as error:

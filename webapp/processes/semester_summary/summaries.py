@@ -213,7 +213,7 @@ def _requirement_lines(progress: ledger.Progress, period: Period) -> list[tuple[
         due = _due_in(period_progress.period, period)
         for line in period_progress.lines:
             if line.has_minimum:
-                label = f"{period_progress.period.name} · {line.name} ≥ {line.minimum:g}"
+                label = f"{period_progress.period.name} · {line.name} {'>' if line.exclusive else '≥'} {line.minimum:g}"
                 found.append(((period_progress.period.kind, line.category or ""), label, line, due))
     return found
 
