@@ -18,7 +18,7 @@ import argparse
 import os
 import platform
 import time
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 import sqlalchemy as sa
@@ -185,9 +185,9 @@ def main() -> None:
              f"{results['postgres']}, load {results['load']:.1f}; one county of {results['schools']} schools and "
              f"{results['teachers']:,} teachers ({results['subgroups']:,} subgroups, each led by one of its "
              f"teachers), loaded by COPY; the semester summary (`workflows/semester_summary`) launched over every "
-             f"school as the worker runs it, {timedelta(seconds=10).seconds} s per job round. Each school's instance "
-             f"opens one personal-summary task per teacher; the statistics are refreshed after the launch (ANALYZE), as "
-             f"autovacuum does after that many new rows.")
+             f"school as the worker runs it, 10 s per job round. Each school's instance opens one personal-summary "
+             f"task per teacher; the statistics are refreshed after the launch (ANALYZE), as autovacuum does after "
+             f"that many new rows.")
     print(intro)
     print(body)
     if not args.no_write:
