@@ -199,6 +199,11 @@ def test_personal_summary_then_collection_and_compilation_on_a_phone(browser, li
     hours = teacher.locator("#summary-hours")
     expect(hours.locator("tr", has_text="校本研修")).to_contain_text("6")  # the hours posted today
     expect(hours.locator("tr", has_text="远程研修")).to_contain_text("10")
+    # The deployed diagram renders in bpmn-js with no import warnings, the teacher's step marked current.
+    diagram = teacher.locator("#process-diagram")
+    expect(diagram).to_have_attribute("data-diagram-ready", "1", timeout=15_000)
+    expect(diagram).to_have_attribute("data-diagram-warnings", "0")
+    expect(diagram.locator("svg .djs-element.yx-current[data-element-id='PersonalSummary']")).to_be_attached()
     fits(teacher, tmp_path, "1-personal")
     teacher.get_by_role("button", name="提交", exact=True).click()
     expect(teacher.locator("#summary-form")).to_contain_text("请填写个人总结")

@@ -386,6 +386,14 @@ def record(instance: ProcessInstance, status: CampaignSchoolStatus, *,
     return row
 
 
+def record_facts(instance: ProcessInstance, facts: Mapping[str, Any]) -> CampaignSchool | None:
+    """Merge ``facts`` into the school's figures on the board, leaving where it stands as it is."""
+    row = school_of_instance(instance.id)
+    if row is not None:
+        row.facts = {**(row.facts or {}), **dict(facts)}
+    return row
+
+
 # -- the board -----------------------------------------------------------------------------------------------------
 
 @dataclass(frozen=True)

@@ -38,7 +38,6 @@ from webapp.models import (
     User,
 )
 from webapp.models.base import utcnow
-from webapp.processes.semester_summary import campaign_link
 from webapp.processes.semester_summary.models import (
     SELF_CHECK_DUTIES,
     AttachmentKind,
@@ -59,7 +58,7 @@ from webapp.processes.semester_summary.stages import (
     SIGN,
     SUBGROUP,
 )
-from webapp.services import audit, instances, ledger, tasks
+from webapp.services import audit, campaigns, instances, ledger, tasks
 from webapp.services import roles as role_service
 from webapp.services import uploads as file_uploads
 from webapp.services.errors import Conflict, FormRejected, NotAllowed, NotFound, ServiceError
@@ -127,11 +126,9 @@ def period_of(instance: ProcessInstance, data: Mapping[str, Any] | None = None) 
 
 def personal_deadline(instance: ProcessInstance) -> datetime | None:
     """The personal summaries' deadline: the campaign's (extensions included), else the instance's variable."""
-    school = campaign_link.school_of_instance(instance.id)
-    if school is not None:
-        found = campaign_link.deadline(school.campaign, "personal")
-        if found is not None:
-            return found
+    school = campaigns.school_of_instance(instance.id)
+    if school is not None and "personal" in (school.campaign.deadlines or {}):
+        return campaigns.deadline(school.campaign, "personal")
     value = start_data(instance).get("personal_deadline")
     return datetime.fromisoformat(str(value)) if value else None
 
@@ -291,7 +288,7 @@ def personal_task(summary: PersonalSummary) -> HumanTask | None:
 
 
 def _campaign_id(instance: ProcessInstance) -> int | None:
-    school = campaign_link.school_of_instance(instance.id)
+    school = campaigns.school_of_instance(instance.id)
     return school.campaign_id if school is not None else None
 
 
@@ -390,8 +387,8 @@ def collection_counts(instance: ProcessInstance) -> dict[str, int]:
 def refresh_facts(instance: ProcessInstance) -> None:
     """The board's figures: personal summaries in / expected (withdrawn teachers are no longer expected)."""
     counts = collection_counts(instance)
-    campaign_link.update_facts(instance.id, {"personal_in": counts["submitted"],
-                                             "personal_expected": sum(counts.values()) - counts["withdrawn"]})
+    campaigns.record_facts(instance, {"personal_in": counts["submitted"],
+                                      "personal_expected": sum(counts.values()) - counts["withdrawn"]})
 
 
 def is_school_officer(user: User, school: Org) -> bool:
@@ -588,7 +585,7 @@ def sign(task: HumanTask, actor: User, decision: str, comment: str = "") -> Scho
     data = {"decision": "approve" if decision == "sign" else "return", "signed": decision == "sign", "comment": comment}
     instances.complete_task(task, actor, data, tasks.authorise_complete)
     if decision == "sign":
-        campaign_link.record(task.instance, CampaignSchoolStatus.SUBMITTED, facts=_facts(task.instance))
+        campaigns.record(task.instance, CampaignSchoolStatus.SUBMITTED, facts=_facts(task.instance))
     return record
 
 
@@ -610,7 +607,7 @@ def county_review(task: HumanTask, actor: User, decision: str, comment: str = ""
     db.session.flush()
     data = {"decision": "approve" if accepted else "return", "accepted": accepted, "comment": comment}
     instances.complete_task(task, actor, data, tasks.authorise_complete)
-    campaign_link.record(task.instance, CampaignSchoolStatus.ACCEPTED if accepted
+    campaigns.record(task.instance, CampaignSchoolStatus.ACCEPTED if accepted
                          else CampaignSchoolStatus.RETURNED, facts=_facts(task.instance))
     return record
 

@@ -149,7 +149,12 @@
       .then(function (xml) {
         return viewer.importXML(xml);
       })
-      .then(function () {
+      .then(function (result) {
+        var warnings = (result && result.warnings) || [];
+        container.setAttribute("data-diagram-warnings", String(warnings.length));
+        if (warnings.length && window.console) {
+          window.console.warn("diagram warnings:", warnings);
+        }
         showMessage(container, null);
         mark(viewer, idList(container, "data-diagram-done"), "yx-done");
         var current = mark(viewer, idList(container, "data-diagram-open"), "yx-current");
