@@ -50,7 +50,7 @@ class LaunchForm(BaseForm):
                              invalid_value_message=_BAD_DATE)
     period_end = DateField(_l("Period ends"), validators=[DataRequired(_l("Enter the last day."))],
                            invalid_value_message=_BAD_DATE)
-    scope = RadioField(_l("Schools"), default=SCOPE_ALL, choices=[
+    scope = RadioField(_l("Schools taking part"), default=SCOPE_ALL, choices=[
         SelectChoice(SCOPE_ALL, _l("Every school")), SelectChoice(SCOPE_GROUP, _l("A school group or zone")),
         SelectChoice(SCOPE_PICK, _l("Schools I pick"))])
     group = SelectField(_l("School group or zone"), coerce=_id, choices=[], validate_choice=False,

@@ -220,7 +220,7 @@ def test_my_summaries_list_status_date_hours_and_files(app, db, archive, people)
     page = _client(app, "teacher1").get("/summaries/mine").get_data(as_text=True)
     rows = page[page.index('id="my-summaries"'):]
     assert "2026–2027 school year, first semester" in rows and "Submitted" in rows and "一县一中" in rows
-    assert "校本研修 0 h" in rows, "the hours snapshot's top categories"
+    assert "校本研修 0 h" not in rows, "categories without hours are left out"
     assert "论文.pdf" in rows and f"/summaries/personal/{archive['personal'].id}" in rows
     missing = _client(app, "teacher3").get("/summaries/mine").get_data(as_text=True)
     assert "Missing" in missing
@@ -289,11 +289,15 @@ def test_open_personal_tasks_link_from_my_list(app, db, people, region):
     instance = instances.start(PROCESS_KEY, subject_org=region["school"], initiator=people["county"], data=data,
                                by_feature=True)
     task = _open(instance, PERSONAL, people["teacher"])
+    db.session.commit()
+    page = _client(app, "teacher1").get("/summaries/mine").get_data(as_text=True)
+    assert f'href="/inbox/tasks/{task.id}"' in page and "To write" in page, "not started yet: still listed"
+    assert 'id="mine-empty"' not in page
     summaries.save_personal(task, people["teacher"], "草稿", submit=False)
     db.session.commit()
     assert task.status is TaskStatus.OPEN
     page = _client(app, "teacher1").get("/summaries/mine").get_data(as_text=True)
-    assert f'href="/inbox/tasks/{task.id}"' in page and "Draft" in page
+    assert f'href="/inbox/tasks/{task.id}"' in page and "Draft" in page and "To write" not in page
 
 
 def test_a_cancelled_summary_stays_in_the_archive_marked_cancelled(app, db, people, region, make_user):

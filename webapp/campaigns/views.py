@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 
 import sqlalchemy as sa
 from flask import Response, abort, current_app, flash, jsonify, redirect, render_template, request, url_for
@@ -20,6 +20,7 @@ from webapp.models import Campaign, Org, OrgType, User
 from webapp.models.base import utcnow
 from webapp.services import campaigns, processes
 from webapp.services.errors import ServiceError
+from webapp.services.rules import semester_of
 
 PER_PAGE = 50
 CAMPAIGNS_PER_PAGE = 20
@@ -123,8 +124,13 @@ def new():
     form.schools.choices = [SelectChoice(s.id, s.name) for s in schools]
     if request.method == "GET":
         form.process_key.data = key
+        semester = semester_of(date.today())  # the period under way, as most campaigns are
+        form.period.data = form.period.data or request.args.get("period") or semester.key
+        if form.period.data == semester.key:
+            form.period_start.data = form.period_start.data or semester.start
+            form.period_end.data = form.period_end.data or semester.end
         if spec is not None and spec.default_title is not None and not form.title.data:
-            form.title.data = spec.default_title(request.args.get("period", ""))
+            form.title.data = spec.default_title(form.period.data)
     defaults = campaigns.default_deadlines(key) if spec is not None else {}
     if form.validate_on_submit() and spec is not None:
         deadlines = _deadlines(spec, form)

@@ -199,14 +199,20 @@ def mine():
         sa.select(HumanTask.instance_id, HumanTask.id).where(
             HumanTask.instance_id.in_(ids), HumanTask.bpmn_id == PERSONAL, HumanTask.assignee_id == current_user.id,
             HumanTask.status == TaskStatus.OPEN))} if ids else {}
+    started = sa.select(PersonalSummary.instance_id).where(PersonalSummary.teacher_id == current_user.id)
+    to_write = list(db.session.scalars(
+        sa.select(HumanTask).where(HumanTask.assignee_id == current_user.id, HumanTask.bpmn_id == PERSONAL,
+                                   HumanTask.status == TaskStatus.OPEN, HumanTask.instance_id.not_in(started))
+        .options(joinedload(HumanTask.instance).joinedload(ProcessInstance.subject_org))
+        .order_by(HumanTask.due_at, HumanTask.id))) if page.page == 1 else []
     return render_template("semester_summary/archive/mine.html", page=page, open_tasks=open_tasks, labels=LABELS,
-                           period_label=records.period_label, top_hours=top_hours,
+                           period_label=records.period_label, top_hours=top_hours, to_write=to_write,
                            officer=bool(reader().archive_orgs))
 
 
 def top_hours(hours: dict[str, Any] | None) -> list[dict[str, Any]]:
-    """The top-level categories of an hours snapshot (subcategories are inside their parent's hours)."""
-    return [line for line in (hours or {}).get("categories") or [] if not line.get("parent")]
+    """The top-level categories of an hours snapshot with hours (subcategories are inside their parent's hours)."""
+    return [line for line in (hours or {}).get("categories") or [] if not line.get("parent") and line.get("hours")]
 
 
 # -- one school's summary ---------------------------------------------------------------------------------------
