@@ -119,7 +119,7 @@ DI = "{http://www.omg.org/spec/BPMN/20100524/DI}"
 DC = "{http://www.omg.org/spec/DD/20100524/DC}"
 T0 = datetime(2027, 3, 1, 8, 0, tzinfo=UTC)
 SPREAD = 15
-#: Campaign steps: (deadline, reminder, overdue) in days after T0.
+#: Campaign steps and their deadlines in days after T0 (reminded 3 days before, overdue a day after).
 STEPS = {"self": 10, "score": 30, "rectify": 60}
 
 
