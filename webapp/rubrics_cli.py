@@ -42,8 +42,7 @@ def load(paths: tuple[str, ...]) -> None:
     if not valid:
         click.echo("No rubric files found; nothing to load.")
         return
-    stored = [(path, *rubrics.new_version(content["code"], content, None, source_yaml=text))
-              for path, text, content in valid]
+    stored = rubrics.load_files(paths)
     db.session.commit()
     for path, version, created in stored:
         state = "loaded" if created else "unchanged"

@@ -400,6 +400,14 @@ def check_files(paths: Iterable[str | Path]) -> tuple[list[tuple[Path, str, dict
     return valid, problems
 
 
+def load_files(paths: Iterable[str | Path]) -> list[tuple[Path, RubricVersion, bool]]:
+    """Store every rubric file as a new version where it changed; any invalid file stores nothing (raises)."""
+    valid, problems = check_files(paths)
+    if problems:
+        raise RubricInvalid(problems)
+    return [(path, *new_version(content["code"], content, None, source_yaml=text)) for path, text, content in valid]
+
+
 # -- use by processes --------------------------------------------------------------------------------------
 
 
