@@ -47,6 +47,7 @@ migrate: install
 
 seed: migrate
 	$(FLASK) rules load rules
+	$(FLASK) rubrics load rubrics
 	$(FLASK) workflows deploy workflows
 	$(FLASK) seed-demo-if-empty
 

@@ -130,7 +130,8 @@ def test_the_migration_runs_real_commands_on_real_folders(services, tmp_path):
     assert (shell, flag) == ("sh", "-c")
     steps = [step.split() for step in script.split("&&")]
     assert [step[:3] for step in steps] == [["flask", "--app", "webapp"]] * len(steps)
-    assert [step[3:5] for step in steps] == [["db", "upgrade"], ["rules", "load"], ["workflows", "deploy"]]
+    assert [step[3:5] for step in steps] == [["db", "upgrade"], ["rules", "load"], ["rubrics", "load"],
+                                         ["workflows", "deploy"]]
     for step in steps:
         for folder in step[5:]:
             assert (ROOT / folder).is_dir(), folder

@@ -45,6 +45,7 @@ from webapp.models import (
     ProcessInstance,
     RecognitionBatch,
     RoleAssignment,
+    RubricVersion,
     RuleSet,
     User,
 )
@@ -75,6 +76,7 @@ MODELS = {
     "human_task": (HumanTask, ()),
     "incident": (Incident, ()),
     "api_token": (ApiToken, ()),
+    "rubric_version": (RubricVersion, (selectinload(RubricVersion.rubric),)),
 }
 
 
@@ -191,6 +193,9 @@ class _Words:
             return _("Incident"), url_for("admin.incidents")
         if kind == "api_token":
             return _("API token %(name)s", name=obj.name), None
+        if kind == "rubric_version":
+            return (_("%(name)s, version %(version)d", name=obj.title, version=obj.version),
+                    url_for("admin.rubric_version", code=obj.rubric.code, number=obj.version))
         return None
 
     def _instance(self, instance: ProcessInstance) -> tuple[str, str]:

@@ -27,10 +27,11 @@ def refresh_standings(on) -> None:
 
 
 def init_app(app: Flask) -> None:
-    from webapp import rules_cli, workflow_cli
+    from webapp import rubrics_cli, rules_cli, workflow_cli
 
     workflow_cli.init_app(app)
     rules_cli.init_app(app)
+    rubrics_cli.init_app(app)
     app.cli.add_command(credits_cli)
 
     @app.cli.command("seed-demo")

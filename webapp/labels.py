@@ -99,6 +99,7 @@ AUDIT_ACTION_LABELS = {
     "role.assign": _l("Assigned role"),
     "role.update": _l("Edited role assignment"),
     "role.end": _l("Ended role assignment"),
+    "rubric.version_created": _l("Created rubric version"),
     "delegation.create": _l("Created delegation"),
     "delegation.update": _l("Edited delegation"),
     "delegation.revoke": _l("Revoked delegation"),

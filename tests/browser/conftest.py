@@ -47,7 +47,8 @@ def live_server(tmp_path_factory):
            "YANXUN_EVIDENCE_DIR": str(instance / "evidence")}
     env.pop("YANXUN_REDIS_URL", None)
     flask = [sys.executable, "-m", "flask", "--app", "webapp"]
-    for step in (["db", "upgrade"], ["rules", "load", "rules"], ["workflows", "deploy", "workflows"],
+    for step in (["db", "upgrade"], ["rules", "load", "rules"], ["rubrics", "load", "rubrics"],
+                 ["workflows", "deploy", "workflows"],
                  ["seed-demo-if-empty"]):  # what `make run` does
         subprocess.run([*flask, *step], cwd=ROOT, env=env, check=True, capture_output=True)
     port = _free_port()

@@ -21,7 +21,7 @@ from forms import form_keys
 from tests.web.crawl import crawl
 from tests.web.zh_detector import Detector
 from webapp.labels import AUDIT_ACTION_LABELS, LEVEL_LABELS
-from webapp.models import Base, Org, Role, RuleSet, User
+from webapp.models import Base, Org, Role, RubricVersion, RuleSet, User
 from webapp.services import processes
 from webapp.services.demo import DEMO_LOGINS, DEMO_PASSWORD
 
@@ -74,6 +74,10 @@ def demo_data(session) -> set[str]:
         data |= {rule_set.title, rule_set.source}
         for section in ("categories", "items", "audiences"):
             data |= {spec.get("name", "") for spec in rule_set.body.get(section, {}).values()}
+    for version in session.scalars(sa.select(RubricVersion)):
+        data |= {version.title, version.note, *(d["name"] for d in version.tree)}
+        for indicator in version.indicators():
+            data |= {indicator["name"], indicator["guidance"], indicator["evidence"], *indicator["source"]}
     return data
 
 
@@ -113,7 +117,7 @@ def demo(app, tmp_path_factory) -> Iterator[Detector]:
     from flask_babel import force_locale, gettext
 
     from webapp.extensions import db
-    from webapp.services import definitions, rules
+    from webapp.services import definitions, rubrics, rules
     from webapp.services.demo import seed_demo
     from webapp.workflow_cli import uploads
 
@@ -127,6 +131,7 @@ def demo(app, tmp_path_factory) -> Iterator[Detector]:
         app.config["YANXUN"]["EVIDENCE_DIR"] = str(tmp_path_factory.mktemp("evidence"))  # the demo's files too
         try:
             rules.load_rule_files([ROOT / "rules"])
+            rubrics.load_files([ROOT / "rubrics"])
             for _, files in uploads([str(ROOT / "workflows")]):
                 definitions.deploy(files, None)
             seed_demo()

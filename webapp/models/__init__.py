@@ -13,6 +13,7 @@ from webapp.models.notification import Notification
 from webapp.models.org import ALLOWED_PARENTS, Org, OrgType, SchoolStage
 from webapp.models.recognition import RecognitionBatch, RecognitionBatchIsFinal
 from webapp.models.role import ROLE_CODES, Delegation, Role, RoleAssignment
+from webapp.models.rubric import Rubric, RubricUse, RubricVersion, RubricVersionIsImmutable
 from webapp.models.standing import CreditStanding, SchoolStanding, StandingStatus
 from webapp.models.user import TRAINING_TIERS, BackboneLevel, EmploymentType, Membership, User
 from webapp.models.workflow import (
@@ -39,7 +40,8 @@ __all__ = [
     "CreditStanding", "DefinitionState", "Delegation", "EmploymentType", "EntrySource", "HumanTask", "ImportJob",
     "ImportJobStatus", "Incident", "InstanceStatus", "InstanceWatcher", "LedgerIsAppendOnly", "LoginFailure",
     "LoginThrottle", "Membership", "Notification", "Org", "OrgType", "ProcessDefinition", "ProcessInstance",
-    "RecognitionBatch", "RecognitionBatchIsFinal", "Role", "RoleAssignment", "RuleSet", "SchoolStage",
+    "RecognitionBatch", "RecognitionBatchIsFinal", "Role", "RoleAssignment", "Rubric", "RubricUse",
+    "RubricVersion", "RubricVersionIsImmutable", "RuleSet", "SchoolStage",
     "SchoolStanding", "ServiceJob", "ServiceJobStatus", "StandingStatus", "TaskCandidate", "TaskComment",
     "TaskDigest", "TaskStatus", "User", "UserSession",
 ]
