@@ -51,7 +51,6 @@ from webapp.models.base import utcnow
 from webapp.services import audit, definitions, instance_admin, instances, notifications, processes
 from webapp.services import roles as role_service
 from webapp.services.errors import Conflict, NotAllowed, NotFound, ServiceError
-from webapp.services.runtime import get_runtime
 from webapp.services.spreadsheet import INTEGER, Column, Xlsx
 
 log = logging.getLogger(__name__)
@@ -776,31 +775,13 @@ def withdraw_tasks_of_leaver(user: User, school: Org | None, reason: str, actor:
         query = query.where(Org.path.startswith(school.path, autoescape=True))
     candidates = list(db.session.scalars(query))
     withdrawn = []
-    runtime = get_runtime()
     for task in candidates:
         package = processes.for_form(task.form_key)
         if package is None or task.form_key not in package.withdrawn_when_assignee_leaves:
             continue
-        instance = instances.lock_instance(task.instance_id)
-        if instance.status is not InstanceStatus.RUNNING:
-            continue
-        open_rows = instances._open_rows(instance.id)
-        row = open_rows.get(task.task_guid)
-        if row is None:
-            continue
-        with instances._acting(instance, "withdraw", actor) as context:
-            def on_record(row: HumanTask = row, instance_id: int = instance.id) -> None:
-                row.status, row.completed_at, row.completed_by_id = TaskStatus.CANCELLED, utcnow(), None
-                audit.record("task.withdraw", actor=actor, obj=row, instance_id=instance_id,
-                             after={"task": row.bpmn_id, "reason": reason, "assignee": user.display_name})
-                db.session.flush()
-
-            runtime.complete_user_task(context.workflow, row.task_guid,
-                                       {"withdrawn": True, "withdrawn_reason": reason}, validated=on_record)
-            if package.on_withdrawn is not None:
-                package.on_withdrawn(row, reason)
-            instances.sync_tasks(instance, context.workflow, actor=actor, open_rows=open_rows, action="withdraw")
-        withdrawn.append(row)
+        row = instances.withdraw_task(task, actor, reason, then=package.on_withdrawn)
+        if row is not None:
+            withdrawn.append(row)
     return withdrawn
 
 

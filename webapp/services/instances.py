@@ -215,6 +215,35 @@ def complete_task(task: HumanTask, actor: User, data: Mapping[str, Any],
     return task
 
 
+def withdraw_task(task: HumanTask, actor: User | None, reason: str,
+                  then: Callable[[HumanTask, str], None] | None = None) -> HumanTask | None:
+    """Close ``task`` because its assignee is gone: the engine completes it with ``{"withdrawn": True,
+    "withdrawn_reason": reason}`` so the flow goes on without it, the row is CANCELLED (not completed by anyone),
+    audited as ``task.withdraw``; ``then(task, reason)`` runs under the instance lock. None when the task or its
+    instance no longer runs."""
+    instance = lock_instance(task.instance_id)
+    if instance.status is not InstanceStatus.RUNNING:
+        return None
+    open_rows = _open_rows(instance.id)
+    row = open_rows.get(task.task_guid)
+    if row is None:
+        return None
+    assignee = row.assignee.display_name if row.assignee is not None else None
+    with _acting(instance, "withdraw", actor) as context:
+        def on_record() -> None:
+            row.status, row.completed_at, row.completed_by_id = TaskStatus.CANCELLED, utcnow(), None
+            audit.record("task.withdraw", actor=actor, obj=row, instance_id=instance.id,
+                         after={"task": row.bpmn_id, "reason": reason, "assignee": assignee})
+            db.session.flush()
+
+        get_runtime().complete_user_task(context.workflow, row.task_guid,
+                                         {"withdrawn": True, "withdrawn_reason": reason}, validated=on_record)
+        if then is not None:
+            then(row, reason)
+        sync_tasks(instance, context.workflow, actor=actor, open_rows=open_rows, action="withdraw")
+    return row
+
+
 def field_error_message(error: FieldError) -> str:
     """The user's-language message for one engine form-field problem."""
     limit = error.params.get("limit")
