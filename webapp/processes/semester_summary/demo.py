@@ -20,7 +20,7 @@ from webapp.extensions import db
 from webapp.models import Campaign, HumanTask, Org, ProcessInstance, TaskStatus, User
 from webapp.processes.semester_summary import records, summaries
 from webapp.processes.semester_summary.stages import COMPILE, PERSONAL, PROCESS_KEY, REVIEW, SIGN, STAGE_TASKS, SUBGROUP
-from webapp.services import campaigns, definitions, orgs
+from webapp.services import campaigns, definitions, instances, orgs
 from webapp.services import roles as role_service
 from webapp.services.errors import ServiceError
 from webapp.services.rules import semester_of
@@ -60,11 +60,14 @@ def _launch(officer: User, county: Org, schools: list[Org], semester, today: dat
 
 
 def _backdate(campaign: Campaign, deadlines: Mapping[str, date], officer: User) -> None:
-    """As if launched weeks ago: the stages' deadlines (17:00 local) are those given, and the instances know it."""
+    """As if launched weeks ago: the stages' deadlines (17:00 local) are those given, the instances know it, and
+    the reminders their timers owed since have gone out (so the first tick after start has nothing to catch up)."""
     campaign.deadlines = {**campaign.deadlines, **{
         key: campaigns.local(datetime.combine(day, time(17))).isoformat() for key, day in deadlines.items()}}
     db.session.flush()
     campaigns.apply_deadlines(campaign, officer)
+    for row in campaigns.running_rows(campaign):
+        instances.fire_due_timers(instances.lock_instance(row.instance_id))
 
 
 def _write(instance_id: int, teachers: Iterable[User]) -> None:
@@ -137,7 +140,7 @@ def seed(people: Mapping[str, User], today: date) -> str:
             if row.org_id != chengguan.id:
                 waiting = [task.assignee for task in _open(row.instance_id, PERSONAL)]
                 _write(row.instance_id, waiting[: len(waiting) // 2])
-        _backdate(other, {"personal": today - timedelta(days=1)}, liaoping)
+        _backdate(other, {"personal": today - timedelta(days=2)}, liaoping)
         _to_compile(_instance_of(other, chengguan), people["tangyun"], [people["yangfan"]])
     except ServiceError as error:
         return f"no semester summaries ({error})"
