@@ -198,53 +198,46 @@ def board_xlsx(campaign_id: int):
                     headers={"Content-Disposition": f'attachment; filename="{filename}"'})
 
 
+def _manage(campaign: Campaign, form, act, mode: str, done_words: str):
+    """Extend or close: authorise, check the form, act (``act(campaign, user) -> done inline?``), commit once, hand
+    what is left to the campaign job, and go back to the board with a message."""
+    campaign_id, user = campaign.id, _user()
+    if not campaigns.may_manage(user, campaign):
+        abort(403)
+    if not form.validate_on_submit():
+        for _label, message in form.error_list:
+            flash(message, "danger")
+        return redirect(url_for("campaigns.show", campaign_id=campaign_id))
+    try:
+        done = act(campaign, user)
+    except ServiceError as error:
+        db.session.rollback()
+        flash(str(error), "danger")
+        return redirect(url_for("campaigns.show", campaign_id=campaign_id))
+    db.session.commit()
+    if not done:
+        queue(campaign_id, mode)
+    flash(done_words, "success")
+    return redirect(url_for("campaigns.show", campaign_id=campaign_id))
+
+
 @bp.route("/<int:campaign_id>/extend", methods=["POST"])
 @login_required
 def extend(campaign_id: int):
     campaign = _campaign(campaign_id)
-    user = _user()
-    if not campaigns.may_manage(user, campaign):
-        abort(403)
     form = ExtendForm()
     form.stage.choices = [SelectChoice(s.key, str(s.label))
                           for s in campaigns.spec_of(campaign.process_key).timed_stages]
-    if not form.validate_on_submit():
-        for _label, message in form.error_list:
-            flash(message, "danger")
-        return redirect(url_for("campaigns.show", campaign_id=campaign.id))
-    try:
-        done = campaigns.extend(campaign, form.stage.data, campaigns.local(form.deadline.data), user)
-    except ServiceError as error:
-        db.session.rollback()
-        flash(str(error), "danger")
-        return redirect(url_for("campaigns.show", campaign_id=campaign.id))
-    db.session.commit()
-    if not done:
-        queue(campaign_id, "extend")
-    flash(_("The deadline is extended; the schools' tasks and reminders follow it."), "success")
-    return redirect(url_for("campaigns.show", campaign_id=campaign_id))
+    return _manage(campaign, form,
+                   lambda campaign, user: campaigns.extend(campaign, form.stage.data,
+                                                           campaigns.local(form.deadline.data), user),
+                   "extend", _("The deadline is extended; the schools' tasks and reminders follow it."))
 
 
 @bp.route("/<int:campaign_id>/close", methods=["POST"])
 @login_required
 def close(campaign_id: int):
-    campaign = _campaign(campaign_id)
-    user = _user()
-    if not campaigns.may_manage(user, campaign):
-        abort(403)
     form = CloseForm()
-    if not form.validate_on_submit():
-        for _label, message in form.error_list:
-            flash(message, "danger")
-        return redirect(url_for("campaigns.show", campaign_id=campaign.id))
-    try:
-        done = campaigns.close(campaign, user, form.reason.data)
-    except ServiceError as error:
-        db.session.rollback()
-        flash(str(error), "danger")
-        return redirect(url_for("campaigns.show", campaign_id=campaign.id))
-    db.session.commit()
-    if not done:
-        queue(campaign_id, "close")
-    flash(_("The campaign is closed; the schools' open tasks are cancelled."), "success")
-    return redirect(url_for("campaigns.show", campaign_id=campaign_id))
+    return _manage(_campaign(campaign_id), form,
+                   lambda campaign, user: campaigns.close(campaign, user, form.reason.data), "close",
+                   _("The campaign is closed; the schools' open tasks are cancelled."))
