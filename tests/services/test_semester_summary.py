@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
+from tests.services.test_applications import english, evidence_dir  # noqa: F401  (the same fixtures)
 from webapp.models import (
     AuditEvent,
     Campaign,
@@ -69,22 +70,8 @@ PDF = b"%PDF-1.4 case analysis "
 PNG = b"\x89PNG\r\n\x1a\n training log "
 
 
-@pytest.fixture(autouse=True)
-def english(db):
-    from flask_babel import force_locale
-
-    with force_locale("en"):
-        yield
-
-
 @pytest.fixture
-def evidence_dir(app, tmp_path, monkeypatch):
-    monkeypatch.setitem(app.config["YANXUN"], "EVIDENCE_DIR", str(tmp_path / "evidence"))
-    return tmp_path / "evidence"
-
-
-@pytest.fixture
-def school(db, region, make_user, tmp_path, evidence_dir):
+def school(db, region, make_user, tmp_path, evidence_dir):  # noqa: F811
     """Rules and diagram deployed; a school with four teachers (one leads the maths subgroup, the Chinese one has
     no leader), its officer and principal, and the county officer."""
     from webapp.services.users import set_primary_subgroup
@@ -191,7 +178,7 @@ def test_start_variables_list_the_active_teachers_and_the_led_subgroups(db, scho
         summaries.start_variables(region["school2"], campaign)
 
 
-def test_the_whole_story_to_the_county_with_a_return(db, school, evidence_dir) -> None:
+def test_the_whole_story_to_the_county_with_a_return(db, school, evidence_dir) -> None:  # noqa: F811
     instance = launch(school)
     assert board(instance).facts == {}
     t1 = submit(instance, school["t1"], files={"case_analysis": [Upload("案例.pdf", PDF)],
@@ -299,7 +286,7 @@ def test_the_school_figures_are_the_ledgers_worked_out_by_hand(db, school) -> No
     ("总结", {"paper": [Upload("论文.pdf", b"MZ\x90\x00 not a pdf")]}, "paper", "is not a real PDF file"),
     ("总结", {"log": [Upload("big.png", PNG + b"x" * (11 * 1024 * 1024))]}, "log", "is larger than 10 MB"),
 ])
-def test_bad_personal_summaries_are_refused_and_nothing_is_saved(db, school, evidence_dir, body, files, field,
+def test_bad_personal_summaries_are_refused_and_nothing_is_saved(db, school, evidence_dir, body, files, field,  # noqa: F811
                                                                  message) -> None:
     instance = launch(school)
     task = task_of(instance, PERSONAL, school["t1"])
